@@ -1,0 +1,50 @@
+/**
+ * The signature bucket's layout, defined once for the CDK stacks (bucket policy,
+ * CloudFront behaviours), the local origin and the publishing code.
+ *
+ * Everything an agent downloads lives under two prefixes that map one to one onto
+ * URL paths: `/metadata/*` (TUF metadata, public) and `/targets/*` (signature files,
+ * CloudFront signed URL required). The bucket itself is private in every case.
+ */
+
+export const bucketEnvVar = 'SIGNET_BUCKET';
+
+/** The local stack's bucket name (CloudFormation generates the cloud one). */
+export const localBucketName = 'signet-signatures';
+
+export interface PathSpace {
+  /** Object key prefix in the bucket, which is also the URL path prefix without its leading `/`. */
+  readonly prefix: string;
+  /** CloudFront path pattern for the behaviour that serves it. */
+  readonly pathPattern: string;
+  /** Whether a download needs a CloudFront signed URL. */
+  readonly signedUrlRequired: boolean;
+}
+
+export const metadataSpace: PathSpace = {
+  prefix: 'metadata/',
+  pathPattern: '/metadata/*',
+  signedUrlRequired: false,
+};
+
+export const targetsSpace: PathSpace = {
+  prefix: 'targets/',
+  pathPattern: '/targets/*',
+  signedUrlRequired: true,
+};
+
+export const pathSpaces: readonly PathSpace[] = [metadataSpace, targetsSpace];
+
+/** Path pattern of the API behaviour in CloudFront and of the local origin's handler routing. */
+export const apiPathPattern = '/v1/*';
+
+/**
+ * Cache-Control for an object, set on the object at upload so S3, CloudFront and the
+ * local origin all serve the same header. Only `timestamp.json` changes in place; every
+ * other metadata file is versioned (`N.targets.json`) and every target is content
+ * addressed (`<sha256>.<name>`), so they can be cached for a year.
+ */
+export function cacheControlFor(key: string): string {
+  if (key === `${metadataSpace.prefix}timestamp.json`) return 'public, max-age=60';
+  return 'public, max-age=31536000, immutable';
+}
