@@ -1,0 +1,66 @@
+/**
+ * The benchmark harness. Every figure is printed next to a baseline measured in the
+ * same run on the same machine, as a ratio, so the numbers mean something on any
+ * machine: "the local origin serves /v1/health at 0.4x a bare Node server" says more
+ * than "3,100 req/s" on an unknown box.
+ */
+import autocannon from 'autocannon';
+
+export interface Figure {
+  /** What was measured, e.g. "GET /v1/health throughput". */
+  readonly name: string;
+  readonly value: number;
+  readonly baseline: number;
+  readonly unit: string;
+  /** What the baseline is, e.g. "bare Node http server, constant JSON". */
+  readonly baselineName: string;
+  /** True when a larger value is better (throughput); false for costs (latency, bytes). */
+  readonly higherIsBetter: boolean;
+  /** Target ratio from an issue, if any, shown beside the result. */
+  readonly target?: string;
+}
+
+export interface Suite {
+  readonly name: string;
+  run(): Promise<Figure[]>;
+}
+
+export interface LoadResult {
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly bytesPerSecond: number;
+  readonly non2xx: number;
+  readonly errors: number;
+}
+
+/** A fixed-duration load from this process with autocannon. */
+export async function load(url: string, options: { connections?: number; seconds?: number; headers?: Record<string, string> } = {}): Promise<LoadResult> {
+  const result = await autocannon({
+    url,
+    connections: options.connections ?? 16,
+    duration: options.seconds ?? Number(process.env.BENCH_SECONDS ?? 5),
+    headers: options.headers ?? {},
+  });
+  return {
+    requestsPerSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    bytesPerSecond: result.throughput.average,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+export function printFigures(suite: string, figures: readonly Figure[]): void {
+  console.log(`\n## ${suite}\n`);
+  console.log('| figure | value | baseline | ratio | target |');
+  console.log('| --- | ---: | ---: | ---: | --- |');
+  for (const f of figures) {
+    const ratio = f.baseline === 0 ? NaN : f.value / f.baseline;
+    const fmt = (n: number) => (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
+    console.log(
+      `| ${f.name} | ${fmt(f.value)} ${f.unit} | ${fmt(f.baseline)} ${f.unit} (${f.baselineName}) | ${ratio.toFixed(2)}x${f.higherIsBetter ? '' : ' (lower is better)'} | ${f.target ?? ''} |`,
+    );
+  }
+}

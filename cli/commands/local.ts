@@ -1,0 +1,65 @@
+/** `signet local` (= `npm start`): runs the local stack in the foreground until Ctrl-C. */
+import type { Command } from 'commander';
+import { startLocalStack } from '#local/stack.ts';
+import { dataDirOption, parsePort } from '../options.ts';
+
+interface LocalFlags {
+  port?: string;
+  host: string;
+  dataDir?: string;
+  fresh?: boolean;
+  quiet?: boolean;
+}
+
+export function registerLocal(program: Command): void {
+  program
+    .command('local')
+    .description('run the whole backend on this machine (DynamoDB Local, local S3, the CloudFront-like origin)')
+    .option('--port <n>', 'port of the origin (env SIGNET_PORT)', undefined)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--data-dir <dir>', 'where data is kept across restarts (env SIGNET_DATA_DIR)', undefined)
+    .option('--fresh', 'delete the data dir first and start empty')
+    .option('--quiet', 'no access log')
+    .action(async (flags: LocalFlags) => {
+      const port = flags.port !== undefined
+        ? parsePort(flags.port, '--port', 8080)
+        : parsePort(process.env.SIGNET_PORT, 'SIGNET_PORT', 8080);
+      // Signals are handled from the first moment, so a Ctrl-C during start-up also ends
+      // in a clean stop (once the services that are starting have come up).
+      let stopRequested: (signal: NodeJS.Signals) => void = () => undefined;
+      const stopSignal = new Promise<NodeJS.Signals>((resolve) => (stopRequested = resolve));
+      let signalled = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signalled) {
+          console.error(`signet local: ${signal} again, exiting without a clean stop`);
+          process.exit(130);
+        }
+        signalled = true;
+        stopRequested(signal);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+
+      const started = Date.now();
+      const stack = await startLocalStack({
+        port,
+        host: flags.host,
+        dataDir: dataDirOption(flags.dataDir),
+        fresh: flags.fresh === true,
+        log: flags.quiet ? undefined : (line) => console.log(`  ${new Date().toISOString()} ${line}`),
+      });
+      if (!signalled) {
+        console.log(`signet local ready: ${stack.baseUrl}`);
+        console.log(`  started in ${((Date.now() - started) / 1000).toFixed(1)} s; data in ${stack.dataDir}${stack.seeded.length > 0 ? ` (first start: ${stack.seeded.join(', ')})` : ''}`);
+        console.log(`  local AWS endpoints: s3 ${stack.s3Endpoint} dynamodb ${stack.dynamodbEndpoint} (access key S3RVER, secret S3RVER)`);
+        console.log(`  try:  curl ${stack.baseUrl}/v1/health`);
+        console.log(`  sign a target URL:  npx signet sign-url ${stack.baseUrl}/targets/<product>/<file>`);
+        console.log('  stop: Ctrl-C');
+      }
+
+      const signal = await stopSignal;
+      console.log(`signet local: ${signal}, stopping`);
+      await stack.stop().catch((error: unknown) => console.error(`signet local: stop failed: ${String(error)}`));
+      console.log('signet local: stopped');
+    });
+}

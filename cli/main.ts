@@ -1,0 +1,33 @@
+/** The `signet` command line: one sub-command per file under commands/. */
+import { Command, CommanderError } from 'commander';
+import { LocalStackError } from '#local/errors.ts';
+import { CliError } from './errors.ts';
+import { registerLocal } from './commands/local.ts';
+import { registerSignUrl } from './commands/sign-url.ts';
+
+const program = new Command()
+  .name('signet')
+  .description('Signet: license-controlled, TUF-verified distribution of signature-set updates')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerLocal(program);
+registerSignUrl(program);
+
+try {
+  await program.parseAsync(process.argv);
+  process.exit(0);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0.
+    process.exit(error.exitCode);
+  }
+  if (error instanceof CliError || error instanceof LocalStackError) {
+    console.error(`signet: ${error.message}`);
+  } else {
+    console.error(`signet: ${error instanceof Error ? error.message : String(error)}`);
+    if (process.env.SIGNET_DEBUG) console.error(error);
+    else console.error('(set SIGNET_DEBUG=1 for details)');
+  }
+  process.exit(1);
+}

@@ -1,0 +1,168 @@
+/**
+ * `signet local`: the whole backend on one machine. DynamoDB Local (Java child
+ * process), s3rver (in-process) and the origin (this process) that plays CloudFront
+ * and API Gateway in front of the real handlers.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { KeyObject } from 'node:crypto';
+import { bucketEnvVar, localBucketName } from '#lib/definitions/bucket.ts';
+import { functions, routes } from '#lib/definitions/routes.ts';
+import { localTableName, tables } from '#lib/definitions/tables.ts';
+import { loadKeyGroup } from '#lib/cdn/key-group.ts';
+import { checkJava, ensureTables, startDynamoDbLocal } from './dynamodb-local.ts';
+import type { DynamoDbLocal } from './dynamodb-local.ts';
+import { LocalStackError } from './errors.ts';
+import { writeFileAtomic } from './files.ts';
+import { localCredentials, localS3Environment, startS3Local } from './s3-local.ts';
+import type { S3Local } from './s3-local.ts';
+import type { LambdaHandler } from './origin.ts';
+import { createOrigin } from './origin.ts';
+import { isProcessAlive } from './process-utils.ts';
+import { cdnKeyDir } from './cdn-key.ts';
+import { seedSteps } from './seed-steps.ts';
+import { runSeedSteps } from './seed.ts';
+
+export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
+
+export interface LocalStackOptions {
+  /** 0 picks a free port (tests); the ready line and `baseUrl` carry the real one. */
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  /** Delete the data dir first. */
+  readonly fresh: boolean;
+  /** One line per request and per notable event; silent when absent. */
+  readonly log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  readonly baseUrl: string;
+  readonly dataDir: string;
+  readonly dynamodbEndpoint: string;
+  readonly s3Endpoint: string;
+  readonly bucket: string;
+  /** Names of the first-start steps this start ran (empty on a warm start). */
+  readonly seeded: readonly string[];
+  stop(): Promise<void>;
+}
+
+/** The lock makes a second stack on the same data dir fail clearly instead of corrupting it. */
+async function acquireLock(dataDir: string): Promise<() => Promise<void>> {
+  const lockFile = join(dataDir, 'local.lock');
+  const holder = Number(await readFile(lockFile, 'utf8').catch(() => ''));
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isProcessAlive(holder)) {
+    throw new LocalStackError(`another signet local (pid ${holder}) is using ${dataDir}: stop it, or pass --data-dir`);
+  }
+  await writeFileAtomic(lockFile, String(process.pid));
+  return () => rm(lockFile, { force: true });
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') {
+        reject(new LocalStackError(`port ${port} on ${host} is already in use: pass --port N or set SIGNET_PORT`));
+      } else if (error.code === 'EACCES') {
+        reject(new LocalStackError(`no permission to listen on port ${port}: choose a port above 1023 with --port N`));
+      } else reject(error);
+    });
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolvePort(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+/** Environment the handlers read, as CDK sets it in Lambda, pointed at the local services. */
+function handlerEnvironment(dynamodb: DynamoDbLocal, s3: S3Local): Record<string, string> {
+  const env: Record<string, string> = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    ...localS3Environment,
+    [bucketEnvVar]: localBucketName,
+  };
+  for (const table of tables) env[table.envVar] = localTableName(table);
+  return env;
+}
+
+async function loadHandlers() {
+  const loaded = new Map<string, { definition: (typeof functions)[number]; handler: LambdaHandler }>();
+  for (const definition of functions) {
+    const module = (await import(pathToFileURL(join(repositoryRoot, definition.entry)).href)) as { handler?: LambdaHandler };
+    if (typeof module.handler !== 'function') throw new Error(`${definition.entry} exports no handler`);
+    loaded.set(definition.id, { definition, handler: module.handler });
+  }
+  return loaded;
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const log = options.log ?? (() => undefined);
+  const dataDir = isAbsolute(options.dataDir) ? options.dataDir : resolve(options.dataDir);
+  checkJava();
+  if (options.fresh) {
+    await mkdir(dataDir, { recursive: true });
+    const release = await acquireLock(dataDir); // never wipe a directory another stack is using
+    await release();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+  await mkdir(dataDir, { recursive: true });
+  const releaseLock = await acquireLock(dataDir);
+
+  // Bind the port before anything slow, so a taken port fails in milliseconds.
+  let handle = (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+    res.end(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'signet local is starting' } }));
+  };
+  const server = createServer((req, res) => handle(req, res));
+  server.keepAliveTimeout = 65_000; // longer than clients' idle timeouts, as CloudFront's is
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step().catch(() => undefined);
+    stops.length = 0;
+  };
+  try {
+    const port = await listen(server, options.port, options.host);
+    stops.push(
+      () =>
+        new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        }),
+    );
+    const displayHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+    const baseUrl = `http://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${port}`;
+
+    const [dynamodb, s3] = await Promise.all([startDynamoDbLocal(dataDir), startS3Local(dataDir, localBucketName)]);
+    stops.push(dynamodb.stop, s3.stop);
+    Object.assign(process.env, handlerEnvironment(dynamodb, s3));
+    await ensureTables(dynamodb.client, tables, localTableName);
+
+    const seeded = await runSeedSteps(seedSteps, { dataDir, baseUrl, log });
+    const keyDir = cdnKeyDir(dataDir);
+    let keyGroup: Map<string, KeyObject> = await loadKeyGroup(keyDir);
+    handle = createOrigin({
+      routes,
+      functions: await loadHandlers(),
+      s3: s3.client,
+      bucket: localBucketName,
+      keyGroup: () => keyGroup,
+      reloadKeyGroup: async () => {
+        keyGroup = await loadKeyGroup(keyDir);
+      },
+      log,
+    });
+    stops.push(releaseLock);
+    return { baseUrl, dataDir, dynamodbEndpoint: dynamodb.endpoint, s3Endpoint: s3.endpoint, bucket: localBucketName, seeded, stop };
+  } catch (error) {
+    await stop();
+    await releaseLock();
+    throw error;
+  }
+}

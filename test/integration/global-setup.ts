@@ -1,0 +1,32 @@
+/**
+ * One real local stack (DynamoDB Local, s3rver, the origin) for the integration project,
+ * on a free port and a fresh temporary data dir; stopped after the last file.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startLocalStack } from '#local/stack.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: { baseUrl: string; dataDir: string; s3Endpoint: string; dynamodbEndpoint: string; bucket: string };
+  }
+}
+
+export default async function setup(project: TestProject) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const dataDir = await mkdtemp(join(tmpdir(), 'signet-it-'));
+  const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false });
+  project.provide('stack', {
+    baseUrl: stack.baseUrl,
+    dataDir: stack.dataDir,
+    s3Endpoint: stack.s3Endpoint,
+    dynamodbEndpoint: stack.dynamodbEndpoint,
+    bucket: stack.bucket,
+  });
+  return async () => {
+    await stack.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+}
