@@ -52,6 +52,23 @@ describe('signet local, run as a user runs it', () => {
     await expect(stat(join(dataDir, 'marker'))).rejects.toThrow();
   });
 
+  it('answers 503 UNAVAILABLE with Retry-After, quickly, when DynamoDB Local dies under it', async () => {
+    const dataDir = await tempDataDir();
+    const local = await startSignetLocal(['--port', '0', '--data-dir', dataDir, '--quiet']);
+    try {
+      const javaPid = Number(await readFile(join(dataDir, 'dynamodb.pid'), 'utf8'));
+      process.kill(javaPid, 'SIGKILL');
+      const started = Date.now();
+      const response = await fetch(`${local.baseUrl}/v1/health`);
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('5');
+      expect(await response.json()).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      expect(await local.stop()).toBe(0);
+    }
+  });
+
   it('fails in one line when the port is taken', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

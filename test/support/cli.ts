@@ -51,7 +51,8 @@ export function startSignetLocal(args: string[], env: NodeJS.ProcessEnv = proces
     const onData = (d: Buffer) => {
       output += d.toString();
       const line = output.split('\n').find((l) => l.startsWith('signet local ready: '));
-      if (!line) return;
+      // The ready block ends with the stop hint; wait for all of it.
+      if (!line || !output.includes('stop: Ctrl-C')) return;
       clearTimeout(timer);
       child.stdout.off('data', onData);
       child.stdout.on('data', (more: Buffer) => (output += more.toString()));
