@@ -1,0 +1,123 @@
+/**
+ * The deployment configuration: one typed object, read once from the cdk.json context
+ * key `signet` (overridable per command with `-c signet='{"...": ...}'`), validated, with
+ * defaults. A bad value fails synth with a message that names the field.
+ */
+import * as z from 'zod/mini';
+import { en } from 'zod/locales';
+
+/** CloudFront, its certificates and the WAF web ACL it uses live in this region only. */
+export const GLOBAL_REGION = 'us-east-1';
+
+export const CONTEXT_KEY = 'signet';
+
+/** The retention periods CloudWatch Logs accepts (RetentionDays), so a typo fails at synth, not at deploy. */
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+export type LogRetentionDays = (typeof RETENTION_DAYS)[number];
+
+const region = z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'expected an AWS region such as eu-west-1'));
+const positiveInt = z.number().check(z.int(), z.positive());
+
+const schema = z.strictObject({
+  /** Target account; absent means "the account of the credentials used at deploy time". */
+  account: z.optional(z.string().check(z.regex(/^\d{12}$/, 'expected a 12-digit AWS account id'))),
+  primaryRegion: z._default(region, 'eu-west-1'),
+  /** Later issue: table replicas, bucket replication, origin failover. */
+  replicaRegions: z._default(z.array(region), []),
+  /** Custom domain for CloudFront; needs `certificateArn` (an ACM certificate in us-east-1). */
+  domainName: z.optional(z.string().check(z.regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/, 'expected a lower-case DNS name'))),
+  certificateArn: z.optional(
+    z.string().check(z.regex(/^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[0-9a-f-]+$/, 'expected an ACM certificate ARN in us-east-1')),
+  ),
+  logRetentionDays: z._default(z.literal(RETENTION_DAYS), 90),
+  /**
+   * `retain` (the default) keeps tables, buckets, keys and logs when a stack is deleted
+   * and turns table deletion protection on; `destroy` is for throwaway evaluation stacks.
+   */
+  removalPolicy: z._default(z.enum(['retain', 'destroy']), 'retain'),
+  /**
+   * Pins the bucket policy's `AWS:SourceArn` to one distribution. Unknown before the first
+   * deploy (the distribution is created after the bucket), so it is optional: see docs/cdk.md.
+   */
+  distributionId: z.optional(z.string().check(z.regex(/^E[A-Z0-9]{8,20}$/, 'expected a CloudFront distribution id such as E2QWRUHAPOMQZL'))),
+  api: z._default(
+    z.strictObject({
+      /** Steady-state requests per second for the whole stage (API Gateway default-route throttling). */
+      throttleRateLimit: z._default(positiveInt, 200),
+      throttleBurstLimit: z._default(positiveInt, 400),
+    }),
+    { throttleRateLimit: 200, throttleBurstLimit: 400 },
+  ),
+  waf: z._default(
+    z.strictObject({
+      /** Requests to `/v1/*` one client IP may make in a 5-minute window before WAF blocks it. */
+      apiRequestsPer5MinutesPerIp: z._default(z.number().check(z.int(), z.gte(10), z.lte(2_000_000_000)), 2000),
+    }),
+    { apiRequestsPer5MinutesPerIp: 2000 },
+  ),
+  /** The CI pipeline's repository, for the deploy role of a later issue. */
+  github: z.optional(
+    z.strictObject({
+      repository: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name')),
+      branch: z._default(z.string().check(z.minLength(1)), 'main'),
+    }),
+  ),
+});
+
+type Parsed = z.infer<typeof schema>;
+
+export interface SignetConfig extends Parsed {
+  readonly globalRegion: typeof GLOBAL_REGION;
+  /** `[primaryRegion, ...replicaRegions]`: where storage and API stacks are deployed. */
+  readonly regions: readonly string[];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Validates the raw `signet` context value. `env` supplies `CDK_DEFAULT_ACCOUNT` (set by
+ * the CDK CLI when it finds credentials) when the context names no account.
+ */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): SignetConfig {
+  const result = schema.safeParse(fromCommandLine(raw) ?? {}, { error: en().localeError });
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const field = [CONTEXT_KEY, ...issue.path.map(String)].join('.');
+      return `  ${field}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid cdk.json context "${CONTEXT_KEY}":\n${problems.join('\n')}`);
+  }
+  const parsed = result.data;
+  const problems: string[] = [];
+  if ((parsed.domainName === undefined) !== (parsed.certificateArn === undefined)) {
+    problems.push(`  ${CONTEXT_KEY}.certificateArn: domainName and certificateArn go together (set both or neither)`);
+  }
+  const regions = [parsed.primaryRegion, ...parsed.replicaRegions];
+  if (new Set(regions).size !== regions.length) {
+    problems.push(`  ${CONTEXT_KEY}.replicaRegions: must not repeat a region or contain primaryRegion (${regions.join(', ')})`);
+  }
+  if (parsed.api.throttleBurstLimit < parsed.api.throttleRateLimit) {
+    problems.push(`  ${CONTEXT_KEY}.api.throttleBurstLimit: must be at least throttleRateLimit`);
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid cdk.json context "${CONTEXT_KEY}":\n${problems.join('\n')}`);
+  }
+  const account = parsed.account ?? nonEmpty(env.CDK_DEFAULT_ACCOUNT);
+  return { ...parsed, account, globalRegion: GLOBAL_REGION, regions };
+}
+
+/** `cdk synth -c signet='{...}'` hands the value over as a string. */
+function fromCommandLine(raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw new ConfigError(`invalid cdk.json context "${CONTEXT_KEY}": -c ${CONTEXT_KEY}=... must be a JSON object`);
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}

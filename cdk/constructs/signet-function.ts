@@ -1,0 +1,145 @@
+/**
+ * The one way this app makes a Lambda function: every safe default set once (Node 22 on
+ * ARM64, an ESM bundle with source maps, its own log group with retention, its own role),
+ * and intent methods that set an environment variable and the matching IAM grant together,
+ * so a function can never hold a table name it may not use, or a grant it has no name for.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { bucketEnvVar, pathSpaces } from '#lib/definitions/bucket.ts';
+import type { Access } from '#lib/definitions/routes.ts';
+import type { TableDefinition } from '#lib/definitions/tables.ts';
+import { NODE_22_REASON, acknowledge, acknowledgeWildcardResources } from '../nag.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * esbuild's ESM output has no `require`; bundled CommonJS (the AWS SDK's dependencies)
+ * that calls `require('node:https')` would throw "Dynamic require of node:https is not
+ * supported" without it.
+ */
+export const CREATE_REQUIRE_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+export const RUNTIME = lambda.Runtime.NODEJS_22_X;
+export const ARCHITECTURE = lambda.Architecture.ARM_64;
+
+export interface SignetFunctionProps {
+  /** Handler module relative to the repository root; it exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  readonly logRetention: logs.RetentionDays;
+  /** Applies to the log group; the function itself is stateless. */
+  readonly logRemovalPolicy: RemovalPolicy;
+  /** @default - none */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** The shared-deps layer; pass the packages it provides as `externalModules`. @default - no layer */
+  readonly layer?: lambda.ILayerVersion;
+  /**
+   * Bare specifiers left out of the bundle because `layer` provides them.
+   * @default [] - everything is bundled, the AWS SDK included (a pinned, tested version
+   * rather than whatever the runtime ships)
+   */
+  readonly externalModules?: readonly string[];
+}
+
+export class SignetFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: SignetFunctionProps) {
+    super(scope, id);
+    if (props.layer === undefined && (props.externalModules?.length ?? 0) > 0) {
+      throw new Error(`${this.node.path}: externalModules without a layer would leave ${props.externalModules?.join(', ')} unresolvable at run time`);
+    }
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention,
+      removalPolicy: props.logRemovalPolicy,
+    });
+    // Its own role, not AWSLambdaBasicExecutionRole: that managed policy may write to any log group.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `${props.description} (Lambda execution role)`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: path.join(REPO_ROOT, props.entry),
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+      description: props.description,
+      runtime: RUNTIME,
+      architecture: ARCHITECTURE,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: { ...props.environment },
+      layers: props.layer ? [props.layer] : [],
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // Mappings alone give file:line in stack traces; the sources would double the asset.
+        sourcesContent: false,
+        banner: CREATE_REQUIRE_BANNER,
+        externalModules: [...(props.externalModules ?? [])],
+      },
+    });
+    acknowledge(this.function, { id: 'AwsSolutions-L1', reason: NODE_22_REASON });
+  }
+
+  /** Sets the table's environment variable and grants exactly the access the definition names. */
+  bindTable(table: ITableV2, definition: TableDefinition, access: Access): this {
+    this.function.addEnvironment(definition.envVar, table.tableName);
+    if (access === 'write') table.grantReadWriteData(this.function);
+    else table.grantReadData(this.function);
+    if (definition.globalSecondaryIndexes.length > 0) {
+      acknowledgeWildcardResources(
+        this.defaultPolicy(),
+        (resource) => resource.endsWith('/index/*'),
+        `TableV2.grant${access === 'write' ? 'ReadWrite' : 'Read'}Data covers "<table ARN>/index/*" of the ${definition.id} table only; ` +
+          `its indexes (${definition.globalSecondaryIndexes.map((i) => i.indexName).join(', ')}) are all defined in lib/definitions/tables.ts and serve this function's queries`,
+      );
+    }
+    return this;
+  }
+
+  /**
+   * Sets `SIGNET_BUCKET` and grants object access under the bucket's published prefixes
+   * only (lib/definitions/bucket.ts): read is GetObject, write adds PutObject. No listing,
+   * no deletes: targets and versioned metadata are immutable once published.
+   */
+  bindBucket(bucket: IBucket, access: Access): this {
+    this.function.addEnvironment(bucketEnvVar, bucket.bucketName);
+    const actions = access === 'write' ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'];
+    const objects = pathSpaces.map((space) => bucket.arnForObjects(`${space.prefix}*`));
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SignetBucketObjects', actions, resources: objects }));
+    acknowledgeWildcardResources(
+      this.defaultPolicy(),
+      (_resource, statement) => statement.Sid === 'SignetBucketObjects',
+      `object-level S3 access needs an object ARN pattern; it is limited to the prefixes ${pathSpaces.map((s) => s.prefix).join(', ')} of the one signature bucket`,
+    );
+    return this;
+  }
+
+  private defaultPolicy(): iam.Policy {
+    const policy = this.role.node.tryFindChild('DefaultPolicy');
+    if (!(policy instanceof iam.Policy)) throw new Error(`${this.role.node.path} has no default policy yet`);
+    return policy;
+  }
+}

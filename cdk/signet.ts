@@ -1,0 +1,96 @@
+/**
+ * The whole app: which stacks exist, in which regions, and how they are wired. `app.ts`
+ * runs it for the CLI; the tests run the very same function, cdk-nag included.
+ */
+import { App, Tags, Validations } from 'aws-cdk-lib';
+import type { AppProps, Environment } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { SignetConfig } from './config.ts';
+import { CONTEXT_KEY, parseConfig } from './config.ts';
+import type { SharedDepsModule } from './constructs/shared-deps-layer.ts';
+import { loadSharedDepsModule } from './constructs/shared-deps-layer.ts';
+import { ApiStack } from './stacks/api-stack.ts';
+import { GlobalStack } from './stacks/global-stack.ts';
+import { KeysStack } from './stacks/keys-stack.ts';
+import { StorageStack } from './stacks/storage-stack.ts';
+
+export interface RegionalStacks {
+  readonly region: string;
+  readonly storage: StorageStack;
+  readonly api: ApiStack;
+}
+
+export interface SignetStacks {
+  /** `regions[0]` is the primary region. */
+  readonly regions: readonly RegionalStacks[];
+  readonly keys: KeysStack;
+  readonly global: GlobalStack;
+}
+
+export function buildSignet(app: App, config: SignetConfig, sharedDeps?: SharedDepsModule): SignetStacks {
+  const env = (region: string): Environment => ({ account: config.account, region });
+  const stateful = { terminationProtection: config.removalPolicy === 'retain' };
+
+  const keys = new KeysStack(app, `Signet-Keys-${config.primaryRegion}`, {
+    env: env(config.primaryRegion),
+    description: 'Signet signing keys (KMS)',
+    config,
+    ...stateful,
+  });
+
+  const regions: RegionalStacks[] = [];
+  for (const region of config.regions) {
+    const primary = regions[0]?.storage;
+    const storage = new StorageStack(app, `Signet-Storage-${region}`, {
+      env: env(region),
+      description: `Signet stateful storage in ${region}: signature bucket${primary ? ', global-table replicas' : ', DynamoDB tables'}`,
+      config,
+      ...(primary ? { primary } : {}),
+      ...stateful,
+    });
+    const api = new ApiStack(app, `Signet-Api-${region}`, {
+      env: env(region),
+      description: `Signet HTTP API and functions in ${region}`,
+      config,
+      storage,
+      ...(sharedDeps ? { sharedDeps } : {}),
+    });
+    regions.push({ region, storage, api });
+  }
+
+  const [primary] = regions;
+  if (!primary) throw new Error('no regions configured');
+  const global = new GlobalStack(app, `Signet-Global-${config.globalRegion}`, {
+    env: env(config.globalRegion),
+    description: 'Signet global entry: CloudFront, WAF, CDN key group',
+    // Without it, a reference to the primary region would force generated physical names
+    // on the referenced resources; with it, CDK wires the values across regions.
+    crossRegionReferences: true,
+    config,
+    primary: { region: primary.region, bucket: primary.storage.bucket, api: primary.api.api },
+    cdnSigningKey: keys.cdnSigningKey,
+  });
+
+  Tags.of(app).add('project', 'signet');
+  return { regions, keys, global };
+}
+
+export interface CreatedApp {
+  readonly app: App;
+  readonly config: SignetConfig;
+  readonly stacks: SignetStacks;
+}
+
+export interface CreateAppOptions extends AppProps {
+  /** Supplies CDK_DEFAULT_ACCOUNT. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export async function createSignetApp(options: CreateAppOptions = {}): Promise<CreatedApp> {
+  const { env, ...appProps } = options;
+  const app = new App(appProps);
+  const config = parseConfig(app.node.tryGetContext(CONTEXT_KEY), env);
+  const stacks = buildSignet(app, config, await loadSharedDepsModule());
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, config, stacks };
+}

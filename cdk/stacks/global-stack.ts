@@ -1,0 +1,232 @@
+/**
+ * The single global entry, in us-east-1 (CloudFront's region for certificates and WAF):
+ * the distribution, its key group, the WAF web ACL and the CloudFront access logs.
+ * `/metadata/*` and `/targets/*` come from the primary region's bucket, `/v1/*` from the
+ * primary region's HTTP API; everything else is refused.
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import type { Construct } from 'constructs';
+import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
+import type { SignetConfig } from '../config.ts';
+import { CdnPublicKey } from '../constructs/cdn-public-key.ts';
+import { acknowledge } from '../nag.ts';
+
+/** A region's origins: its signature bucket and its HTTP API. */
+export interface RegionalOrigins {
+  readonly region: string;
+  readonly bucket: s3.IBucket;
+  readonly api: apigwv2.IHttpApi;
+}
+
+export interface GlobalStackProps extends StackProps {
+  readonly config: SignetConfig;
+  /** The primary region's origins (a later issue adds replica regions as failover origins). */
+  readonly primary: RegionalOrigins;
+  /** The asymmetric KMS key whose public half the key group trusts. */
+  readonly cdnSigningKey: kms.IKey;
+}
+
+export class GlobalStack extends Stack {
+  readonly distribution: cloudfront.Distribution;
+  readonly keyGroup: cloudfront.KeyGroup;
+  readonly cdnPublicKey: CdnPublicKey;
+  readonly webAcl: wafv2.CfnWebACL;
+
+  constructor(scope: Construct, id: string, props: GlobalStackProps) {
+    super(scope, id, props);
+    const { config, primary } = props;
+    const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.cdnPublicKey = new CdnPublicKey(this, 'CdnPublicKey', {
+      signingKey: props.cdnSigningKey,
+      logRetention: config.logRetentionDays,
+      logRemovalPolicy: removalPolicy,
+    });
+    this.keyGroup = new cloudfront.KeyGroup(this, 'CdnKeyGroup', {
+      comment: 'Signet: signers of /targets/* URLs (the KMS CDN signing key)',
+      items: [cloudfront.PublicKey.fromPublicKeyId(this, 'CdnPublicKeyRef', this.cdnPublicKey.publicKeyId)],
+    });
+
+    this.webAcl = webAcl(this, config);
+    const logBucket = cloudFrontLogBucket(this, config, removalPolicy);
+
+    // Imported, not the StorageStack's L2: the origin cannot (and must not) edit a bucket
+    // policy owned by another stack in another region. StorageStack grants this access.
+    const bucket = s3.Bucket.fromBucketAttributes(this, 'SignatureBucket', {
+      bucketName: primary.bucket.bucketName,
+      region: primary.region,
+    });
+    const s3Origin = origins.S3BucketOrigin.withOriginAccessControl(bucket, {
+      originAccessControl: new cloudfront.S3OriginAccessControl(this, 'SignatureBucketOac', {
+        description: 'Signet: CloudFront reads the signature bucket with SigV4',
+        signing: cloudfront.Signing.SIGV4_ALWAYS,
+      }),
+      originAccessLevels: [cloudfront.AccessLevel.READ],
+    });
+    acknowledge(this, {
+      id: '@aws-cdk/aws-cloudfront-origins:updateImportedBucketPolicyOac',
+      reason: 'The signature bucket policy is written in StorageStack (cloudFrontReadStatement), scoped to the published prefixes',
+    });
+
+    const apiOrigin = new origins.HttpOrigin(`${primary.api.apiId}.execute-api.${primary.region}.${this.urlSuffix}`, {
+      protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+      originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
+    });
+
+    const objectCachePolicy = new cloudfront.CachePolicy(this, 'ObjectCachePolicy', {
+      comment: 'Signet objects: the origin Cache-Control rules; signed-URL query strings stay out of the cache key',
+      defaultTtl: Duration.minutes(1),
+      minTtl: Duration.seconds(0),
+      maxTtl: Duration.days(365),
+      queryStringBehavior: cloudfront.CacheQueryStringBehavior.none(),
+      headerBehavior: cloudfront.CacheHeaderBehavior.none(),
+      cookieBehavior: cloudfront.CacheCookieBehavior.none(),
+      enableAcceptEncodingGzip: true,
+      enableAcceptEncodingBrotli: true,
+    });
+
+    const objectBehavior = (signedUrlRequired: boolean): cloudfront.BehaviorOptions => ({
+      origin: s3Origin,
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+      cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD,
+      cachePolicy: objectCachePolicy,
+      responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+      compress: true,
+      ...(signedUrlRequired ? { trustedKeyGroups: [this.keyGroup] } : {}),
+    });
+
+    const additionalBehaviors: Record<string, cloudfront.BehaviorOptions> = {
+      [apiPathPattern]: {
+        origin: apiOrigin,
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+        allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+        cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+        originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+        // CloudFront compresses only what it caches: CachingDisabled turns it off anyway.
+        compress: false,
+      },
+    };
+    for (const space of pathSpaces) additionalBehaviors[space.pathPattern] = objectBehavior(space.signedUrlRequired);
+
+    const certificate = config.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', config.certificateArn) : undefined;
+    this.distribution = new cloudfront.Distribution(this, 'Distribution', {
+      comment: 'Signet update distribution',
+      // Deny by default: any other path needs a signed URL, and the bucket policy serves
+      // only the published prefixes even to a signed request.
+      defaultBehavior: {
+        ...objectBehavior(true),
+        cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+        compress: false,
+      },
+      additionalBehaviors,
+      ...(certificate && config.domainName
+        ? {
+            certificate,
+            domainNames: [config.domainName],
+            minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            sslSupportMethod: cloudfront.SSLMethod.SNI,
+          }
+        : {}),
+      httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+      enableIpv6: true,
+      priceClass: cloudfront.PriceClass.PRICE_CLASS_ALL,
+      webAclId: this.webAcl.attrArn,
+      enableLogging: true,
+      logBucket,
+      logFilePrefix: 'cloudfront/',
+      logIncludesCookies: false,
+    });
+
+    acknowledge(this.distribution, {
+      id: 'AwsSolutions-CFR1',
+      reason: 'Signet serves agents world-wide; who may download is decided per license (API) and per signed URL, not per country',
+    });
+    if (!certificate) {
+      acknowledge(this.distribution, {
+        id: 'AwsSolutions-CFR4',
+        reason:
+          'No custom domain configured: the default *.cloudfront.net certificate fixes the viewer security policy (TLSv1) and cannot be changed; ' +
+          'set signet.domainName and signet.certificateArn for TLSv1.2_2021',
+      });
+    }
+
+    new CfnOutput(this, 'DistributionId', { value: this.distribution.distributionId, description: 'Set as signet.distributionId to pin the bucket policy' });
+    new CfnOutput(this, 'DistributionDomainName', { value: this.distribution.distributionDomainName });
+    new CfnOutput(this, 'CdnPublicKeyId', { value: this.cdnPublicKey.publicKeyId, description: 'Key-Pair-Id of signed URLs' });
+  }
+}
+
+function cloudFrontLogBucket(scope: Construct, config: SignetConfig, removalPolicy: RemovalPolicy): s3.Bucket {
+  const bucket = new s3.Bucket(scope, 'CloudFrontLogBucket', {
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    enforceSSL: true,
+    // CloudFront standard logs are delivered with an ACL grant, so ACLs must stay enabled.
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+    lifecycleRules: [{ expiration: Duration.days(config.logRetentionDays) }],
+    removalPolicy,
+  });
+  acknowledge(bucket, {
+    id: 'AwsSolutions-S1',
+    reason: 'This bucket is the CloudFront access-log destination; logging it would need another log bucket, without end',
+  });
+  return bucket;
+}
+
+function webAcl(scope: Construct, config: SignetConfig): wafv2.CfnWebACL {
+  const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
+    cloudWatchMetricsEnabled: true,
+    sampledRequestsEnabled: true,
+    metricName,
+  });
+  const managed = (name: string, priority: number): wafv2.CfnWebACL.RuleProperty => ({
+    name,
+    priority,
+    overrideAction: { none: {} },
+    statement: { managedRuleGroupStatement: { vendorName: 'AWS', name } },
+    visibilityConfig: visibility(name),
+  });
+  return new wafv2.CfnWebACL(scope, 'WebAcl', {
+    scope: 'CLOUDFRONT',
+    description: 'Signet: AWS managed rules and a per-IP rate limit on the API',
+    defaultAction: { allow: {} },
+    visibilityConfig: visibility('signet-web-acl'),
+    rules: [
+      {
+        // Only the API is rate limited: metadata and targets are served from the edge cache,
+        // and thousands of agents behind one corporate NAT poll them legitimately.
+        name: 'ApiRateLimitPerIp',
+        priority: 0,
+        action: { block: {} },
+        statement: {
+          rateBasedStatement: {
+            limit: config.waf.apiRequestsPer5MinutesPerIp,
+            evaluationWindowSec: 300,
+            aggregateKeyType: 'IP',
+            scopeDownStatement: {
+              byteMatchStatement: {
+                fieldToMatch: { uriPath: {} },
+                positionalConstraint: 'STARTS_WITH',
+                searchString: apiPathPattern.replace(/\*$/, ''),
+                textTransformations: [{ priority: 0, type: 'NONE' }],
+              },
+            },
+          },
+        },
+        visibilityConfig: visibility('signet-api-rate-limit'),
+      },
+      managed('AWSManagedRulesCommonRuleSet', 1),
+      managed('AWSManagedRulesKnownBadInputsRuleSet', 2),
+    ],
+  });
+}
