@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { LocalStackError } from '#local/errors.ts';
 import { CliError } from './errors.ts';
 import { registerLocal } from './commands/local.ts';
+import { registerLicense } from './commands/license.ts';
 import { registerSignUrl } from './commands/sign-url.ts';
 
 const program = new Command()
@@ -12,6 +13,7 @@ const program = new Command()
   .exitOverride();
 
 registerLocal(program);
+registerLicense(program);
 registerSignUrl(program);
 
 try {

@@ -29,3 +29,10 @@ export function tableConfig(env: NodeJS.ProcessEnv = process.env): TableConfig {
 export function bucketName(env: NodeJS.ProcessEnv = process.env): string {
   return requireEnv(bucketEnvVar, env);
 }
+
+/** How often agents are told to poll for updates, in seconds. */
+export function pollSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.SIGNET_POLL_SECONDS ?? 900);
+  if (!Number.isInteger(value) || value < 30) throw new Error(`SIGNET_POLL_SECONDS must be an integer >= 30, got ${env.SIGNET_POLL_SECONDS}`);
+  return value;
+}

@@ -24,6 +24,18 @@ export interface MatchedRoute {
   /** `GET /v1/licenses/{key}` */
   readonly routeKey: string;
   readonly pathParameters: Readonly<Record<string, string>>;
+  /** For IAM-authorized routes: the caller API Gateway's IAM authorizer established. */
+  readonly iamAuthorizer?: IamAuthorizerContext;
+}
+
+/** `requestContext.authorizer.iam`, as API Gateway fills it for IAM-authorized routes. */
+export interface IamAuthorizerContext {
+  readonly accessKey: string;
+  readonly accountId: string;
+  readonly callerId: string;
+  readonly principalOrgId: string | null;
+  readonly userArn: string;
+  readonly userId: string;
 }
 
 export interface OutgoingResponse {
@@ -113,6 +125,9 @@ export function toApiGatewayEvent(request: IncomingRequest, route: MatchedRoute)
     },
     isBase64Encoded,
   };
+  if (route.iamAuthorizer) {
+    (event.requestContext as unknown as { authorizer: { iam: IamAuthorizerContext } }).authorizer = { iam: { ...route.iamAuthorizer } };
+  }
   if (cookies) event.cookies = cookies;
   const query = queryParameters(new URLSearchParams(rawQueryString));
   if (query) event.queryStringParameters = query;

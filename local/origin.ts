@@ -21,7 +21,9 @@ import type { ErrorCode } from '#lib/http/errors.ts';
 import { errorStatus } from '#lib/http/errors.ts';
 import type { KeyGroup } from '#lib/cdn/signed-url.ts';
 import { verifySignedUrl } from '#lib/cdn/signed-url.ts';
-import type { OutgoingResponse } from './api-gateway-event.ts';
+import type { Credentials } from '#lib/aws/sigv4.ts';
+import { verifySignedRequest } from '#lib/aws/sigv4.ts';
+import type { IamAuthorizerContext, OutgoingResponse } from './api-gateway-event.ts';
 import { fromLambdaResult, toApiGatewayEvent } from './api-gateway-event.ts';
 import { createRouter } from './router.ts';
 
@@ -38,8 +40,13 @@ export interface OriginOptions {
   /** The key group as it is now; the origin asks again when it meets an unknown key id (rotation). */
   readonly keyGroup: () => KeyGroup;
   readonly reloadKeyGroup: () => Promise<void>;
+  /** The credentials SigV4-signed admin requests must be signed with (the local stand-in for IAM). */
+  readonly adminCredentials: Credentials;
   readonly log?: (line: string) => void;
 }
+
+/** The identity the local stack's admin credentials stand for. */
+export const localAdminArn = 'arn:aws:iam::000000000000:user/signet-local-admin';
 
 const apiPrefix = apiPathPattern.slice(0, -1); // '/v1/'
 
@@ -144,9 +151,29 @@ export function createOrigin(options: OriginOptions) {
     if (found.kind === 'method-not-allowed') return sendError(res, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
     const fn = options.functions.get(found.route.functionId);
     if (!fn) return sendError(res, 'INTERNAL', `route ${found.routeKey} has no local handler`);
+    let iamAuthorizer: IamAuthorizerContext | undefined;
     if (found.route.authorization === 'iam') {
-      // SigV4 for admin routes arrives with the first admin route (licensing issue).
-      return sendError(res, 'FORBIDDEN', 'admin routes need SigV4 credentials');
+      const verdict = await verifySignedRequest(
+        {
+          method: req.method ?? 'GET',
+          url: new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`),
+          headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')])),
+          body: body.toString('utf8'),
+        },
+        options.adminCredentials,
+      );
+      if (!verdict.ok) {
+        log(`403 ${path}: ${verdict.reason}`);
+        return sendError(res, 'FORBIDDEN', 'admin routes need a valid SigV4 signature');
+      }
+      iamAuthorizer = {
+        accessKey: verdict.accessKeyId,
+        accountId: '000000000000',
+        callerId: verdict.accessKeyId,
+        principalOrgId: null,
+        userArn: localAdminArn,
+        userId: verdict.accessKeyId,
+      };
     }
 
     const receivedAt = new Date();
@@ -159,7 +186,7 @@ export function createOrigin(options: OriginOptions) {
         sourceIp: clientIp(req),
         receivedAt,
       },
-      { routeKey: found.routeKey, pathParameters: found.pathParameters },
+      { routeKey: found.routeKey, pathParameters: found.pathParameters, ...(iamAuthorizer && { iamAuthorizer }) },
     );
     const requestId = event.requestContext.requestId;
     const timeoutMs = fn.definition.timeoutSeconds * 1000;

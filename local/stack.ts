@@ -22,7 +22,9 @@ import type { S3Local } from './s3-local.ts';
 import type { LambdaHandler } from './origin.ts';
 import { createOrigin } from './origin.ts';
 import { isProcessAlive } from './process-utils.ts';
+import { readAdminCredentials } from './admin-credentials.ts';
 import { cdnKeyDir } from './cdn-key.ts';
+import { readDemoFile, updateDemoFile } from './demo.ts';
 import { seedSteps } from './seed-steps.ts';
 import { runSeedSteps } from './seed.ts';
 
@@ -145,6 +147,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await ensureTables(dynamodb.client, tables, localTableName);
 
     const seeded = await runSeedSteps(seedSteps, { dataDir, baseUrl, log });
+    if (await readDemoFile(dataDir)) await updateDemoFile(dataDir, { baseUrl });
     const keyDir = cdnKeyDir(dataDir);
     let keyGroup: Map<string, KeyObject> = await loadKeyGroup(keyDir);
     handle = createOrigin({
@@ -156,6 +159,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       reloadKeyGroup: async () => {
         keyGroup = await loadKeyGroup(keyDir);
       },
+      adminCredentials: await readAdminCredentials(dataDir),
       log,
     });
     stops.push(releaseLock);

@@ -46,10 +46,36 @@ export const functions: readonly FunctionDefinition[] = [
     timeoutSeconds: 5,
     tables: [{ table: mainTable, access: 'read' }],
   },
+  {
+    id: 'agents',
+    entry: 'functions/agents/handler.ts',
+    memoryMb: 512,
+    timeoutSeconds: 10,
+    tables: [{ table: mainTable, access: 'write' }],
+  },
+  {
+    id: 'admin',
+    entry: 'functions/admin/handler.ts',
+    memoryMb: 512,
+    timeoutSeconds: 10,
+    tables: [{ table: mainTable, access: 'write' }],
+  },
 ];
 
 export const routes: readonly RouteDefinition[] = [
   { method: 'GET', path: '/v1/health', functionId: 'health', authorization: 'public' },
+  // Agents: registration is public (the license key is the credential); the rest carry the agent's bearer token.
+  { method: 'POST', path: '/v1/agents', functionId: 'agents', authorization: 'public' },
+  { method: 'GET', path: '/v1/agents/self', functionId: 'agents', authorization: 'public' },
+  // Operators, SigV4-signed.
+  { method: 'POST', path: '/v1/admin/licenses', functionId: 'admin', authorization: 'iam' },
+  { method: 'GET', path: '/v1/admin/licenses/{licenseId}', functionId: 'admin', authorization: 'iam' },
+  { method: 'POST', path: '/v1/admin/licenses/{licenseId}/suspend', functionId: 'admin', authorization: 'iam' },
+  { method: 'POST', path: '/v1/admin/licenses/{licenseId}/resume', functionId: 'admin', authorization: 'iam' },
+  { method: 'POST', path: '/v1/admin/licenses/{licenseId}/revoke', functionId: 'admin', authorization: 'iam' },
+  { method: 'POST', path: '/v1/admin/agents/{agentId}/revoke', functionId: 'admin', authorization: 'iam' },
+  { method: 'PUT', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
+  { method: 'DELETE', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
 ];
 
 /** API Gateway's route key, `GET /v1/health`: the unit the parity test compares. */

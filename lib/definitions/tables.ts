@@ -53,7 +53,7 @@ export const mainTable: TableDefinition = {
       projection: 'ALL',
     },
   ],
-  timeToLiveAttribute: 'expiresAt',
+  timeToLiveAttribute: 'ttl',
 };
 
 export const tables: readonly TableDefinition[] = [mainTable];

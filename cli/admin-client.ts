@@ -1,0 +1,94 @@
+/**
+ * The operators' client for the admin API: SigV4-signed JSON calls. Against a local
+ * stack (a data dir with admin credentials: --data-dir, SIGNET_DATA_DIR, or ./.signet)
+ * it uses that stack's credentials and URL; against the cloud, the standard AWS
+ * credential chain and the API endpoint (`--server`, or SIGNET_SERVER).
+ *
+ * The cloud endpoint is the API Gateway URL itself, not CloudFront: CloudFront rewrites
+ * the Host header on its way to the API, which a SigV4 signature covers.
+ */
+import { stat } from 'node:fs/promises';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import type { Credentials } from '#lib/aws/sigv4.ts';
+import { signRequest } from '#lib/aws/sigv4.ts';
+import { adminCredentialsPath, readAdminCredentials } from '#local/admin-credentials.ts';
+import { readDemoFile } from '#local/demo.ts';
+import { CliError } from './errors.ts';
+
+export interface ServerFlags {
+  server?: string;
+  dataDir?: string;
+  region?: string;
+}
+
+export interface AdminClient {
+  readonly server: string;
+  call<T>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The local stack's data dir this command should use, if any. */
+async function localDataDir(flags: ServerFlags): Promise<string | undefined> {
+  const explicit = flags.dataDir ?? process.env.SIGNET_DATA_DIR;
+  if (explicit) {
+    if (!(await exists(adminCredentialsPath(explicit)))) {
+      throw new CliError(`${explicit} holds no local admin credentials: start the local stack there first (npm start)`);
+    }
+    return explicit;
+  }
+  if (!flags.server && (await exists(adminCredentialsPath('.signet')))) return '.signet';
+  return undefined;
+}
+
+export async function adminClient(flags: ServerFlags): Promise<AdminClient> {
+  const dataDir = await localDataDir(flags);
+  let credentials: () => Promise<Credentials>;
+  let server = flags.server ?? process.env.SIGNET_SERVER;
+  let region = flags.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (dataDir) {
+    const local = await readAdminCredentials(dataDir);
+    credentials = async () => local;
+    server ??= (await readDemoFile(dataDir))?.baseUrl;
+    region ??= 'us-east-1';
+  } else {
+    const chain = defaultProvider();
+    credentials = async () => chain();
+  }
+  if (!server) throw new CliError('no server: pass --server URL (the API endpoint), set SIGNET_SERVER, or --data-dir of a local stack');
+  if (!region) throw new CliError('no AWS region for signing: pass --region or set AWS_REGION');
+  const base = server.replace(/\/+$/, '');
+  const signingRegion = region;
+
+  return {
+    server: base,
+    async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const url = new URL(`${base}${path}`);
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      const headers = await signRequest(
+        { method, url, headers: text === undefined ? {} : { 'content-type': 'application/json' }, ...(text !== undefined && { body: text }) },
+        await credentials().catch((error: unknown) => {
+          throw new CliError(`no AWS credentials: ${error instanceof Error ? error.message : String(error)}`);
+        }),
+        signingRegion,
+      );
+      let response: Response;
+      try {
+        response = await fetch(url, { method, headers, ...(text !== undefined && { body: text }) });
+      } catch (error) {
+        throw new CliError(`cannot reach ${base}: ${(error as { cause?: { code?: string } }).cause?.code ?? String(error)}`);
+      }
+      const payload = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
+      if (!response.ok) {
+        const detail = payload?.error ? `${payload.error.code}: ${payload.error.message}` : `HTTP ${response.status}`;
+        throw new CliError(`${method} ${path} failed: ${detail}`);
+      }
+      return payload as T;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * The operators' API, behind IAM (SigV4) authorization: licenses, agents, blacklist.
+ * The caller's IAM identity is recorded as the actor of every change.
+ */
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { dynamo } from '#lib/aws/clients.ts';
+import { tableConfig } from '#lib/config.ts';
+import { parseJsonBody, parseWith } from '#lib/http/body.ts';
+import { ApiError } from '#lib/http/errors.ts';
+import { apiHandler } from '#lib/http/handler.ts';
+import { json } from '#lib/http/response.ts';
+import { blacklistMachine, changeLicenseStatus, createLicense, revokeAgent, showLicense, unblacklistMachine } from '#lib/licensing/admin.ts';
+import { blacklistBody, createLicenseBody, machineId } from '#lib/licensing/requests.ts';
+import { LicensingStore } from '#lib/licensing/store.ts';
+
+const store = new LicensingStore(dynamo(), tableConfig().mainTable);
+const HEX32 = /^[0-9a-f]{32}$/;
+
+/** The IAM principal API Gateway's IAM authorizer (or the local origin's SigV4 check) established. */
+function actorOf(event: APIGatewayProxyEventV2): string {
+  const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: string } } }).authorizer?.iam;
+  if (!iam?.userArn) throw new ApiError('FORBIDDEN', 'admin routes need SigV4-signed requests');
+  return iam.userArn;
+}
+
+function idParam(event: APIGatewayProxyEventV2, name: string): string {
+  const value = event.pathParameters?.[name] ?? '';
+  if (!HEX32.test(value)) throw new ApiError('INVALID_REQUEST', `${name}: must be 32 lower-case hex characters`);
+  return value;
+}
+
+/** A DELETE or PUT may come without a body; treat that as `{}`. */
+function optionalBody(event: APIGatewayProxyEventV2) {
+  return event.body ? parseJsonBody(event, blacklistBody) : {};
+}
+
+export const handler = apiHandler(async (event) => {
+  const actor = actorOf(event);
+  const now = new Date();
+  switch (event.routeKey) {
+    case 'POST /v1/admin/licenses':
+      return json(201, await createLicense(store, parseJsonBody(event, createLicenseBody), actor, now));
+    case 'GET /v1/admin/licenses/{licenseId}':
+      return json(200, await showLicense(store, idParam(event, 'licenseId')));
+    case 'POST /v1/admin/licenses/{licenseId}/suspend':
+      return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'suspend', actor, now) });
+    case 'POST /v1/admin/licenses/{licenseId}/resume':
+      return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'resume', actor, now) });
+    case 'POST /v1/admin/licenses/{licenseId}/revoke':
+      return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'revoke', actor, now) });
+    case 'POST /v1/admin/agents/{agentId}/revoke':
+      return json(200, { agent: await revokeAgent(store, idParam(event, 'agentId'), actor, now) });
+    case 'PUT /v1/admin/blacklist/{machineId}': {
+      const machine = parseWith(machineId, event.pathParameters?.machineId);
+      return json(200, await blacklistMachine(store, machine, optionalBody(event).reason, actor, now));
+    }
+    case 'DELETE /v1/admin/blacklist/{machineId}':
+      return json(200, await unblacklistMachine(store, parseWith(machineId, event.pathParameters?.machineId), actor, now));
+    default:
+      throw new ApiError('NOT_FOUND', `no admin route ${event.routeKey}`);
+  }
+});

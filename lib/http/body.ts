@@ -1,0 +1,70 @@
+/**
+ * Request bodies at the edge: JSON only, bounded in size, checked against a zod/mini
+ * schema built once at init. Every refusal is a contract error that names the field.
+ */
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type * as z from 'zod/mini';
+import { ApiError, invalidRequest } from './errors.ts';
+
+/** Our bodies are small; anything near this is not an agent talking. */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024;
+
+type Issue = z.core.$ZodIssue;
+
+/** zod/mini ships no messages (that is most of its size saving); these are ours. */
+/** Whether the value at `path` was sent at all (zod reports a missing field as a type error). */
+function isPresent(value: unknown, path: readonly PropertyKey[]): boolean {
+  let current: unknown = value;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object' || !(key in current)) return false;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current !== undefined;
+}
+
+export function describeIssue(issue: Issue, input: unknown): { field: string; problem: string } {
+  const path = issue.path.map(String).join('.');
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return { field: [path, issue.keys[0]].filter(Boolean).join('.'), problem: 'is not a known field' };
+    case 'invalid_type':
+      return { field: path || 'body', problem: !isPresent(input, issue.path) ? 'is required' : `must be ${issue.expected === 'object' ? 'a JSON object' : `a ${issue.expected}`}` };
+    case 'too_big':
+      return { field: path, problem: issue.origin === 'string' ? `must be at most ${String(issue.maximum)} characters` : `must be at most ${String(issue.maximum)}` };
+    case 'too_small':
+      return { field: path, problem: issue.origin === 'string' ? `must be at least ${String(issue.minimum)} characters` : `must be at least ${String(issue.minimum)}` };
+    case 'invalid_value':
+      return { field: path, problem: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'invalid_format':
+      return { field: path, problem: issue.format === 'regex' ? 'has characters or a form that is not allowed' : `must be a valid ${issue.format}` };
+    case 'not_multiple_of':
+      return { field: path, problem: `must be a multiple of ${String(issue.divisor)}` };
+    default:
+      return { field: path || 'body', problem: 'is not valid' };
+  }
+}
+
+export function parseWith<T>(schema: z.ZodMiniType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const first = result.error.issues[0];
+  const { field, problem } = first ? describeIssue(first, value) : { field: 'body', problem: 'is not valid' };
+  throw invalidRequest(field, problem);
+}
+
+export function parseJsonBody<T>(event: APIGatewayProxyEventV2, schema: z.ZodMiniType<T>, maxBytes = DEFAULT_MAX_BODY_BYTES): T {
+  const contentType = (event.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (contentType !== 'application/json') {
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON, sent with Content-Type: application/json');
+  }
+  const raw = event.body ?? '';
+  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+  if (Buffer.byteLength(text) > maxBytes) throw new ApiError('PAYLOAD_TOO_LARGE', `the body must be at most ${maxBytes} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw invalidRequest('body', 'is not valid JSON');
+  }
+  return parseWith(schema, value);
+}

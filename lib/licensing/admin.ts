@@ -1,0 +1,102 @@
+/** What operators do to licenses, agents and the blacklist; each change is audited in its own transaction. */
+import { ApiError, invalidRequest } from '#lib/http/errors.ts';
+import type { Agent, License } from './model.ts';
+import { licenseTransitions } from './model.ts';
+import { expiryInstant } from './requests.ts';
+import { licenseIdOf, licenseKeyHash, machineHashOf, newLicenseKey } from './secrets.ts';
+import type { LicensingStore } from './store.ts';
+
+/** A license as shown to operators: everything but the key's hash. */
+export type LicenseView = Omit<License, 'keyHash'>;
+
+export function viewOf(license: License): LicenseView {
+  const { keyHash: _keyHash, ...view } = license;
+  return view;
+}
+
+export function agentView(agent: Agent) {
+  const { tokenHash: _tokenHash, machineHash: _machineHash, ...view } = agent;
+  return view;
+}
+
+const DEFAULT_RECLAIM_AFTER_DAYS = 30;
+
+export async function createLicense(
+  store: LicensingStore,
+  input: { customer: string; products: readonly string[]; seats: number; expires: string; reclaimAfterDays?: number },
+  actor: string,
+  now: Date,
+): Promise<{ licenseKey: string; license: LicenseView }> {
+  const expiresAt = expiryInstant(input.expires);
+  if (!expiresAt) throw invalidRequest('expires', 'is not a valid date');
+  if (expiresAt.getTime() <= now.getTime()) throw invalidRequest('expires', 'must be in the future');
+  const licenseKey = newLicenseKey();
+  const license: License = {
+    licenseId: licenseIdOf(licenseKey),
+    keyHash: licenseKeyHash(licenseKey),
+    customer: input.customer,
+    products: [...new Set(input.products)],
+    seats: input.seats,
+    seatsUsed: 0,
+    status: 'active',
+    expiresAt: expiresAt.toISOString(),
+    reclaimAfterDays: input.reclaimAfterDays ?? DEFAULT_RECLAIM_AFTER_DAYS,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  const outcome = await store.createLicense(
+    license,
+    { actor, action: 'license.create', subject: license.licenseId, detail: { customer: license.customer, products: license.products, seats: license.seats, expiresAt: license.expiresAt } },
+    now,
+  );
+  // 160 random bits do not collide; a failure here is a retried request that already wrote.
+  if (!outcome.ok) throw new ApiError('CONFLICT', 'a license with this id exists already; create it again');
+  return { licenseKey, license: viewOf(license) };
+}
+
+async function requireLicense(store: LicensingStore, licenseId: string): Promise<License> {
+  const license = await store.getLicense(licenseId);
+  if (!license) throw new ApiError('NOT_FOUND', `no license ${licenseId}`);
+  return license;
+}
+
+export async function showLicense(store: LicensingStore, licenseId: string) {
+  const license = await requireLicense(store, licenseId);
+  const holders = await store.seatHolders(licenseId, 100);
+  return { license: viewOf(license), seatHolders: holders.map(agentView) };
+}
+
+export async function changeLicenseStatus(
+  store: LicensingStore,
+  licenseId: string,
+  action: keyof typeof licenseTransitions,
+  actor: string,
+  now: Date,
+): Promise<LicenseView> {
+  const { from, to } = licenseTransitions[action];
+  const outcome = await store.setLicenseStatus({ licenseId, from, to, now, audit: { actor, action: `license.${action}`, subject: licenseId } });
+  const license = await requireLicense(store, licenseId);
+  if (!outcome.ok) throw new ApiError('CONFLICT', `cannot ${action} a license that is ${license.status}`);
+  return viewOf(license);
+}
+
+export async function revokeAgent(store: LicensingStore, agentId: string, actor: string, now: Date) {
+  const agent = await store.getAgent(agentId);
+  if (!agent) throw new ApiError('NOT_FOUND', `no agent ${agentId}`);
+  if (agent.status !== 'active') throw new ApiError('CONFLICT', `the agent is already ${agent.status}`);
+  const outcome = await store.releaseSeat({ agentId, licenseId: agent.licenseId, status: 'revoked', now, audit: { actor, action: 'agent.revoke', subject: agentId } });
+  if (!outcome.ok) throw new ApiError('CONFLICT', 'the agent changed meanwhile; look again');
+  return agentView({ ...agent, status: 'revoked' });
+}
+
+export async function blacklistMachine(store: LicensingStore, machineId: string, reason: string | undefined, actor: string, now: Date) {
+  const entry = { machineHash: machineHashOf(machineId), machineId, ...(reason && { reason }), addedAt: now.toISOString(), addedBy: actor };
+  await store.addToBlacklist(entry, { actor, action: 'blacklist.add', subject: machineId, ...(reason && { detail: { reason } }) }, now);
+  return { machineId, blacklisted: true };
+}
+
+export async function unblacklistMachine(store: LicensingStore, machineId: string, actor: string, now: Date) {
+  const outcome = await store.removeFromBlacklist(machineHashOf(machineId), { actor, action: 'blacklist.remove', subject: machineId }, now);
+  if (!outcome.ok) throw new ApiError('NOT_FOUND', `machine ${machineId} is not blacklisted`);
+  return { machineId, blacklisted: false };
+}

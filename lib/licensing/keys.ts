@@ -1,0 +1,24 @@
+/**
+ * Where each licensing record lives in the main table (see docs/data-model.md). One
+ * place for the key scheme, so the store, the admin code and the tests agree.
+ */
+export const licenseKey = (licenseId: string) => ({ pk: `LICENSE#${licenseId}`, sk: 'LICENSE' });
+export const agentKey = (agentId: string) => ({ pk: `AGENT#${agentId}`, sk: 'AGENT' });
+export const blacklistKey = (machineHash: string) => ({ pk: `MACHINE#${machineHash}`, sk: 'BLACKLIST' });
+
+/**
+ * The sparse index of seat holders: only active agents carry gsi1 attributes, sorted
+ * by last-seen time, so "the license's seat holders, least recently seen first" is one
+ * query and a released seat drops out of the index by itself.
+ */
+export const seatIndexKeys = (licenseId: string, lastSeenAt: string, agentId: string) => ({
+  gsi1pk: `SEATS#${licenseId}`,
+  gsi1sk: `${lastSeenAt}#${agentId}`,
+});
+export const seatIndexPartition = (licenseId: string) => `SEATS#${licenseId}`;
+
+/** Audit records: one partition per day, sorted by time, kept for ops to read (`ttl` drops them after a year). */
+export const auditKey = (at: Date, id: string) => ({
+  pk: `AUDIT#${at.toISOString().slice(0, 10)}`,
+  sk: `${at.toISOString()}#${id}`,
+});

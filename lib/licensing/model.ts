@@ -1,0 +1,91 @@
+/**
+ * The licensing records and the rules over them, free of AWS: what a license allows,
+ * and which contract code refuses what. The DynamoDB layout is in store.ts and
+ * docs/data-model.md.
+ */
+import { ApiError } from '#lib/http/errors.ts';
+
+export type LicenseStatus = 'active' | 'suspended' | 'revoked';
+
+export interface License {
+  readonly licenseId: string;
+  /** SHA-256 of the normalized key; the key itself is never stored. */
+  readonly keyHash: string;
+  readonly customer: string;
+  readonly products: readonly string[];
+  readonly seats: number;
+  /** Active agents holding a seat; changed only in the same transaction as the agent. */
+  readonly seatsUsed: number;
+  readonly status: LicenseStatus;
+  /** ISO 8601; the license stops working at this instant. */
+  readonly expiresAt: string;
+  /** An agent silent for longer than this gives its seat back when another machine needs it. */
+  readonly reclaimAfterDays: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export type AgentStatus = 'active' | 'revoked' | 'reclaimed';
+
+export interface Agent {
+  readonly agentId: string;
+  readonly licenseId: string;
+  readonly machineId: string;
+  readonly machineHash: string;
+  readonly product: string;
+  readonly os: string;
+  readonly arch: string;
+  readonly hostname?: string;
+  readonly agentVersion?: string;
+  readonly tokenHash: string;
+  readonly status: AgentStatus;
+  readonly registeredAt: string;
+  readonly lastSeenAt: string;
+  readonly installedVersion?: string;
+}
+
+export interface BlacklistEntry {
+  readonly machineHash: string;
+  readonly machineId: string;
+  readonly reason?: string;
+  readonly addedAt: string;
+  readonly addedBy: string;
+}
+
+/**
+ * Why a license cannot serve a product now, as the contract code an agent acts on:
+ * revoked is final, suspended and expired need the customer, not-entitled needs another
+ * license. Checked in that order, so the most permanent reason wins.
+ */
+export function licenseRefusal(license: License | undefined, product: string, now: Date): ApiError | undefined {
+  if (!license) return new ApiError('LICENSE_INVALID', 'the license key is not valid');
+  if (license.status === 'revoked') return new ApiError('LICENSE_REVOKED', 'the license has been revoked');
+  if (license.status === 'suspended') return new ApiError('LICENSE_SUSPENDED', 'the license is suspended');
+  if (Date.parse(license.expiresAt) <= now.getTime()) {
+    return new ApiError('LICENSE_EXPIRED', `the license expired at ${license.expiresAt}`);
+  }
+  if (!license.products.includes(product)) {
+    return new ApiError('PRODUCT_NOT_ENTITLED', `the license does not entitle product "${product}"`);
+  }
+  return undefined;
+}
+
+export const seatsExhausted = (license: License) =>
+  new ApiError('SEATS_EXHAUSTED', `all ${license.seats} seats of the license are taken`);
+
+export const computerBlacklisted = () => new ApiError('COMPUTER_BLACKLISTED', 'this computer is blacklisted');
+
+/** The status changes an operator may make, and from where. Revoked is final. */
+export const licenseTransitions: Record<'suspend' | 'resume' | 'revoke', { from: readonly LicenseStatus[]; to: LicenseStatus }> = {
+  suspend: { from: ['active'], to: 'suspended' },
+  resume: { from: ['suspended'], to: 'active' },
+  revoke: { from: ['active', 'suspended'], to: 'revoked' },
+};
+
+/** Whether an agent's seat may be reclaimed: active, and silent longer than the license allows. */
+export function isReclaimable(agent: Pick<Agent, 'status' | 'lastSeenAt'>, license: Pick<License, 'reclaimAfterDays'>, now: Date): boolean {
+  return agent.status === 'active' && Date.parse(agent.lastSeenAt) < now.getTime() - license.reclaimAfterDays * 86_400_000;
+}
+
+/** Last-seen is written at most this often per agent, so a poll does not cost a write. */
+export const LAST_SEEN_RESOLUTION_MS = 60 * 60 * 1000;

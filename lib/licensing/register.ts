@@ -1,0 +1,110 @@
+/**
+ * Agent registration: check the license and the computer, then take a seat, or, for a
+ * machine that already holds one, hand out a fresh token without taking another.
+ */
+import { ApiError } from '#lib/http/errors.ts';
+import type { Agent, License } from './model.ts';
+import { computerBlacklisted, isReclaimable, licenseRefusal, seatsExhausted } from './model.ts';
+import { agentIdOf, digestsEqual, licenseIdOf, licenseKeyHash, machineHashOf, newAgentToken } from './secrets.ts';
+import type { LicensingStore, TransactionOutcome } from './store.ts';
+
+export interface RegistrationRequest {
+  readonly licenseKey: string;
+  readonly machineId: string;
+  readonly product: string;
+  readonly os: string;
+  readonly arch: string;
+  readonly hostname?: string;
+  readonly agentVersion?: string;
+}
+
+export interface Registration {
+  /** true: a seat was taken (201); false: the machine already had one (200). */
+  readonly created: boolean;
+  readonly agentId: string;
+  readonly token: string;
+}
+
+/** Transaction conflicts (another registration on the same license at the same moment) are retried. */
+const MAX_ATTEMPTS = 12;
+/** How many of the least recently seen seat holders are looked at for a reclaim. */
+const RECLAIM_CANDIDATES = 5;
+
+const pause = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 20 * 2 ** attempt)));
+
+export async function registerAgent(store: LicensingStore, request: RegistrationRequest, now: () => Date): Promise<Registration> {
+  const keyHash = licenseKeyHash(request.licenseKey);
+  const licenseId = licenseIdOf(request.licenseKey);
+  const machineHash = machineHashOf(request.machineId);
+  const agentId = agentIdOf(licenseId, request.product, request.machineId);
+  let reclaimTried = false;
+
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    if (attempt > 0) await pause(attempt);
+    const at = now();
+    const { license, agent, blacklisted } = await store.readAccess({ licenseId, agentId, machineHash });
+    const validLicense = license && digestsEqual(license.keyHash, keyHash) ? license : undefined;
+    const refusal = licenseRefusal(validLicense, request.product, at);
+    if (refusal) throw refusal;
+    if (blacklisted) throw computerBlacklisted();
+    if (!validLicense) throw new ApiError('LICENSE_INVALID', 'the license key is not valid'); // unreachable; narrows the type
+
+    const { token, secretHash } = newAgentToken(licenseId, machineHash, agentId);
+    const record: Agent = {
+      agentId,
+      licenseId,
+      machineId: request.machineId,
+      machineHash,
+      product: request.product,
+      os: request.os,
+      arch: request.arch,
+      ...(request.hostname !== undefined && { hostname: request.hostname }),
+      ...(request.agentVersion !== undefined && { agentVersion: request.agentVersion }),
+      ...(agent?.installedVersion !== undefined && { installedVersion: agent.installedVersion }),
+      tokenHash: secretHash,
+      status: 'active',
+      registeredAt: agent?.status === 'active' ? agent.registeredAt : at.toISOString(),
+      lastSeenAt: at.toISOString(),
+    };
+
+    const reRegistration = agent?.status === 'active';
+    const outcome: TransactionOutcome = reRegistration
+      ? await store.rotateToken({ agent: record, previousTokenHash: agent.tokenHash, keyHash, now: at })
+      : await store.takeSeat({ agent: record, previousStatus: agent?.status, keyHash, now: at });
+    if (outcome.ok) return { created: !reRegistration, agentId, token };
+
+    // Something changed between the read and the write: a conflict, a blacklisting, a
+    // license change, a racing registration of the same machine, or the last seat went.
+    // Read again and decide; only a full license is answered here.
+    if (!outcome.conflict && !reRegistration && outcome.failed.length === 1 && outcome.failed[0] === 0) {
+      const fresh = await store.getLicense(licenseId);
+      if (fresh && !licenseRefusal(fresh, request.product, now()) && fresh.seatsUsed >= fresh.seats) {
+        if (!reclaimTried && (await reclaimOneSeat(store, fresh, now()))) {
+          reclaimTried = true;
+          continue;
+        }
+        throw seatsExhausted(fresh);
+      }
+    }
+  }
+  throw new ApiError('UNAVAILABLE', 'the license is busy with other registrations, retry later', { 'retry-after': '2' });
+}
+
+/** Frees the seat of the least recently seen agent if it has been silent longer than the license allows. */
+export async function reclaimOneSeat(store: LicensingStore, license: License, now: Date): Promise<boolean> {
+  const holders = await store.seatHolders(license.licenseId, RECLAIM_CANDIDATES);
+  const silentBefore = new Date(now.getTime() - license.reclaimAfterDays * 86_400_000).toISOString();
+  for (const holder of holders) {
+    if (!isReclaimable(holder, license, now)) return false; // sorted: the rest were seen more recently
+    const outcome = await store.releaseSeat({
+      agentId: holder.agentId,
+      licenseId: license.licenseId,
+      status: 'reclaimed',
+      now,
+      silentBefore,
+      audit: { actor: 'signet', action: 'agent.reclaim', subject: holder.agentId, detail: { licenseId: license.licenseId, lastSeenAt: holder.lastSeenAt } },
+    });
+    if (outcome.ok) return true;
+  }
+  return false;
+}

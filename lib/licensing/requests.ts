@@ -1,0 +1,41 @@
+/**
+ * The request bodies of the licensing endpoints, as zod/mini schemas built once at init.
+ * Strict objects: an unknown field is a client bug worth hearing about.
+ */
+import * as z from 'zod/mini';
+
+const token = (max: number) => z.string().check(z.minLength(1), z.maxLength(max), z.regex(/^[A-Za-z0-9._-]+$/));
+
+export const productName = z.string().check(z.minLength(1), z.maxLength(63), z.regex(/^[a-z0-9][a-z0-9-]*$/));
+
+/** Machine ids as platforms make them: /etc/machine-id, a Windows MachineGuid (with or without braces), a serial. */
+export const machineId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:{}-]+$/));
+
+export const registrationBody = z.strictObject({
+  licenseKey: z.string().check(z.minLength(1), z.maxLength(64)),
+  machineId,
+  product: productName,
+  os: token(32),
+  arch: token(32),
+  hostname: z.optional(z.string().check(z.minLength(1), z.maxLength(253))),
+  agentVersion: z.optional(token(64)),
+});
+
+export const createLicenseBody = z.strictObject({
+  customer: z.string().check(z.minLength(1), z.maxLength(200)),
+  products: z.array(productName).check(z.minLength(1), z.maxLength(50)),
+  seats: z.int().check(z.minimum(1), z.maximum(1_000_000)),
+  /** A date (`2027-12-31`, the end of that day UTC) or a date-time. */
+  expires: z.string().check(z.maxLength(40), z.regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/)),
+  reclaimAfterDays: z.optional(z.int().check(z.minimum(1), z.maximum(3650))),
+});
+
+export const blacklistBody = z.strictObject({
+  reason: z.optional(z.string().check(z.maxLength(500))),
+});
+
+/** `2027-12-31` means through the end of that day, UTC. */
+export function expiryInstant(expires: string): Date | undefined {
+  const instant = /^\d{4}-\d{2}-\d{2}$/.test(expires) ? new Date(`${expires}T23:59:59.999Z`) : new Date(expires);
+  return Number.isNaN(instant.getTime()) ? undefined : instant;
+}

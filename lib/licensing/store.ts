@@ -1,0 +1,298 @@
+/**
+ * The licensing records in DynamoDB. Every change that touches the seat count happens
+ * in one TransactWriteItems with the agent it concerns, under conditions that re-check
+ * what the caller read, so the count equals the number of active agents under any
+ * concurrency. Reads that decide access are strongly consistent: a revocation takes
+ * effect on the very next call.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Agent, AgentStatus, BlacklistEntry, License, LicenseStatus } from './model.ts';
+import { agentKey, auditKey, blacklistKey, licenseKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+type Key = { pk: string; sk: string };
+
+/** Who did what, written in the same transaction as the change it records. */
+export interface AuditEntry {
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: string;
+  readonly detail?: Record<string, unknown>;
+}
+
+const AUDIT_RETENTION_SECONDS = 400 * 86_400;
+
+/** The outcome of a conditional transaction, by which of its items refused. */
+export type TransactionOutcome = { ok: true } | { ok: false; failed: readonly number[]; conflict: boolean };
+
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ttl: _ttl, ...rest } = item;
+  return rest as T;
+}
+
+export class LicensingStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  /** Strongly consistent BatchGetItem of up to 100 keys, following UnprocessedKeys. */
+  async getMany(keys: readonly Key[]): Promise<Map<string, Record<string, unknown>>> {
+    const found = new Map<string, Record<string, unknown>>();
+    let pending: Key[] = [...keys];
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** Math.min(attempt, 5)));
+      if (attempt > 8) throw Object.assign(new Error('BatchGetItem left keys unprocessed'), { name: 'ThrottlingException' });
+      const result = await this.db.send(
+        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const item of result.Responses?.[this.table] ?? []) found.set(`${item.pk}|${item.sk}`, item);
+      pending = (result.UnprocessedKeys?.[this.table]?.Keys ?? []) as Key[];
+    }
+    return found;
+  }
+
+  /** The agent, its license and the machine's blacklist entry, in one round trip. */
+  async readAccess(ids: { licenseId: string; agentId: string; machineHash: string }): Promise<{
+    license?: License;
+    agent?: Agent;
+    blacklisted: boolean;
+  }> {
+    const keys = [licenseKey(ids.licenseId), agentKey(ids.agentId), blacklistKey(ids.machineHash)];
+    const items = await this.getMany(keys);
+    const get = (k: Key) => items.get(`${k.pk}|${k.sk}`);
+    return {
+      license: strip<License>(get(keys[0] as Key)),
+      agent: strip<Agent>(get(keys[1] as Key)),
+      blacklisted: get(keys[2] as Key) !== undefined,
+    };
+  }
+
+  async getLicense(licenseId: string): Promise<License | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: licenseKey(licenseId), ConsistentRead: true }));
+    return strip<License>(result.Item);
+  }
+
+  async getAgent(agentId: string): Promise<Agent | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: agentKey(agentId), ConsistentRead: true }));
+    return strip<Agent>(result.Item);
+  }
+
+  private auditItem(entry: AuditEntry, at: Date): TransactItem {
+    return {
+      Put: {
+        TableName: this.table,
+        Item: { ...auditKey(at, randomUUID()), ...entry, at: at.toISOString(), ttl: Math.floor(at.getTime() / 1000) + AUDIT_RETENTION_SECONDS },
+      },
+    };
+  }
+
+  private async transact(items: TransactItem[]): Promise<TransactionOutcome> {
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+      return { ok: true };
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'TransactionCanceledException') throw error;
+      const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
+      const failed = reasons.flatMap((r, i) => (r.Code === 'ConditionalCheckFailed' ? [i] : []));
+      const conflict = reasons.some((r) => r.Code === 'TransactionConflict');
+      if (failed.length === 0 && !conflict) throw error;
+      return { ok: false, failed, conflict };
+    }
+  }
+
+  /** Conditions under which a license may hand out a seat for `product` at `now`. */
+  private licenseServes(product: string, now: Date) {
+    return {
+      condition: '#status = :active AND #expiresAt > :now AND contains(#products, :product) AND #keyHash = :keyHash',
+      names: { '#status': 'status', '#expiresAt': 'expiresAt', '#products': 'products', '#keyHash': 'keyHash' },
+      values: { ':active': 'active', ':now': now.toISOString(), ':product': product },
+    };
+  }
+
+  /**
+   * A new seat: the license's count goes up (only below its seats), the agent becomes
+   * active (only from the status the caller read), and the machine is checked against
+   * the blacklist, all at once. Item order: 0 license, 1 agent, 2 blacklist.
+   */
+  async takeSeat(input: { agent: Agent; previousStatus: AgentStatus | undefined; keyHash: string; now: Date }): Promise<TransactionOutcome> {
+    const { agent, previousStatus, keyHash, now } = input;
+    const serves = this.licenseServes(agent.product, now);
+    return this.transact([
+      {
+        Update: {
+          TableName: this.table,
+          Key: licenseKey(agent.licenseId),
+          UpdateExpression: 'SET #seatsUsed = #seatsUsed + :one, #updatedAt = :nowIso',
+          ConditionExpression: `${serves.condition} AND #seatsUsed < #seats`,
+          ExpressionAttributeNames: { ...serves.names, '#seatsUsed': 'seatsUsed', '#seats': 'seats', '#updatedAt': 'updatedAt' },
+          ExpressionAttributeValues: { ...serves.values, ':keyHash': keyHash, ':one': 1, ':nowIso': now.toISOString() },
+        },
+      },
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...agentKey(agent.agentId), ...seatIndexKeys(agent.licenseId, agent.lastSeenAt, agent.agentId), ...agent },
+          ConditionExpression: previousStatus === undefined ? 'attribute_not_exists(pk)' : '#status = :previous',
+          ...(previousStatus !== undefined && {
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':previous': previousStatus },
+          }),
+        },
+      },
+      {
+        ConditionCheck: {
+          TableName: this.table,
+          Key: blacklistKey(agent.machineHash),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+    ]);
+  }
+
+  /**
+   * The same machine again: a new token for the agent that already holds the seat, no
+   * seat taken. Item order: 0 license, 1 agent, 2 blacklist.
+   */
+  async rotateToken(input: { agent: Agent; previousTokenHash: string; keyHash: string; now: Date }): Promise<TransactionOutcome> {
+    const { agent, previousTokenHash, keyHash, now } = input;
+    const serves = this.licenseServes(agent.product, now);
+    return this.transact([
+      {
+        ConditionCheck: {
+          TableName: this.table,
+          Key: licenseKey(agent.licenseId),
+          ConditionExpression: serves.condition,
+          ExpressionAttributeNames: serves.names,
+          ExpressionAttributeValues: { ...serves.values, ':keyHash': keyHash },
+        },
+      },
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...agentKey(agent.agentId), ...seatIndexKeys(agent.licenseId, agent.lastSeenAt, agent.agentId), ...agent },
+          // Only over the token the caller read: of two racing re-registrations, one wins.
+          ConditionExpression: '#status = :active AND #tokenHash = :previous',
+          ExpressionAttributeNames: { '#status': 'status', '#tokenHash': 'tokenHash' },
+          ExpressionAttributeValues: { ':active': 'active', ':previous': previousTokenHash },
+        },
+      },
+      {
+        ConditionCheck: {
+          TableName: this.table,
+          Key: blacklistKey(agent.machineHash),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+    ]);
+  }
+
+  /**
+   * Gives an active agent's seat back: the agent leaves the seat index and becomes
+   * revoked or reclaimed; the count goes down. `silentBefore` makes it a reclaim that
+   * only happens if the agent has still not been seen since then.
+   */
+  async releaseSeat(input: { agentId: string; licenseId: string; status: Exclude<AgentStatus, 'active'>; now: Date; silentBefore?: string; audit: AuditEntry }): Promise<TransactionOutcome> {
+    const { agentId, licenseId, status, now, silentBefore, audit } = input;
+    return this.transact([
+      {
+        Update: {
+          TableName: this.table,
+          Key: agentKey(agentId),
+          UpdateExpression: 'SET #status = :status, #releasedAt = :now REMOVE gsi1pk, gsi1sk',
+          ConditionExpression: `#status = :active${silentBefore ? ' AND #lastSeenAt < :silentBefore' : ''}`,
+          ExpressionAttributeNames: { '#status': 'status', '#releasedAt': 'releasedAt', ...(silentBefore && { '#lastSeenAt': 'lastSeenAt' }) },
+          ExpressionAttributeValues: { ':status': status, ':active': 'active', ':now': now.toISOString(), ...(silentBefore && { ':silentBefore': silentBefore }) },
+        },
+      },
+      {
+        Update: {
+          TableName: this.table,
+          Key: licenseKey(licenseId),
+          UpdateExpression: 'SET #seatsUsed = #seatsUsed - :one, #updatedAt = :now',
+          ConditionExpression: '#seatsUsed > :zero',
+          ExpressionAttributeNames: { '#seatsUsed': 'seatsUsed', '#updatedAt': 'updatedAt' },
+          ExpressionAttributeValues: { ':one': 1, ':zero': 0, ':now': now.toISOString() },
+        },
+      },
+      this.auditItem(audit, now),
+    ]);
+  }
+
+  /** The license's seat holders, least recently seen first. */
+  async seatHolders(licenseId: string, limit: number): Promise<Agent[]> {
+    const result = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': seatIndexPartition(licenseId) },
+        ScanIndexForward: true,
+        Limit: limit,
+      }),
+    );
+    return (result.Items ?? []).map((item) => strip<Agent>(item) as Agent);
+  }
+
+  /** Moves an active agent's last-seen time (and its place in the seat index) forward. */
+  async touch(agent: Agent, now: Date): Promise<void> {
+    const at = now.toISOString();
+    await this.db
+      .send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: agentKey(agent.agentId),
+          UpdateExpression: 'SET #lastSeenAt = :at, gsi1sk = :sk',
+          ConditionExpression: '#status = :active AND #lastSeenAt < :at',
+          ExpressionAttributeNames: { '#lastSeenAt': 'lastSeenAt', '#status': 'status' },
+          ExpressionAttributeValues: { ':at': at, ':active': 'active', ':sk': seatIndexKeys(agent.licenseId, at, agent.agentId).gsi1sk },
+        }),
+      )
+      .catch((error: unknown) => {
+        // Revoked or touched by a concurrent call in the meantime: nothing to do.
+        if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') throw error;
+      });
+  }
+
+  async createLicense(license: License, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
+    return this.transact([
+      { Put: { TableName: this.table, Item: { ...licenseKey(license.licenseId), ...license }, ConditionExpression: 'attribute_not_exists(pk)' } },
+      this.auditItem(audit, now),
+    ]);
+  }
+
+  async setLicenseStatus(input: { licenseId: string; from: readonly LicenseStatus[]; to: LicenseStatus; now: Date; audit: AuditEntry }): Promise<TransactionOutcome> {
+    const { licenseId, from, to, now, audit } = input;
+    const fromValues = Object.fromEntries(from.map((s, i) => [`:from${i}`, s]));
+    return this.transact([
+      {
+        Update: {
+          TableName: this.table,
+          Key: licenseKey(licenseId),
+          UpdateExpression: 'SET #status = :to, #updatedAt = :now',
+          ConditionExpression: `attribute_exists(pk) AND #status IN (${Object.keys(fromValues).join(', ')})`,
+          ExpressionAttributeNames: { '#status': 'status', '#updatedAt': 'updatedAt' },
+          ExpressionAttributeValues: { ':to': to, ':now': now.toISOString(), ...fromValues },
+        },
+      },
+      this.auditItem(audit, now),
+    ]);
+  }
+
+  async addToBlacklist(entry: BlacklistEntry, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
+    return this.transact([
+      { Put: { TableName: this.table, Item: { ...blacklistKey(entry.machineHash), ...entry } } },
+      this.auditItem(audit, now),
+    ]);
+  }
+
+  async removeFromBlacklist(machineHash: string, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
+    return this.transact([
+      { Delete: { TableName: this.table, Key: blacklistKey(machineHash), ConditionExpression: 'attribute_exists(pk)' } },
+      this.auditItem(audit, now),
+    ]);
+  }
+}
