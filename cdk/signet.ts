@@ -41,8 +41,12 @@ export function buildSignet(app: App, config: SignetConfig, sharedDeps?: SharedD
   const regions: RegionalStacks[] = [];
   for (const region of config.regions) {
     const primary = regions[0]?.storage;
+    // A stack that reads a value of another region's stack needs this; without it, CDK
+    // would force generated physical names on the referenced resources instead.
+    const crossRegionReferences = region !== config.primaryRegion;
     const storage = new StorageStack(app, `Signet-Storage-${region}`, {
       env: env(region),
+      crossRegionReferences,
       description: `Signet stateful storage in ${region}: signature bucket${primary ? ', global-table replicas' : ', DynamoDB tables'}`,
       config,
       ...(primary ? { primary } : {}),
@@ -50,6 +54,7 @@ export function buildSignet(app: App, config: SignetConfig, sharedDeps?: SharedD
     });
     const api = new ApiStack(app, `Signet-Api-${region}`, {
       env: env(region),
+      crossRegionReferences,
       description: `Signet HTTP API and functions in ${region}`,
       config,
       storage,
@@ -63,8 +68,6 @@ export function buildSignet(app: App, config: SignetConfig, sharedDeps?: SharedD
   const global = new GlobalStack(app, `Signet-Global-${config.globalRegion}`, {
     env: env(config.globalRegion),
     description: 'Signet global entry: CloudFront, WAF, CDN key group',
-    // Without it, a reference to the primary region would force generated physical names
-    // on the referenced resources; with it, CDK wires the values across regions.
     crossRegionReferences: true,
     config,
     primary: { region: primary.region, bucket: primary.storage.bucket, api: primary.api.api },

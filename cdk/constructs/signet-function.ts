@@ -86,7 +86,8 @@ export class SignetFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
-      environment: { ...props.environment },
+      // NodejsFunction ships the map; Node only applies it to stack traces when told to.
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       layers: props.layer ? [props.layer] : [],
       bundling: {
         format: OutputFormat.ESM,
@@ -112,8 +113,8 @@ export class SignetFunction extends Construct {
       acknowledgeWildcardResources(
         this.defaultPolicy(),
         (resource) => resource.endsWith('/index/*'),
-        `TableV2.grant${access === 'write' ? 'ReadWrite' : 'Read'}Data covers "<table ARN>/index/*" of the ${definition.id} table only; ` +
-          `its indexes (${definition.globalSecondaryIndexes.map((i) => i.indexName).join(', ')}) are all defined in lib/definitions/tables.ts and serve this function's queries`,
+        `TableV2.grant${access === 'write' ? 'ReadWrite' : 'Read'}Data adds "<table ARN>/index/*": the indexes of the ${definition.id} table only ` +
+          `(${definition.globalSecondaryIndexes.map((i) => i.indexName).join(', ')}, all defined in lib/definitions/tables.ts), never another table's`,
       );
     }
     return this;

@@ -12,7 +12,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/routes.ts';
-import { functionById, functions, routeKey, routes } from '#lib/definitions/routes.ts';
+import { functions as definedFunctions, routeKey, routes as definedRoutes } from '#lib/definitions/routes.ts';
 import type { SignetConfig } from '../config.ts';
 import { SignetFunction } from '../constructs/signet-function.ts';
 import type { SharedDeps, SharedDepsModule } from '../constructs/shared-deps-layer.ts';
@@ -25,6 +25,10 @@ export interface ApiStackProps extends StackProps {
   readonly storage: StorageResources;
   /** The shared-deps layer module, when the repository has one. @default - no layer */
   readonly sharedDeps?: SharedDepsModule;
+  /** @default - `functions` of lib/definitions/routes.ts */
+  readonly functions?: readonly FunctionDefinition[];
+  /** @default - `routes` of lib/definitions/routes.ts */
+  readonly routes?: readonly RouteDefinition[];
 }
 
 export class ApiStack extends Stack {
@@ -48,6 +52,8 @@ export class ApiStack extends Stack {
       accessLogSettings: { destination: new apigwv2.LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
     });
 
+    const functions = props.functions ?? definedFunctions;
+    const routes = props.routes ?? definedRoutes;
     const shared = sharedDepsLayer(this, props.sharedDeps);
     const created = new Map<string, SignetFunction>();
     for (const definition of functions) {
@@ -57,8 +63,8 @@ export class ApiStack extends Stack {
 
     const integrations = new Map<string, HttpLambdaIntegration>();
     for (const route of routes) {
-      const fn = created.get(functionById(route.functionId).id);
-      if (!fn) throw new Error(`no function for route ${routeKey(route)}`);
+      const fn = created.get(route.functionId);
+      if (!fn) throw new Error(`route ${routeKey(route)} refers to unknown function "${route.functionId}"`);
       let integration = integrations.get(route.functionId);
       if (!integration) {
         integration = new HttpLambdaIntegration(`${route.functionId}Integration`, fn.function);
@@ -101,7 +107,7 @@ export class ApiStack extends Stack {
     if (created && route.authorization === 'public') {
       acknowledge(created, {
         id: 'AwsSolutions-APIG4',
-        reason: `${routeKey(route)} is an agent-facing route declared "public" in lib/definitions/routes.ts: agents have no AWS identity; the handler checks the license or agent token itself`,
+        reason: `${routeKey(route)} is declared "public" in lib/definitions/routes.ts: its callers (agents, health probes) have no AWS identity to sign with, so any check (license key, agent bearer token) is the handler's`,
       });
     }
   }

@@ -71,10 +71,6 @@ export class GlobalStack extends Stack {
       }),
       originAccessLevels: [cloudfront.AccessLevel.READ],
     });
-    acknowledge(this, {
-      id: '@aws-cdk/aws-cloudfront-origins:updateImportedBucketPolicyOac',
-      reason: 'The signature bucket policy is written in StorageStack (cloudFrontReadStatement), scoped to the published prefixes',
-    });
 
     const apiOrigin = new origins.HttpOrigin(`${primary.api.apiId}.execute-api.${primary.region}.${this.urlSuffix}`, {
       protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
@@ -147,6 +143,10 @@ export class GlobalStack extends Stack {
       logIncludesCookies: false,
     });
 
+    acknowledge(this.distribution, {
+      id: '@aws-cdk/aws-cloudfront-origins:updateImportedBucketPolicyOac',
+      reason: 'The signature bucket policy is written in StorageStack (cloudFrontReadStatement), scoped to the published prefixes',
+    });
     acknowledge(this.distribution, {
       id: 'AwsSolutions-CFR1',
       reason: 'Signet serves agents world-wide; who may download is decided per license (API) and per signed URL, not per country',

@@ -12,7 +12,8 @@ export function spkiDerToPem(der: Uint8Array): string {
   const ecP256 = key.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1';
   const rsa2048 = key.asymmetricKeyType === 'rsa' && details?.modulusLength === 2048;
   if (!ecP256 && !rsa2048) {
-    throw new Error(`CloudFront accepts ECDSA P-256 or RSA-2048 public keys, not ${key.asymmetricKeyType ?? 'unknown'} (${JSON.stringify(details)})`);
+    const size = details?.namedCurve ?? (details?.modulusLength === undefined ? 'unknown size' : `${details.modulusLength} bits`);
+    throw new Error(`CloudFront accepts ECDSA P-256 or RSA-2048 public keys, not ${key.asymmetricKeyType ?? 'unknown'} (${size})`);
   }
   return key.export({ format: 'pem', type: 'spki' }).toString();
 }

@@ -1,0 +1,50 @@
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SynthesizedApp } from './support.ts';
+import { resourcesOfType, synthSignet } from './support.ts';
+
+describe('the app with replica regions', () => {
+  let synth: SynthesizedApp;
+
+  beforeAll(async () => {
+    synth = await synthSignet({ signet: { replicaRegions: ['eu-central-1'] } });
+  });
+  afterAll(() => synth?.dispose());
+
+  it('deploys storage and API to every region, keys to the primary, the global entry to us-east-1', () => {
+    const names = synth.assembly.stacks.map((s) => `${s.stackName}@${s.environment.region}`).sort();
+    expect(names).toEqual([
+      'Signet-Api-eu-central-1@eu-central-1',
+      'Signet-Api-eu-west-1@eu-west-1',
+      'Signet-Global-us-east-1@us-east-1',
+      'Signet-Keys-eu-west-1@eu-west-1',
+      'Signet-Storage-eu-central-1@eu-central-1',
+      'Signet-Storage-eu-west-1@eu-west-1',
+    ]);
+  });
+
+  it('gives a replica region the global table\'s replica rather than a table of its own', () => {
+    const replica = synth.stacks.regions[1];
+    if (!replica) throw new Error('no replica region');
+    expect(resourcesOfType(synth.json(replica.storage), 'AWS::DynamoDB::GlobalTable')).toHaveLength(0);
+    expect(resourcesOfType(synth.json(replica.storage), 'AWS::S3::Bucket')).toHaveLength(2);
+    const grants = JSON.stringify(resourcesOfType(synth.json(replica.api), 'AWS::IAM::Policy'));
+    expect(grants).toContain(':dynamodb:eu-central-1:');
+    expect(grants).toContain('Signet-Storage-eu-west-1');
+  });
+
+  it('orders deployment: storage before its API, everything regional before the global entry', () => {
+    const deps = (name: string) => synth.assembly.getStackByName(name).dependencies.map((d) => d.id).sort();
+    expect(deps('Signet-Api-eu-west-1')).toContain('Signet-Storage-eu-west-1');
+    expect(deps('Signet-Global-us-east-1')).toEqual(expect.arrayContaining(['Signet-Api-eu-west-1', 'Signet-Keys-eu-west-1', 'Signet-Storage-eu-west-1']));
+  });
+
+  it('passes cdk-nag in the replica region too', () => {
+    expect(new AwsSolutionsChecks().validateScope(synth.app).violations).toEqual([]);
+  });
+
+  it('protects the stateful stacks against deletion, not the stateless ones', () => {
+    const protectedStacks = synth.assembly.stacks.filter((s) => s.terminationProtection).map((s) => s.stackName).sort();
+    expect(protectedStacks).toEqual(['Signet-Keys-eu-west-1', 'Signet-Storage-eu-central-1', 'Signet-Storage-eu-west-1']);
+  });
+});

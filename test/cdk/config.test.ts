@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, GLOBAL_REGION, parseConfig } from '../../cdk/config.ts';
+import { cdkJsonContext } from './support.ts';
+
+describe('parseConfig', () => {
+  it('reads the cdk.json signet block with its defaults', () => {
+    const config = parseConfig(cdkJsonContext.signet, {});
+
+    expect(config).toMatchObject({
+      primaryRegion: 'eu-west-1',
+      replicaRegions: [],
+      regions: ['eu-west-1'],
+      globalRegion: GLOBAL_REGION,
+      logRetentionDays: 90,
+      removalPolicy: 'retain',
+      api: { throttleRateLimit: 200, throttleBurstLimit: 400 },
+      waf: { apiRequestsPer5MinutesPerIp: 2000 },
+    });
+    expect(config.account).toBeUndefined();
+    expect(config.domainName).toBeUndefined();
+    expect(config.github).toBeUndefined();
+  });
+
+  it('fills every default from an empty context', () => {
+    expect(parseConfig(undefined, {})).toMatchObject({ primaryRegion: 'eu-west-1', regions: ['eu-west-1'], logRetentionDays: 90 });
+  });
+
+  it('takes the account from CDK_DEFAULT_ACCOUNT unless the context names one', () => {
+    expect(parseConfig({}, { CDK_DEFAULT_ACCOUNT: '111122223333' }).account).toBe('111122223333');
+    expect(parseConfig({ account: '444455556666' }, { CDK_DEFAULT_ACCOUNT: '111122223333' }).account).toBe('444455556666');
+    expect(parseConfig({}, { CDK_DEFAULT_ACCOUNT: '' }).account).toBeUndefined();
+  });
+
+  it('lists the primary region first, then the replicas', () => {
+    expect(parseConfig({ primaryRegion: 'us-west-2', replicaRegions: ['eu-central-1'] }, {}).regions).toEqual(['us-west-2', 'eu-central-1']);
+  });
+
+  it('accepts the JSON string that `cdk synth -c signet=...` hands over', () => {
+    expect(parseConfig('{"logRetentionDays": 30}', {}).logRetentionDays).toBe(30);
+  });
+
+  it('defaults the GitHub branch to main', () => {
+    expect(parseConfig({ github: { repository: 'acme/signet' } }, {}).github).toEqual({ repository: 'acme/signet', branch: 'main' });
+  });
+
+  it.each([
+    [{ logRetentionDays: 42 }, 'signet.logRetentionDays'],
+    [{ primaryRegion: 'Europe' }, 'signet.primaryRegion'],
+    [{ replicaRegions: ['eu-central-1', 'nowhere'] }, 'signet.replicaRegions.1'],
+    [{ account: '12345' }, 'signet.account'],
+    [{ removalPolicy: 'snapshot' }, 'signet.removalPolicy'],
+    [{ api: { throttleRateLimit: -1 } }, 'signet.api.throttleRateLimit'],
+    [{ waf: { apiRequestsPer5MinutesPerIp: 5 } }, 'signet.waf.apiRequestsPer5MinutesPerIp'],
+    [{ github: { repository: 'no-slash' } }, 'signet.github.repository'],
+    [{ certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }, 'signet.certificateArn'],
+    [{ domainName: 'updates.example.com' }, 'signet.certificateArn'],
+    [{ replicaRegions: ['eu-west-1'] }, 'signet.replicaRegions'],
+    [{ api: { throttleRateLimit: 500, throttleBurstLimit: 100 } }, 'signet.api.throttleBurstLimit'],
+    [{ distributionId: 'd123' }, 'signet.distributionId'],
+  ])('refuses %j with a message naming %s', (raw, field) => {
+    expect(() => parseConfig(raw, {})).toThrow(ConfigError);
+    expect(() => parseConfig(raw, {})).toThrow(field);
+  });
+
+  it('names an unknown key instead of ignoring it', () => {
+    expect(() => parseConfig({ primaryRegoin: 'eu-west-1' }, {})).toThrow(/Unrecognized key.*primaryRegoin/);
+  });
+
+  it('says so when the command-line value is not JSON', () => {
+    expect(() => parseConfig('{not json', {})).toThrow(/must be a JSON object/);
+  });
+});
