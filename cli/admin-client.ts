@@ -23,6 +23,8 @@ export interface ServerFlags {
 
 export interface AdminClient {
   readonly server: string;
+  /** The local stack's data dir whose credentials this client uses, if any. */
+  readonly dataDir: string | undefined;
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
 }
 
@@ -67,6 +69,7 @@ export async function adminClient(flags: ServerFlags): Promise<AdminClient> {
 
   return {
     server: base,
+    dataDir,
     async call<T>(method: string, path: string, body?: unknown): Promise<T> {
       const url = new URL(`${base}${path}`);
       const text = body === undefined ? undefined : JSON.stringify(body);

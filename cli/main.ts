@@ -4,6 +4,7 @@ import { LocalStackError } from '#local/errors.ts';
 import { CliError } from './errors.ts';
 import { registerLocal } from './commands/local.ts';
 import { registerLicense } from './commands/license.ts';
+import { registerPublish } from './commands/publish.ts';
 import { registerSignUrl } from './commands/sign-url.ts';
 
 const program = new Command()
@@ -14,6 +15,7 @@ const program = new Command()
 
 registerLocal(program);
 registerLicense(program);
+registerPublish(program);
 registerSignUrl(program);
 
 try {

@@ -6,6 +6,11 @@ import { dynamo } from '#lib/aws/clients.ts';
 import { tableConfig } from '#lib/config.ts';
 import { createLicense } from '#lib/licensing/admin.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
+import { readFile } from 'node:fs/promises';
+import { putRoot } from '#lib/releases/repository.ts';
+import { repositoryDeps } from '#lib/releases/service.ts';
+import { publishDemoSet } from './demo-set.ts';
+import { ensureTufKeys, rootPath, tufSigner } from './tuf-keys.ts';
 import { adminCredentialsPath, ensureAdminCredentials } from './admin-credentials.ts';
 import { ensureLocalCdnKey } from './cdn-key.ts';
 import { demoChannel, demoProduct, readDemoFile, updateDemoFile } from './demo.ts';
@@ -50,4 +55,30 @@ const demoLicense: SeedStep = {
   },
 };
 
-export const seedSteps: readonly SeedStep[] = [cdnSigningKey, adminCredentials, demoLicense];
+const tufKeys: SeedStep = {
+  name: 'tuf-keys',
+  async run({ dataDir, log }) {
+    if (await ensureTufKeys(dataDir, new Date())) log(`created the TUF role keys and root v1 (${rootPath(dataDir)})`);
+  },
+};
+
+const repositoryRoot: SeedStep = {
+  name: 'repository-root',
+  async run({ dataDir }) {
+    const root = JSON.parse(await readFile(rootPath(dataDir), 'utf8')) as unknown;
+    await putRoot(await repositoryDeps(), root, localAdminArn);
+    await updateDemoFile(dataDir, { rootPath: rootPath(dataDir) });
+  },
+};
+
+const demoSet: SeedStep = {
+  name: 'demo-set',
+  async run({ dataDir, log }) {
+    const deps = await repositoryDeps();
+    if (await deps.store.release(demoProduct, '1.0.0')) return;
+    const summary = await publishDemoSet(deps, await tufSigner(dataDir, 'targets'), localAdminArn, demoProduct, demoChannel);
+    log(`published ${demoProduct} ${summary.version} (${summary.files} files) and promoted it to ${demoChannel}`);
+  },
+};
+
+export const seedSteps: readonly SeedStep[] = [cdnSigningKey, adminCredentials, demoLicense, tufKeys, repositoryRoot, demoSet];

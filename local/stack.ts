@@ -24,9 +24,14 @@ import { createOrigin } from './origin.ts';
 import { isProcessAlive } from './process-utils.ts';
 import { readAdminCredentials } from './admin-credentials.ts';
 import { cdnKeyDir } from './cdn-key.ts';
+import { tufKeyDir } from './tuf-keys.ts';
+import { localKeyDirEnv } from '#lib/tuf/online-signers.ts';
 import { readDemoFile, updateDemoFile } from './demo.ts';
 import { seedSteps } from './seed-steps.ts';
 import { runSeedSteps } from './seed.ts';
+
+/** Where a running stack says how to reach its local AWS services (for `signet publish` and tests). */
+export const servicesPath = (dataDir: string) => join(dataDir, 'services.json');
 
 export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -80,7 +85,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 }
 
 /** Environment the handlers read, as CDK sets it in Lambda, pointed at the local services. */
-function handlerEnvironment(dynamodb: DynamoDbLocal, s3: S3Local): Record<string, string> {
+function handlerEnvironment(dataDir: string, dynamodb: DynamoDbLocal, s3: S3Local): Record<string, string> {
   const env: Record<string, string> = {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
@@ -89,6 +94,7 @@ function handlerEnvironment(dynamodb: DynamoDbLocal, s3: S3Local): Record<string
     AWS_ENDPOINT_URL_S3: s3.endpoint,
     ...localS3Environment,
     [bucketEnvVar]: localBucketName,
+    [localKeyDirEnv]: tufKeyDir(dataDir),
   };
   for (const table of tables) env[table.envVar] = localTableName(table);
   return env;
@@ -102,6 +108,26 @@ async function loadHandlers() {
     loaded.set(definition.id, { definition, handler: module.handler });
   }
   return loaded;
+}
+
+/**
+ * The local stand-in for EventBridge schedules: each function with `scheduleMinutes`
+ * runs once at start (a stack that was down may have an expired timestamp) and then on
+ * its interval. `SIGNET_SCHEDULE_SCALE` shrinks the intervals for tests.
+ */
+function startSchedules(loaded: Awaited<ReturnType<typeof loadHandlers>>, log: (line: string) => void, stops: Array<() => Promise<void>>): void {
+  const scale = Number(process.env.SIGNET_SCHEDULE_SCALE ?? 1);
+  for (const { definition, handler } of loaded.values()) {
+    if (!definition.scheduleMinutes) continue;
+    const run = () =>
+      handler({ source: 'signet.local.schedule' }, { awsRequestId: `schedule-${Date.now()}` } as never).catch((error: unknown) =>
+        log(`scheduled ${definition.id} failed: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    void run();
+    const timer = setInterval(run, definition.scheduleMinutes * 60_000 * scale);
+    timer.unref();
+    stops.push(async () => clearInterval(timer));
+  }
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -143,16 +169,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const [dynamodb, s3] = await Promise.all([startDynamoDbLocal(dataDir), startS3Local(dataDir, localBucketName)]);
     stops.push(dynamodb.stop, s3.stop);
-    Object.assign(process.env, handlerEnvironment(dynamodb, s3));
+    Object.assign(process.env, handlerEnvironment(dataDir, dynamodb, s3));
+    await writeFileAtomic(servicesPath(dataDir), `${JSON.stringify({ s3Endpoint: s3.endpoint, dynamodbEndpoint: dynamodb.endpoint, bucket: localBucketName }, null, 2)}\n`);
+    stops.push(() => rm(servicesPath(dataDir), { force: true }));
     await ensureTables(dynamodb.client, tables, localTableName);
 
     const seeded = await runSeedSteps(seedSteps, { dataDir, baseUrl, log });
     if (await readDemoFile(dataDir)) await updateDemoFile(dataDir, { baseUrl });
     const keyDir = cdnKeyDir(dataDir);
     let keyGroup: Map<string, KeyObject> = await loadKeyGroup(keyDir);
+    const loaded = await loadHandlers();
     handle = createOrigin({
       routes,
-      functions: await loadHandlers(),
+      functions: loaded,
       s3: s3.client,
       bucket: localBucketName,
       keyGroup: () => keyGroup,
@@ -163,6 +192,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       log,
     });
     stops.push(releaseLock);
+    startSchedules(loaded, log, stops);
     return { baseUrl, dataDir, dynamodbEndpoint: dynamodb.endpoint, s3Endpoint: s3.endpoint, bucket: localBucketName, seeded, stop };
   } catch (error) {
     await stop();

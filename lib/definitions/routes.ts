@@ -19,6 +19,10 @@ export interface FunctionDefinition {
   readonly tables: ReadonlyArray<{ readonly table: TableDefinition; readonly access: Access }>;
   /** Access to the signature bucket, if any. */
   readonly bucket?: Access;
+  /** Online TUF keys the function signs with (KMS in the cloud, files locally). */
+  readonly signingKeys?: ReadonlyArray<'snapshot' | 'timestamp'>;
+  /** Run on a schedule instead of (or besides) serving routes. */
+  readonly scheduleMinutes?: number;
 }
 
 /**
@@ -60,6 +64,25 @@ export const functions: readonly FunctionDefinition[] = [
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'write' }],
   },
+  {
+    id: 'releases',
+    entry: 'functions/releases/handler.ts',
+    memoryMb: 1024,
+    timeoutSeconds: 29,
+    tables: [{ table: mainTable, access: 'write' }],
+    bucket: 'write',
+    signingKeys: ['snapshot', 'timestamp'],
+  },
+  {
+    id: 'timestampRefresh',
+    entry: 'functions/timestamp-refresh/handler.ts',
+    memoryMb: 512,
+    timeoutSeconds: 60,
+    tables: [{ table: mainTable, access: 'write' }],
+    bucket: 'write',
+    signingKeys: ['timestamp'],
+    scheduleMinutes: 60,
+  },
 ];
 
 export const routes: readonly RouteDefinition[] = [
@@ -76,6 +99,13 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'POST', path: '/v1/admin/agents/{agentId}/revoke', functionId: 'admin', authorization: 'iam' },
   { method: 'PUT', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
   { method: 'DELETE', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
+  // Publishing and rollout (CI and operators), SigV4-signed.
+  { method: 'GET', path: '/v1/admin/repository', functionId: 'releases', authorization: 'iam' },
+  { method: 'PUT', path: '/v1/admin/repository/root', functionId: 'releases', authorization: 'iam' },
+  { method: 'POST', path: '/v1/admin/releases', functionId: 'releases', authorization: 'iam' },
+  { method: 'POST', path: '/v1/admin/channels/{product}/{channel}/promote', functionId: 'releases', authorization: 'iam' },
+  { method: 'POST', path: '/v1/admin/channels/{product}/{channel}/halt', functionId: 'releases', authorization: 'iam' },
+  { method: 'GET', path: '/v1/admin/audit', functionId: 'releases', authorization: 'iam' },
 ];
 
 /** API Gateway's route key, `GET /v1/health`: the unit the parity test compares. */

@@ -1,0 +1,138 @@
+/** `signet publish`, `signet promote`, `signet halt`, `signet audit`: the CI pipeline's and operators' release commands. */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { s3ObjectStore } from '#lib/aws/objects.ts';
+import { s3Uploader } from '#lib/aws/upload.ts';
+import { ApiError, errorStatus } from '#lib/http/errors.ts';
+import type { ErrorCode } from '#lib/http/errors.ts';
+import type { CommitResult } from '#lib/releases/repository.ts';
+import type { Channel, RepositoryState } from '#lib/releases/store.ts';
+import { publish } from '#lib/releases/publish.ts';
+import { pemSigner } from '#lib/tuf/signer.ts';
+import { tufKeyDir } from '#local/tuf-keys.ts';
+import type { ServerFlags } from '../admin-client.ts';
+import { adminClient } from '../admin-client.ts';
+import { CliError } from '../errors.ts';
+import { printRecord } from '../output.ts';
+import { s3For } from '../services.ts';
+
+interface Flags extends ServerFlags {
+  json?: boolean;
+}
+
+function serverOptions(command: Command): Command {
+  return command
+    .option('--server <url>', 'the API endpoint (env SIGNET_SERVER); default: the local stack of --data-dir')
+    .option('--data-dir <dir>', "a local stack's data dir: use its credentials, keys and URL (env SIGNET_DATA_DIR)")
+    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)')
+    .option('--json', 'print JSON');
+}
+
+/** The admin client's errors carry the contract code; the publish library wants an ApiError back. */
+function asApiError(error: unknown): unknown {
+  const match = error instanceof CliError ? /failed: ([A-Z_]+): (.*)$/.exec(error.message) : null;
+  if (match?.[1] && match[1] in errorStatus) return new ApiError(match[1] as ErrorCode, match[2] ?? '');
+  return error;
+}
+
+function progressLine(done: { files: number; bytes: number }, total: { files: number; bytes: number }): void {
+  if (!process.stderr.isTTY) return;
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  process.stderr.write(`\r  uploading ${done.files}/${total.files} files, ${mb(done.bytes)}/${mb(total.bytes)} MB   `);
+  if (done.files === total.files) process.stderr.write('\n');
+}
+
+export function registerPublish(program: Command): void {
+  serverOptions(
+    program
+      .command('publish')
+      .description('upload a signature set (only files not stored yet), sign its targets metadata, and commit the release')
+      .requiredOption('--product <name>', 'the product, e.g. demo-av')
+      .requiredOption('--version <version>', '1 to 4 dot-separated whole numbers; must be above the latest published')
+      .requiredOption('--dir <dir>', 'the directory holding the set')
+      .option('--channel <name>', 'also point this channel at the new version')
+      .option('--percent <n>', 'with --channel: the share of agents for the first wave', '100')
+      .option('--targets-key <file>', 'PEM private key of the TUF targets role (env SIGNET_TARGETS_KEY); default: the local stack\'s')
+      .option('--retention <n>', 'how many versions of the product stay downloadable', '5'),
+  ).action(async (flags: Flags & { product: string; version: string; dir: string; channel?: string; percent: string; targetsKey?: string; retention: string }) => {
+    const started = Date.now();
+    const client = await adminClient(flags);
+    const keyFile = flags.targetsKey ?? process.env.SIGNET_TARGETS_KEY ?? (client.dataDir ? `${tufKeyDir(client.dataDir)}/targets.key.pem` : undefined);
+    if (!keyFile) throw new CliError('no targets key: pass --targets-key FILE or set SIGNET_TARGETS_KEY');
+    const targetsSigner = pemSigner(await readFile(keyFile, 'utf8').catch(() => { throw new CliError(`cannot read the targets key ${keyFile}`); }));
+    const retention = Number(flags.retention);
+    if (!Number.isInteger(retention) || retention < 1) throw new CliError('--retention must be a positive whole number');
+    const percent = Number(flags.percent);
+    if (!(percent >= 0 && percent <= 100)) throw new CliError('--percent must be between 0 and 100');
+
+    const repository = await client.call<{ state: RepositoryState | null; bucket: string }>('GET', '/v1/admin/repository');
+    const { s3, bucket } = await s3For(client.dataDir, repository.bucket);
+    const summary = await publish(
+      {
+        objects: s3ObjectStore(s3, bucket),
+        upload: s3Uploader(s3, bucket),
+        repository: {
+          targetsVersion: async () => (await client.call<{ state: RepositoryState | null }>('GET', '/v1/admin/repository')).state?.targetsVersion ?? 0,
+          commit: (body) => client.call<CommitResult>('POST', '/v1/admin/releases', body).catch((error: unknown) => { throw asApiError(error); }),
+        },
+        targetsSigner,
+        now: () => new Date(),
+        ...(!flags.json && { progress: progressLine }),
+      },
+      { product: flags.product, version: flags.version, dir: flags.dir, retention },
+    ).catch((error: unknown) => {
+      throw error instanceof ApiError ? new CliError(`${error.code}: ${error.message}`) : error;
+    });
+    let channel: Channel | undefined;
+    if (flags.channel) {
+      channel = (await client.call<{ channel: Channel }>('POST', `/v1/admin/channels/${flags.product}/${flags.channel}/promote`, { version: flags.version, percent })).channel;
+    }
+    s3.destroy();
+    const result = { ...summary, ...(channel && { channel: channel.channel, percent: channel.percent }), durationMs: Date.now() - started };
+    printRecord(summary.alreadyPublished ? `${flags.product} ${flags.version} was already published with this content.` : `Published ${flags.product} ${flags.version}.`, {
+      files: `${summary.files} (${(summary.bytes / 1e6).toFixed(1)} MB)`,
+      uploaded: `${summary.uploadedFiles} files, ${(summary.uploadedBytes / 1e6).toFixed(1)} MB (the rest was stored already)`,
+      'targets version': summary.targetsVersion,
+      'set manifest': summary.setManifest,
+      ...(channel && { channel: `${channel.channel} at ${channel.percent}%` }),
+      time: `${((Date.now() - started) / 1000).toFixed(1)} s`,
+    }, flags.json === true, result);
+  });
+
+  serverOptions(
+    program
+      .command('promote')
+      .description('point a channel at a published version, for a share of agents (waves); --percent 100 completes it')
+      .requiredOption('--product <name>')
+      .requiredOption('--version <version>')
+      .requiredOption('--channel <name>')
+      .option('--percent <n>', 'share of agents that get the version', '100'),
+  ).action(async (flags: Flags & { product: string; version: string; channel: string; percent: string }) => {
+    const percent = Number(flags.percent);
+    if (!(percent >= 0 && percent <= 100)) throw new CliError('--percent must be between 0 and 100');
+    const client = await adminClient(flags);
+    const { channel } = await client.call<{ channel: Channel }>('POST', `/v1/admin/channels/${flags.product}/${flags.channel}/promote`, { version: flags.version, percent });
+    printRecord(`${channel.product}/${channel.channel} now offers ${channel.version} to ${channel.percent}% of agents.`, channelLines(channel), flags.json === true, channel);
+  });
+
+  serverOptions(
+    program.command('halt').description('stop a rollout: agents keep (or go back to being offered) the previous version').requiredOption('--product <name>').requiredOption('--channel <name>'),
+  ).action(async (flags: Flags & { product: string; channel: string }) => {
+    const client = await adminClient(flags);
+    const { channel } = await client.call<{ channel: Channel }>('POST', `/v1/admin/channels/${flags.product}/${flags.channel}/halt`);
+    printRecord(`${channel.product}/${channel.channel}: rollout of ${channel.version} halted.`, channelLines(channel), flags.json === true, channel);
+  });
+
+  serverOptions(program.command('audit').description('who changed what and when (licenses, blacklist, releases, channels)').option('--day <yyyy-mm-dd>', 'the day to list (UTC), default today')).action(
+    async (flags: Flags & { day?: string }) => {
+      const client = await adminClient(flags);
+      const { entries } = await client.call<{ entries: Array<{ at: string; actor: string; action: string; subject: string; detail?: unknown }> }>('GET', `/v1/admin/audit${flags.day ? `?day=${encodeURIComponent(flags.day)}` : ''}`);
+      if (flags.json) return console.log(JSON.stringify(entries, null, 2));
+      for (const e of entries) console.log(`${e.at}  ${e.action.padEnd(18)} ${e.subject}  by ${e.actor}${e.detail ? `  ${JSON.stringify(e.detail)}` : ''}`);
+    },
+  );
+}
+
+function channelLines(channel: Channel): Record<string, unknown> {
+  return { version: channel.version, percent: channel.percent, previous: channel.previousVersion ?? '(none)', status: channel.status, updated: `${channel.updatedAt} by ${channel.updatedBy}` };
+}

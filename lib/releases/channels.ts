@@ -1,0 +1,77 @@
+/**
+ * Channels and rollout waves. A channel points at a version for a share of agents; the
+ * rest keep the previous version. Which agents are in the wave is a stable function of
+ * the agent and the version: widening a wave only adds agents, and the next version
+ * draws a new, independent wave.
+ */
+import { createHash } from 'node:crypto';
+import { ApiError } from '#lib/http/errors.ts';
+import type { Channel, ReleaseStore } from './store.ts';
+import { compareVersions } from './versions.ts';
+
+/** The agent's place in [0, 10000) for this version: its wave position, in hundredths of a percent. */
+export function wavePosition(agentId: string, version: string): number {
+  return createHash('sha256').update(`${agentId}\n${version}`).digest().readUInt32BE(0) % 10_000;
+}
+
+export function inWave(agentId: string, version: string, percent: number): boolean {
+  return wavePosition(agentId, version) < Math.round(percent * 100);
+}
+
+/**
+ * The version a channel offers one agent: the rollout's version inside its wave, the
+ * previous one outside it or when halted; never lower than what the agent has.
+ */
+export function versionForAgent(channel: Channel, agentId: string, installedVersion: string | undefined): string | undefined {
+  const offered = channel.status === 'active' && inWave(agentId, channel.version, channel.percent) ? channel.version : channel.previousVersion;
+  if (!offered) return installedVersion;
+  if (installedVersion && compareVersions(offered, installedVersion) < 0) return installedVersion;
+  return offered;
+}
+
+export async function promote(
+  store: ReleaseStore,
+  input: { product: string; channel: string; version: string; percent: number },
+  actor: string,
+  now: Date,
+): Promise<Channel> {
+  const { product, channel: name, version, percent } = input;
+  if (!(await store.release(product, version))) throw new ApiError('NOT_FOUND', `${product} ${version} is not published`);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await store.channel(product, name);
+    let previousVersion = current?.previousVersion;
+    if (current && current.version !== version) {
+      if (compareVersions(version, current.version) < 0) {
+        throw new ApiError('CONFLICT', `${name} is at ${current.version}; a channel does not go back to ${version} (halt the rollout instead)`);
+      }
+      // The outgoing version becomes the fallback only if it had reached everyone.
+      previousVersion = current.status === 'active' && current.percent >= 100 ? current.version : current.previousVersion;
+    }
+    const next: Channel = {
+      product,
+      channel: name,
+      version,
+      percent,
+      ...(previousVersion !== undefined && { previousVersion }),
+      status: 'active',
+      revision: (current?.revision ?? 0) + 1,
+      updatedAt: now.toISOString(),
+      updatedBy: actor,
+    };
+    const audit = { actor, action: 'channel.promote', subject: `${product}/${name}`, detail: { version, percent, previousVersion: previousVersion ?? null } };
+    if (await store.putChannel(next, current?.revision, audit, now)) return next;
+  }
+  throw new ApiError('CONFLICT', 'the channel kept changing; try again');
+}
+
+export async function halt(store: ReleaseStore, input: { product: string; channel: string }, actor: string, now: Date): Promise<Channel> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await store.channel(input.product, input.channel);
+    if (!current) throw new ApiError('NOT_FOUND', `no channel ${input.channel} for ${input.product}`);
+    if (current.status === 'halted') return current;
+    const next: Channel = { ...current, status: 'halted', revision: current.revision + 1, updatedAt: now.toISOString(), updatedBy: actor };
+    const audit = { actor, action: 'channel.halt', subject: `${input.product}/${input.channel}`, detail: { version: current.version, percent: current.percent } };
+    if (await store.putChannel(next, current.revision, audit, now)) return next;
+  }
+  throw new ApiError('CONFLICT', 'the channel kept changing; try again');
+}

@@ -1,0 +1,204 @@
+/**
+ * The service side of the signed repository: accepting a new root, committing a
+ * release whose targets metadata CI signed, and keeping timestamp.json fresh. The
+ * service signs snapshot and timestamp with its online keys; it never holds the
+ * targets key, so it cannot change what a release contains.
+ *
+ * Commit order makes a release visible all at once or not at all:
+ *   1. new immutable files (N.targets.json, M.snapshot.json): invisible, nothing points at them;
+ *   2. the DynamoDB transaction moving the repository state (the commit point);
+ *   3. timestamp.json pointing at M (what clients poll). A crash between 2 and 3 is
+ *      healed by the next timestamp refresh, or by running the publish again.
+ */
+import { createHash } from 'node:crypto';
+import type { Metadata, Root, Targets } from '@tufjs/models';
+import type { ObjectStore } from '#lib/aws/objects.ts';
+import { mapLimit } from '#lib/aws/objects.ts';
+import { metadataSpace } from '#lib/definitions/bucket.ts';
+import { ApiError } from '#lib/http/errors.ts';
+import type { Signer } from '#lib/tuf/signer.ts';
+import { newSnapshot, newTimestamp, parseRoot, parseTargets, signMetadata, toBytes, verifyRole } from '#lib/tuf/metadata.ts';
+import { parseSetManifest, targetObjectKey } from './set-manifest.ts';
+import type { Release, ReleaseStore, RepositoryState } from './store.ts';
+import { customOf } from './targets.ts';
+import { compareVersions, isVersion } from './versions.ts';
+
+export interface RepositoryDeps {
+  readonly store: ReleaseStore;
+  readonly objects: ObjectStore;
+  readonly signers: { readonly snapshot: Signer; readonly timestamp: Signer };
+  readonly now: () => Date;
+}
+
+const metadataKey = (name: string) => `${metadataSpace.prefix}${name}`;
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+const rootCache = new Map<number, Root>();
+
+export async function loadRoot(objects: ObjectStore, version: number): Promise<Root> {
+  const cached = rootCache.get(version);
+  if (cached) return cached;
+  const bytes = await objects.get(metadataKey(`${version}.root.json`));
+  if (!bytes) throw new ApiError('UNAVAILABLE', `root version ${version} is missing from the bucket`, { 'retry-after': '30' });
+  const root = parseRoot(bytes).signed;
+  rootCache.set(version, root);
+  return root;
+}
+
+function requireInitialized(state: RepositoryState | undefined): RepositoryState {
+  if (!state) throw new ApiError('CONFLICT', 'the repository has no root yet: run signet keys init and upload the root first');
+  return state;
+}
+
+/** Accepts root N+1 signed by the thresholds of both root N and root N+1 (or a self-signed root 1). */
+export async function putRoot(deps: RepositoryDeps, rootJson: unknown, actor: string): Promise<{ rootVersion: number }> {
+  let metadata: Metadata<Root>;
+  try {
+    metadata = parseRoot(JSON.stringify(rootJson));
+  } catch (error) {
+    throw new ApiError('INVALID_REQUEST', `root: not TUF root metadata (${error instanceof Error ? error.message : 'unreadable'})`);
+  }
+  const state = await deps.store.repositoryState();
+  const expectedVersion = (state?.rootVersion ?? 0) + 1;
+  if (metadata.signed.version !== expectedVersion) {
+    if (state && metadata.signed.version === state.rootVersion) {
+      const current = await deps.objects.get(metadataKey(`${state.rootVersion}.root.json`));
+      if (current && current.equals(toBytes(metadata))) return { rootVersion: state.rootVersion }; // a re-run
+    }
+    throw new ApiError('CONFLICT', `root: expected version ${expectedVersion}, got ${metadata.signed.version}`);
+  }
+  if (!metadata.signed.consistentSnapshot) throw new ApiError('INVALID_REQUEST', 'root: consistent_snapshot must be true');
+  if (state && !verifyRole(await loadRoot(deps.objects, state.rootVersion), 'root', metadata)) {
+    throw new ApiError('FORBIDDEN', 'root: not signed by the current root keys');
+  }
+  if (!verifyRole(metadata.signed, 'root', metadata)) throw new ApiError('FORBIDDEN', 'root: not signed by its own root keys');
+  for (const role of ['snapshot', 'timestamp'] as const) {
+    if (!metadata.signed.roles[role]?.keyIDs.includes(deps.signers[role].key.keyID)) {
+      throw new ApiError('CONFLICT', `root: the service's online ${role} key ${deps.signers[role].key.keyID} is not a ${role} key of this root`);
+    }
+  }
+  await deps.objects.put(metadataKey(`${metadata.signed.version}.root.json`), toBytes(metadata));
+  const now = deps.now();
+  const next: RepositoryState = {
+    rootVersion: metadata.signed.version,
+    targetsVersion: state?.targetsVersion ?? 0,
+    snapshotVersion: state?.snapshotVersion ?? 0,
+    timestampVersion: state?.timestampVersion ?? 0,
+    revision: (state?.revision ?? 0) + 1,
+    updatedAt: now.toISOString(),
+  };
+  if (!(await deps.store.commit({ expected: state, next, audit: { actor, action: 'repository.root', subject: `root v${next.rootVersion}` }, now }))) {
+    throw new ApiError('CONFLICT', 'the repository changed meanwhile; upload the root again');
+  }
+  return { rootVersion: next.rootVersion };
+}
+
+export interface CommitRequest {
+  readonly product: string;
+  readonly version: string;
+  readonly targets: unknown;
+}
+
+export interface CommitResult {
+  readonly release: Release;
+  readonly alreadyPublished: boolean;
+  readonly snapshotVersion: number;
+}
+
+/** Commits a release: checks, writes the new metadata, moves the repository state, writes timestamp.json. */
+export async function commitRelease(deps: RepositoryDeps, request: CommitRequest, actor: string): Promise<CommitResult> {
+  const { product, version } = request;
+  if (!isVersion(version)) throw new ApiError('INVALID_REQUEST', 'version: must be 1 to 4 dot-separated whole numbers, e.g. 1.2.3');
+  let targets: Metadata<Targets>;
+  try {
+    targets = parseTargets(JSON.stringify(request.targets));
+  } catch (error) {
+    throw new ApiError('INVALID_REQUEST', `targets: not TUF targets metadata (${error instanceof Error ? error.message : 'unreadable'})`);
+  }
+  const state = requireInitialized(await deps.store.repositoryState());
+  const root = await loadRoot(deps.objects, state.rootVersion);
+  if (!verifyRole(root, 'targets', targets)) throw new ApiError('FORBIDDEN', 'targets: not signed by the targets key(s) of the current root');
+  const now = deps.now();
+  if (targets.signed.isExpired(now)) throw new ApiError('INVALID_REQUEST', 'targets: already expired');
+
+  const set = Object.values(targets.signed.targets).find((t) => {
+    const custom = customOf(t);
+    return custom?.kind === 'set' && custom.product === product && custom.version === version;
+  });
+  if (!set) throw new ApiError('INVALID_REQUEST', `targets: no set manifest for ${product} ${version}`);
+  const setSha = set.hashes.sha256 ?? '';
+
+  const existing = await deps.store.release(product, version);
+  if (existing) {
+    if (existing.setManifestSha256 === setSha) return { release: existing, alreadyPublished: true, snapshotVersion: state.snapshotVersion };
+    throw new ApiError('CONFLICT', `${product} ${version} is already published with other content: versions are immutable, publish a higher one`);
+  }
+  const latest = await deps.store.latestRelease(product);
+  if (latest && compareVersions(version, latest.version) <= 0) {
+    throw new ApiError('CONFLICT', `${product} ${version} is not above the latest published version ${latest.version}: versions only go up`);
+  }
+  if (targets.signed.version !== state.targetsVersion + 1) {
+    throw new ApiError('CONFLICT', `targets: version ${targets.signed.version} does not follow the repository's ${state.targetsVersion}; the repository moved on, build on the current one`);
+  }
+
+  // Everything the new targets add must already be in the bucket, and the set manifest must say what it claims.
+  const previous = state.targetsVersion > 0 ? await deps.objects.get(metadataKey(`${state.targetsVersion}.targets.json`)) : undefined;
+  const previousPaths = new Set(previous ? Object.keys(parseTargets(previous).signed.targets) : []);
+  const added = Object.values(targets.signed.targets).filter((t) => !previousPaths.has(t.path));
+  const missing = (await mapLimit(added, 16, async (t) => ((await deps.objects.exists(targetObjectKey(t.path))) ? undefined : t.path))).filter(Boolean);
+  if (missing.length > 0) throw new ApiError('CONFLICT', `targets not uploaded yet: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+  const manifestBytes = await deps.objects.get(targetObjectKey(set.path));
+  if (!manifestBytes || sha256(manifestBytes) !== setSha || manifestBytes.length !== set.length) {
+    throw new ApiError('CONFLICT', `the set manifest ${set.path} in the bucket does not match its targets entry`);
+  }
+  const manifest = parseSetManifest(manifestBytes);
+  if (manifest.product !== product || manifest.version !== version) throw new ApiError('INVALID_REQUEST', 'the set manifest names another product or version');
+  for (const file of manifest.files) {
+    const entry = targets.signed.targets[file.target];
+    if (!entry || entry.hashes.sha256 !== file.sha256 || entry.length !== file.length) {
+      throw new ApiError('INVALID_REQUEST', `the set manifest lists ${file.target}, which the targets metadata does not vouch for`);
+    }
+  }
+
+  // 1. New immutable metadata, not yet reachable from timestamp.json.
+  const snapshotVersion = state.snapshotVersion + 1;
+  await deps.objects.put(metadataKey(`${targets.signed.version}.targets.json`), toBytes(targets));
+  const snapshot = await signMetadata(newSnapshot(targets.signed.version, snapshotVersion, now), [deps.signers.snapshot]);
+  await deps.objects.put(metadataKey(`${snapshotVersion}.snapshot.json`), toBytes(snapshot));
+
+  // 2. The commit point.
+  const release: Release = { product, version, setManifestPath: set.path, setManifestSha256: setSha, targetsVersion: targets.signed.version, files: manifest.files.length, publishedAt: now.toISOString(), publishedBy: actor };
+  const next: RepositoryState = { ...state, targetsVersion: targets.signed.version, snapshotVersion, revision: state.revision + 1, updatedAt: now.toISOString() };
+  const committed = await deps.store.commit({ expected: state, next, release, audit: { actor, action: 'release.publish', subject: `${product} ${version}`, detail: { targetsVersion: next.targetsVersion, files: release.files } }, now });
+  if (!committed) throw new ApiError('CONFLICT', 'the repository moved on while this release was committed; build on the current one');
+
+  // 3. Make it visible.
+  await refreshTimestamp(deps);
+  return { release, alreadyPublished: false, snapshotVersion };
+}
+
+/**
+ * Writes a new timestamp.json for the current snapshot. Runs on a schedule (and after
+ * each commit) so the timestamp never expires; concurrent writers converge: each writes
+ * the state it committed, then checks that nobody committed a newer one after it.
+ */
+export async function refreshTimestamp(deps: RepositoryDeps): Promise<{ timestampVersion: number } | undefined> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const state = await deps.store.repositoryState();
+    if (!state || state.snapshotVersion === 0) return undefined; // nothing published yet
+    const now = deps.now();
+    const snapshotBytes = await deps.objects.get(metadataKey(`${state.snapshotVersion}.snapshot.json`));
+    if (!snapshotBytes) throw new Error(`snapshot ${state.snapshotVersion} is missing from the bucket`);
+    const timestamp = await signMetadata(newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now), [deps.signers.timestamp]);
+    const next: RepositoryState = { ...state, timestampVersion: state.timestampVersion + 1, revision: state.revision + 1, updatedAt: now.toISOString() };
+    if (!(await deps.store.commit({ expected: state, next, now }))) continue;
+    await deps.objects.put(metadataKey('timestamp.json'), toBytes(timestamp));
+    const after = await deps.store.repositoryState();
+    if (after && after.revision !== next.revision && after.timestampVersion > next.timestampVersion) {
+      // A newer timestamp was committed meanwhile; its writer may have written before us. Write ours anew.
+      continue;
+    }
+    return { timestampVersion: next.timestampVersion };
+  }
+  throw new ApiError('UNAVAILABLE', 'the repository is too busy to refresh its timestamp, retry later', { 'retry-after': '5' });
+}

@@ -1,0 +1,60 @@
+/**
+ * The set manifest: what one published version of a product consists of. It is itself
+ * a TUF target, so an agent that verified it through TUF knows exactly which files, with
+ * which hashes, make up the version it was offered. Serialized canonically, so the same
+ * directory always gives the same manifest bytes (and hash): a re-run of a publish is
+ * recognised as the same release.
+ */
+import { canonicalize } from '@tufjs/canonical-json';
+
+export interface SetFile {
+  /** Path inside the installed set, `/`-separated. */
+  readonly path: string;
+  /** TUF target path: `<product>/<sha256>.<basename>`. */
+  readonly target: string;
+  readonly length: number;
+  readonly sha256: string;
+}
+
+export interface SetManifest {
+  readonly product: string;
+  readonly version: string;
+  readonly files: readonly SetFile[];
+}
+
+export const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+
+export function fileTargetPath(product: string, sha256: string, path: string): string {
+  const base = path.split('/').pop() ?? path;
+  return `${product}/${sha256}.${base}`;
+}
+
+export function setManifestBytes(manifest: SetManifest): Buffer {
+  const files = [...manifest.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return Buffer.from(canonicalize({ product: manifest.product, version: manifest.version, files: files.map((f) => ({ ...f })) }));
+}
+
+export function setTargetPath(product: string, version: string, sha256: string): string {
+  return `${product}/${sha256}.set-${version}.json`;
+}
+
+/** Custom fields on targets entries, so a client can tell what a target is without downloading it. */
+export interface TargetCustom {
+  readonly product: string;
+  readonly kind: 'file' | 'set';
+  /** Only on sets. */
+  readonly version?: string;
+}
+
+/** The S3 key of a target path. */
+export function targetObjectKey(targetPath: string): string {
+  return `targets/${targetPath}`;
+}
+
+export function parseSetManifest(bytes: Buffer): SetManifest {
+  const value = JSON.parse(bytes.toString('utf8')) as SetManifest;
+  if (typeof value.product !== 'string' || typeof value.version !== 'string' || !Array.isArray(value.files)) {
+    throw new Error('not a set manifest');
+  }
+  return value;
+}

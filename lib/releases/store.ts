@@ -1,0 +1,159 @@
+/**
+ * Repository state, releases and channels in the main table (docs/data-model.md).
+ * The repository state item is the commit point of a publish: whoever moves its
+ * `revision` on first wins; the other re-reads and tries again.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { auditKey } from '#lib/licensing/keys.ts';
+import type { AuditEntry } from '#lib/licensing/store.ts';
+import { versionSortKey } from './versions.ts';
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+export interface RepositoryState {
+  readonly rootVersion: number;
+  readonly targetsVersion: number;
+  readonly snapshotVersion: number;
+  readonly timestampVersion: number;
+  readonly revision: number;
+  readonly updatedAt: string;
+}
+
+export interface Release {
+  readonly product: string;
+  readonly version: string;
+  readonly setManifestPath: string;
+  readonly setManifestSha256: string;
+  readonly targetsVersion: number;
+  readonly files: number;
+  readonly publishedAt: string;
+  readonly publishedBy: string;
+}
+
+export type ChannelStatus = 'active' | 'halted';
+
+export interface Channel {
+  readonly product: string;
+  readonly channel: string;
+  /** The version being rolled out. */
+  readonly version: string;
+  /** Share of agents (0-100) that get `version`; the rest keep `previousVersion`. */
+  readonly percent: number;
+  readonly previousVersion?: string;
+  readonly status: ChannelStatus;
+  readonly revision: number;
+  readonly updatedAt: string;
+  readonly updatedBy: string;
+}
+
+export const repoStateKey = { pk: 'REPO', sk: 'STATE' };
+export const releaseKey = (product: string, version: string) => ({ pk: `RELEASE#${product}`, sk: `V#${versionSortKey(version)}` });
+export const channelKey = (product: string, channel: string) => ({ pk: `CHANNEL#${product}`, sk: `CHANNEL#${channel}` });
+
+const AUDIT_RETENTION_SECONDS = 400 * 86_400;
+
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest as T;
+}
+
+export class ReleaseStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  private auditItem(entry: AuditEntry, at: Date): TransactItem {
+    return { Put: { TableName: this.table, Item: { ...auditKey(at, randomUUID()), ...entry, at: at.toISOString(), ttl: Math.floor(at.getTime() / 1000) + AUDIT_RETENTION_SECONDS } } };
+  }
+
+  async repositoryState(): Promise<RepositoryState | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: repoStateKey, ConsistentRead: true }));
+    return strip<RepositoryState>(result.Item);
+  }
+
+  async release(product: string, version: string): Promise<Release | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: releaseKey(product, version), ConsistentRead: true }));
+    return strip<Release>(result.Item);
+  }
+
+  async latestRelease(product: string): Promise<Release | undefined> {
+    const result = await this.db.send(
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `RELEASE#${product}` }, ScanIndexForward: false, Limit: 1, ConsistentRead: true }),
+    );
+    return strip<Release>(result.Items?.[0]);
+  }
+
+  async channel(product: string, channel: string): Promise<Channel | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: channelKey(product, channel), ConsistentRead: true }));
+    return strip<Channel>(result.Item);
+  }
+
+  /**
+   * Moves the repository state from `expected` (undefined: the first ever) to `next`,
+   * with the release (if any) and the audit entry, all or nothing. False if another
+   * writer moved the state first or the release exists already.
+   */
+  async commit(input: { expected: RepositoryState | undefined; next: RepositoryState; release?: Release; audit?: AuditEntry; now: Date }): Promise<boolean> {
+    const { expected, next, release, audit, now } = input;
+    const items: TransactItem[] = [
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...repoStateKey, ...next },
+          ConditionExpression: expected ? '#revision = :revision' : 'attribute_not_exists(pk)',
+          ...(expected && { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':revision': expected.revision } }),
+        },
+      },
+    ];
+    if (release) {
+      items.push({ Put: { TableName: this.table, Item: { ...releaseKey(release.product, release.version), ...release }, ConditionExpression: 'attribute_not_exists(pk)' } });
+    }
+    if (audit) items.push(this.auditItem(audit, now));
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
+      throw error;
+    }
+  }
+
+  /** Writes a channel only over the revision the caller read (undefined: a new channel). */
+  async putChannel(next: Channel, expectedRevision: number | undefined, audit: AuditEntry, now: Date): Promise<boolean> {
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: { ...channelKey(next.product, next.channel), ...next },
+                ConditionExpression: expectedRevision === undefined ? 'attribute_not_exists(pk)' : '#revision = :revision',
+                ...(expectedRevision !== undefined && { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':revision': expectedRevision } }),
+              },
+            },
+            this.auditItem(audit, now),
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
+      throw error;
+    }
+  }
+
+  async auditTrail(day: string, limit = 200): Promise<Array<Record<string, unknown>>> {
+    const result = await this.db.send(
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `AUDIT#${day}` }, ScanIndexForward: false, Limit: limit }),
+    );
+    return (result.Items ?? []).map((item) => {
+      const { pk: _pk, sk: _sk, ttl: _ttl, ...rest } = item;
+      return rest;
+    });
+  }
+}
