@@ -10,8 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
-import { Metadata, MetaFile, Root, Signature, Snapshot, Targets, Timestamp } from '@tufjs/models';
-import type { Key } from '@tufjs/models';
+import { Metadata, MetaFile, Root, Signature, Snapshot, Timestamp } from '@tufjs/models';
+import type { Key , Targets} from '@tufjs/models';
 import type { Signer } from './signer.ts';
 
 export const SPEC_VERSION = '1.0.31';
