@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateCdnKeyPair } from '#lib/cdn/key-group.ts';
+import type { KeyObject } from 'node:crypto';
+import { generateCdnKeyPair, loadKeyGroup } from '#lib/cdn/key-group.ts';
 import { LocalStackError } from './errors.ts';
 
 export function cdnKeyDir(dataDir: string): string {
@@ -49,4 +50,24 @@ export async function readLocalCdnKey(dataDir: string): Promise<{ keyPairId: str
   const newest = candidates.sort((a, b) => b.mtime - a.mtime)[0];
   if (!newest) throw new LocalStackError(`no CDN key pair in ${dir}: start the local stack once (npm start) to create it`);
   return { keyPairId: newest.keyPairId, privateKeyPem: await readFile(join(dir, `${newest.keyPairId}.key.pem`), 'utf8') };
+}
+
+/**
+ * The key group as the origin sees it: re-read when the directory changes (a key added
+ * by `signet keys rotate-cdn`, one removed by `retire-cdn`), checked at most twice a second.
+ */
+export function watchedKeyGroup(dir: string): () => Promise<ReadonlyMap<string, KeyObject>> {
+  let cached: Map<string, KeyObject> | undefined;
+  let seenMtime = -1;
+  let checkedAt = 0;
+  return async () => {
+    if (cached && Date.now() - checkedAt < 500) return cached;
+    checkedAt = Date.now();
+    const mtime = (await stat(dir)).mtimeMs;
+    if (!cached || mtime !== seenMtime) {
+      cached = await loadKeyGroup(dir);
+      seenMtime = mtime;
+    }
+    return cached;
+  };
 }

@@ -37,9 +37,8 @@ export interface OriginOptions {
   readonly functions: ReadonlyMap<string, { readonly definition: FunctionDefinition; readonly handler: LambdaHandler }>;
   readonly s3: S3Client;
   readonly bucket: string;
-  /** The key group as it is now; the origin asks again when it meets an unknown key id (rotation). */
-  readonly keyGroup: () => KeyGroup;
-  readonly reloadKeyGroup: () => Promise<void>;
+  /** The key group as it is now (keys come and go with rotation). */
+  readonly keyGroup: () => Promise<KeyGroup>;
   /** The credentials SigV4-signed admin requests must be signed with (the local stand-in for IAM). */
   readonly adminCredentials: Credentials;
   readonly log?: (line: string) => void;
@@ -131,7 +130,6 @@ function s3ErrorStatus(error: unknown): number | undefined {
 export function createOrigin(options: OriginOptions) {
   const match = createRouter(options.routes);
   const log = options.log ?? (() => undefined);
-  let lastKeyReload = 0;
 
   async function serveApi(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     // API Gateway checks the payload size before it routes.
@@ -208,14 +206,7 @@ export function createOrigin(options: OriginOptions) {
 
   async function checkSignature(req: IncomingMessage): Promise<{ ok: true } | { ok: false; reason: string }> {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
-    const input = { url, now: new Date(), sourceIp: clientIp(req) };
-    let verdict = verifySignedUrl({ ...input, keyGroup: options.keyGroup() });
-    if (!verdict.ok && verdict.reason === 'unknown key id' && Date.now() - lastKeyReload > 1_000) {
-      lastKeyReload = Date.now();
-      await options.reloadKeyGroup();
-      verdict = verifySignedUrl({ ...input, keyGroup: options.keyGroup() });
-    }
-    return verdict;
+    return verifySignedUrl({ url, now: new Date(), sourceIp: clientIp(req), keyGroup: await options.keyGroup() });
   }
 
   async function serveObject(req: IncomingMessage, res: ServerResponse, key: string): Promise<void> {

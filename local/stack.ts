@@ -8,11 +8,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { KeyObject } from 'node:crypto';
 import { bucketEnvVar, localBucketName } from '#lib/definitions/bucket.ts';
 import { functions, routes } from '#lib/definitions/routes.ts';
 import { localTableName, tables } from '#lib/definitions/tables.ts';
-import { loadKeyGroup } from '#lib/cdn/key-group.ts';
 import { checkJava, ensureTables, startDynamoDbLocal } from './dynamodb-local.ts';
 import type { DynamoDbLocal } from './dynamodb-local.ts';
 import { LocalStackError } from './errors.ts';
@@ -23,7 +21,7 @@ import type { LambdaHandler } from './origin.ts';
 import { createOrigin } from './origin.ts';
 import { isProcessAlive } from './process-utils.ts';
 import { readAdminCredentials } from './admin-credentials.ts';
-import { cdnKeyDir } from './cdn-key.ts';
+import { cdnKeyDir, watchedKeyGroup } from './cdn-key.ts';
 import { tufKeyDir } from './tuf-keys.ts';
 import { localKeyDirEnv } from '#lib/tuf/online-signers.ts';
 import { readDemoFile, updateDemoFile } from './demo.ts';
@@ -177,17 +175,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const seeded = await runSeedSteps(seedSteps, { dataDir, baseUrl, log });
     if (await readDemoFile(dataDir)) await updateDemoFile(dataDir, { baseUrl });
     const keyDir = cdnKeyDir(dataDir);
-    let keyGroup: Map<string, KeyObject> = await loadKeyGroup(keyDir);
+    const keyGroup = watchedKeyGroup(keyDir);
+    await keyGroup(); // a broken key file fails the start, not the first download
     const loaded = await loadHandlers();
     handle = createOrigin({
       routes,
       functions: loaded,
       s3: s3.client,
       bucket: localBucketName,
-      keyGroup: () => keyGroup,
-      reloadKeyGroup: async () => {
-        keyGroup = await loadKeyGroup(keyDir);
-      },
+      keyGroup,
       adminCredentials: await readAdminCredentials(dataDir),
       log,
     });
