@@ -44,11 +44,17 @@ async function localDataDir(flags: ServerFlags): Promise<string | undefined> {
     }
     return explicit;
   }
-  if (!flags.server && (await exists(adminCredentialsPath('.signet')))) return '.signet';
+  // `npm start` in this directory: its stack is the one meant, unless --server names another.
+  if (await exists(adminCredentialsPath('.signet'))) {
+    if (!flags.server) return '.signet';
+    const local = (await readDemoFile('.signet'))?.baseUrl;
+    if (local && new URL(local).origin === new URL(flags.server).origin) return '.signet';
+  }
   return undefined;
 }
 
 export async function adminClient(flags: ServerFlags): Promise<AdminClient> {
+  if (flags.server !== undefined && !URL.canParse(flags.server)) throw new CliError(`--server: not a URL: "${flags.server}"`);
   const dataDir = await localDataDir(flags);
   let credentials: () => Promise<Credentials>;
   let server = flags.server ?? process.env.SIGNET_SERVER;
