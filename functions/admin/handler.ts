@@ -8,6 +8,7 @@ import { tableConfig } from '#lib/config.ts';
 import { parseJsonBody, parseWith } from '#lib/http/body.ts';
 import { ApiError } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
+import { iamActor } from '#lib/http/iam.ts';
 import { json } from '#lib/http/response.ts';
 import { blacklistMachine, changeLicenseStatus, createLicense, revokeAgent, showLicense, unblacklistMachine } from '#lib/licensing/admin.ts';
 import { blacklistBody, createLicenseBody, machineId } from '#lib/licensing/requests.ts';
@@ -16,12 +17,6 @@ import { LicensingStore } from '#lib/licensing/store.ts';
 const store = new LicensingStore(dynamo(), tableConfig().mainTable);
 const HEX32 = /^[0-9a-f]{32}$/;
 
-/** The IAM principal API Gateway's IAM authorizer (or the local origin's SigV4 check) established. */
-function actorOf(event: APIGatewayProxyEventV2): string {
-  const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: string } } }).authorizer?.iam;
-  if (!iam?.userArn) throw new ApiError('FORBIDDEN', 'admin routes need SigV4-signed requests');
-  return iam.userArn;
-}
 
 function idParam(event: APIGatewayProxyEventV2, name: string): string {
   const value = event.pathParameters?.[name] ?? '';
@@ -35,7 +30,7 @@ function optionalBody(event: APIGatewayProxyEventV2) {
 }
 
 export const handler = apiHandler(async (event) => {
-  const actor = actorOf(event);
+  const actor = iamActor(event);
   const now = new Date();
   switch (event.routeKey) {
     case 'POST /v1/admin/licenses':

@@ -7,6 +7,7 @@ import { bucketName } from '#lib/config.ts';
 import { parseJsonBody, parseWith } from '#lib/http/body.ts';
 import { ApiError } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
+import { iamActor } from '#lib/http/iam.ts';
 import { json } from '#lib/http/response.ts';
 import { productName } from '#lib/licensing/requests.ts';
 import { halt, promote } from '#lib/releases/channels.ts';
@@ -17,18 +18,13 @@ import { repositoryDeps } from '#lib/releases/service.ts';
 const deps = await repositoryDeps();
 const bucket = bucketName();
 
-function actorOf(event: APIGatewayProxyEventV2): string {
-  const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: string } } }).authorizer?.iam;
-  if (!iam?.userArn) throw new ApiError('FORBIDDEN', 'these routes need SigV4-signed requests');
-  return iam.userArn;
-}
 
 function channelParams(event: APIGatewayProxyEventV2) {
   return { product: parseWith(productName, event.pathParameters?.product), channel: parseWith(channelName, event.pathParameters?.channel) };
 }
 
 export const handler = apiHandler(async (event) => {
-  const actor = actorOf(event);
+  const actor = iamActor(event);
   const now = deps.now();
   switch (event.routeKey) {
     case 'GET /v1/admin/repository':

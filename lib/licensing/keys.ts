@@ -17,8 +17,3 @@ export const seatIndexKeys = (licenseId: string, lastSeenAt: string, agentId: st
 });
 export const seatIndexPartition = (licenseId: string) => `SEATS#${licenseId}`;
 
-/** Audit records: one partition per day, sorted by time, kept for ops to read (`ttl` drops them after a year). */
-export const auditKey = (at: Date, id: string) => ({
-  pk: `AUDIT#${at.toISOString().slice(0, 10)}`,
-  sk: `${at.toISOString()}#${id}`,
-});

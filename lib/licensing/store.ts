@@ -5,24 +5,17 @@
  * concurrency. Reads that decide access are strongly consistent: a revocation takes
  * effect on the very next call.
  */
-import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Agent, AgentStatus, BlacklistEntry, License, LicenseStatus } from './model.ts';
-import { agentKey, auditKey, blacklistKey, licenseKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
+import type { AuditEntry } from '#lib/audit.ts';
+import { auditPut } from '#lib/audit.ts';
+import { agentKey, blacklistKey, licenseKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 type Key = { pk: string; sk: string };
 
-/** Who did what, written in the same transaction as the change it records. */
-export interface AuditEntry {
-  readonly actor: string;
-  readonly action: string;
-  readonly subject: string;
-  readonly detail?: Record<string, unknown>;
-}
-
-const AUDIT_RETENTION_SECONDS = 400 * 86_400;
+export type { AuditEntry };
 
 /** The outcome of a conditional transaction, by which of its items refused. */
 export type TransactionOutcome = { ok: true } | { ok: false; failed: readonly number[]; conflict: boolean };
@@ -79,15 +72,6 @@ export class LicensingStore {
   async getAgent(agentId: string): Promise<Agent | undefined> {
     const result = await this.db.send(new GetCommand({ TableName: this.table, Key: agentKey(agentId), ConsistentRead: true }));
     return strip<Agent>(result.Item);
-  }
-
-  private auditItem(entry: AuditEntry, at: Date): TransactItem {
-    return {
-      Put: {
-        TableName: this.table,
-        Item: { ...auditKey(at, randomUUID()), ...entry, at: at.toISOString(), ttl: Math.floor(at.getTime() / 1000) + AUDIT_RETENTION_SECONDS },
-      },
-    };
   }
 
   private async transact(items: TransactItem[]): Promise<TransactionOutcome> {
@@ -218,7 +202,7 @@ export class LicensingStore {
           ExpressionAttributeValues: { ':one': 1, ':zero': 0, ':now': now.toISOString() },
         },
       },
-      this.auditItem(audit, now),
+      auditPut(this.table, audit, now),
     ]);
   }
 
@@ -260,7 +244,7 @@ export class LicensingStore {
   async createLicense(license: License, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
     return this.transact([
       { Put: { TableName: this.table, Item: { ...licenseKey(license.licenseId), ...license }, ConditionExpression: 'attribute_not_exists(pk)' } },
-      this.auditItem(audit, now),
+      auditPut(this.table, audit, now),
     ]);
   }
 
@@ -278,21 +262,21 @@ export class LicensingStore {
           ExpressionAttributeValues: { ':to': to, ':now': now.toISOString(), ...fromValues },
         },
       },
-      this.auditItem(audit, now),
+      auditPut(this.table, audit, now),
     ]);
   }
 
   async addToBlacklist(entry: BlacklistEntry, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
     return this.transact([
       { Put: { TableName: this.table, Item: { ...blacklistKey(entry.machineHash), ...entry } } },
-      this.auditItem(audit, now),
+      auditPut(this.table, audit, now),
     ]);
   }
 
   async removeFromBlacklist(machineHash: string, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
     return this.transact([
       { Delete: { TableName: this.table, Key: blacklistKey(machineHash), ConditionExpression: 'attribute_exists(pk)' } },
-      this.auditItem(audit, now),
+      auditPut(this.table, audit, now),
     ]);
   }
 }

@@ -3,11 +3,10 @@
  * The repository state item is the commit point of a publish: whoever moves its
  * `revision` on first wins; the other re-reads and tries again.
  */
-import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { auditKey } from '#lib/licensing/keys.ts';
-import type { AuditEntry } from '#lib/licensing/store.ts';
+import type { AuditEntry } from '#lib/audit.ts';
+import { auditPartition, auditPut } from '#lib/audit.ts';
 import { versionSortKey } from './versions.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -52,8 +51,6 @@ export const repoStateKey = { pk: 'REPO', sk: 'STATE' };
 export const releaseKey = (product: string, version: string) => ({ pk: `RELEASE#${product}`, sk: `V#${versionSortKey(version)}` });
 export const channelKey = (product: string, channel: string) => ({ pk: `CHANNEL#${product}`, sk: `CHANNEL#${channel}` });
 
-const AUDIT_RETENTION_SECONDS = 400 * 86_400;
-
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
   const { pk: _pk, sk: _sk, ...rest } = item;
@@ -65,10 +62,6 @@ export class ReleaseStore {
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
   ) {}
-
-  private auditItem(entry: AuditEntry, at: Date): TransactItem {
-    return { Put: { TableName: this.table, Item: { ...auditKey(at, randomUUID()), ...entry, at: at.toISOString(), ttl: Math.floor(at.getTime() / 1000) + AUDIT_RETENTION_SECONDS } } };
-  }
 
   async repositoryState(): Promise<RepositoryState | undefined> {
     const result = await this.db.send(new GetCommand({ TableName: this.table, Key: repoStateKey, ConsistentRead: true }));
@@ -112,7 +105,7 @@ export class ReleaseStore {
     if (release) {
       items.push({ Put: { TableName: this.table, Item: { ...releaseKey(release.product, release.version), ...release }, ConditionExpression: 'attribute_not_exists(pk)' } });
     }
-    if (audit) items.push(this.auditItem(audit, now));
+    if (audit) items.push(auditPut(this.table, audit, now));
     try {
       await this.db.send(new TransactWriteCommand({ TransactItems: items }));
       return true;
@@ -136,7 +129,7 @@ export class ReleaseStore {
                 ...(expectedRevision !== undefined && { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':revision': expectedRevision } }),
               },
             },
-            this.auditItem(audit, now),
+            auditPut(this.table, audit, now),
           ],
         }),
       );
@@ -149,7 +142,7 @@ export class ReleaseStore {
 
   async auditTrail(day: string, limit = 200): Promise<Array<Record<string, unknown>>> {
     const result = await this.db.send(
-      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `AUDIT#${day}` }, ScanIndexForward: false, Limit: limit }),
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': auditPartition(day) }, ScanIndexForward: false, Limit: limit }),
     );
     return (result.Items ?? []).map((item) => {
       const { pk: _pk, sk: _sk, ttl: _ttl, ...rest } = item;
