@@ -7,8 +7,6 @@ import type { AppProps, Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { SignetConfig } from './config.ts';
 import { CONTEXT_KEY, parseConfig } from './config.ts';
-import type { SharedDepsModule } from './constructs/shared-deps-layer.ts';
-import { loadSharedDepsModule } from './constructs/shared-deps-layer.ts';
 import { ApiStack } from './stacks/api-stack.ts';
 import { GlobalStack } from './stacks/global-stack.ts';
 import { KeysStack } from './stacks/keys-stack.ts';
@@ -27,7 +25,7 @@ export interface SignetStacks {
   readonly global: GlobalStack;
 }
 
-export function buildSignet(app: App, config: SignetConfig, sharedDeps?: SharedDepsModule): SignetStacks {
+export function buildSignet(app: App, config: SignetConfig): SignetStacks {
   const env = (region: string): Environment => ({ account: config.account, region });
   const stateful = { terminationProtection: config.removalPolicy === 'retain' };
 
@@ -58,7 +56,8 @@ export function buildSignet(app: App, config: SignetConfig, sharedDeps?: SharedD
       description: `Signet HTTP API and functions in ${region}`,
       config,
       storage,
-      ...(sharedDeps ? { sharedDeps } : {}),
+      onlineKeys: keys.onlineKeys,
+      isPrimaryRegion: region === config.primaryRegion,
     });
     regions.push({ region, storage, api });
   }
@@ -89,11 +88,11 @@ export interface CreateAppOptions extends AppProps {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export async function createSignetApp(options: CreateAppOptions = {}): Promise<CreatedApp> {
+export function createSignetApp(options: CreateAppOptions = {}): CreatedApp {
   const { env, ...appProps } = options;
   const app = new App(appProps);
   const config = parseConfig(app.node.tryGetContext(CONTEXT_KEY), env);
-  const stacks = buildSignet(app, config, await loadSharedDepsModule());
+  const stacks = buildSignet(app, config);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, config, stacks };
 }

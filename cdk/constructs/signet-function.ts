@@ -9,14 +9,17 @@ import { fileURLToPath } from 'node:url';
 import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { bucketEnvVar, pathSpaces } from '#lib/definitions/bucket.ts';
+import { bucketEnvVar, metadataSpace, pathSpaces, targetsSpace } from '#lib/definitions/bucket.ts';
 import type { Access } from '#lib/definitions/routes.ts';
 import type { TableDefinition } from '#lib/definitions/tables.ts';
+import type { OnlineRole } from '#lib/tuf/online-signers.ts';
+import { onlineKeyEnv } from '#lib/tuf/online-signers.ts';
 import { NODE_22_REASON, acknowledge, acknowledgeWildcardResources } from '../nag.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -29,6 +32,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CREATE_REQUIRE_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 export const RUNTIME = lambda.Runtime.NODEJS_22_X;
+
+const SIGNING_SIDS: Record<OnlineRole, string> = { snapshot: 'SignSnapshotMetadata', timestamp: 'SignTimestampMetadata' };
 export const ARCHITECTURE = lambda.Architecture.ARM_64;
 
 export interface SignetFunctionProps {
@@ -121,19 +126,48 @@ export class SignetFunction extends Construct {
   }
 
   /**
-   * Sets `SIGNET_BUCKET` and grants object access under the bucket's published prefixes
-   * only (lib/definitions/bucket.ts): read is GetObject, write adds PutObject. No listing,
-   * no deletes: targets and versioned metadata are immutable once published.
+   * Sets `SIGNET_BUCKET` and grants object access under the published prefixes only
+   * (lib/definitions/bucket.ts), never a delete: targets and versioned metadata are
+   * immutable once published.
+   * - `read`: GetObject under `metadata/` and `targets/`.
+   * - `write` (the release functions): GetObject and PutObject under `metadata/`, which they
+   *   write; GetObject under `targets/`, which CI uploads and they only check; and
+   *   `s3:ListBucket` on the bucket, because they ask whether an object exists
+   *   (`ObjectStore.exists`, a HEAD) and S3 answers a missing key with 404 only to a caller
+   *   that may list the bucket, with 403 to any other, which `exists` cannot tell from a
+   *   real denial. No prefix condition: a HEAD request carries no `s3:prefix` to match.
    */
   bindBucket(bucket: IBucket, access: Access): this {
     this.function.addEnvironment(bucketEnvVar, bucket.bucketName);
-    const actions = access === 'write' ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'];
-    const objects = pathSpaces.map((space) => bucket.arnForObjects(`${space.prefix}*`));
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SignetBucketObjects', actions, resources: objects }));
+    const objects = (prefix: string) => bucket.arnForObjects(`${prefix}*`);
+    const statements =
+      access === 'write'
+        ? [
+            new iam.PolicyStatement({ sid: 'SignetMetadataReadWrite', actions: ['s3:GetObject', 's3:PutObject'], resources: [objects(metadataSpace.prefix)] }),
+            new iam.PolicyStatement({ sid: 'SignetTargetsRead', actions: ['s3:GetObject'], resources: [objects(targetsSpace.prefix)] }),
+            new iam.PolicyStatement({ sid: 'SignetBucketMissingKeys', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+          ]
+        : [new iam.PolicyStatement({ sid: 'SignetPublishedRead', actions: ['s3:GetObject'], resources: pathSpaces.map((space) => objects(space.prefix)) })];
+    for (const statement of statements) this.role.addToPrincipalPolicy(statement);
+    const objectSids = new Set(['SignetMetadataReadWrite', 'SignetTargetsRead', 'SignetPublishedRead']);
     acknowledgeWildcardResources(
       this.defaultPolicy(),
-      (_resource, statement) => statement.Sid === 'SignetBucketObjects',
-      `object-level S3 access needs an object ARN pattern; it is limited to the prefixes ${pathSpaces.map((s) => s.prefix).join(', ')} of the one signature bucket`,
+      (_resource, statement) => statement.Sid !== undefined && objectSids.has(statement.Sid),
+      `object-level S3 access needs an object ARN pattern; it is limited to the prefixes ${pathSpaces.map((s) => s.prefix).join(', ')} of the one signature bucket ` +
+        `(write: Get/Put under ${metadataSpace.prefix}, Get under ${targetsSpace.prefix}; no delete)`,
+    );
+    return this;
+  }
+
+  /**
+   * Lets the function sign as a TUF online role: sets the role's environment variable
+   * (`onlineKeyEnv`, lib/tuf/online-signers.ts) to the key ARN and grants `kms:Sign` and
+   * `kms:GetPublicKey` on that one key.
+   */
+  bindSigningKey(role: OnlineRole, key: IKey): this {
+    this.function.addEnvironment(onlineKeyEnv[role], key.keyArn);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: SIGNING_SIDS[role], actions: ['kms:Sign', 'kms:GetPublicKey'], resources: [key.keyArn] }),
     );
     return this;
   }

@@ -1,7 +1,7 @@
 /**
  * Stateless compute of one region: the HTTP API and its functions, built from
- * lib/definitions/routes.ts. It takes the storage as typed props and can be destroyed and
- * redeployed at any time without touching data.
+ * lib/definitions/routes.ts, and the schedules of scheduled functions. It takes the storage and the keys as typed props and can
+ * be destroyed and redeployed at any time without touching data.
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
@@ -9,13 +9,17 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/routes.ts';
 import { functions as definedFunctions, routeKey, routes as definedRoutes } from '#lib/definitions/routes.ts';
+import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import type { SignetConfig } from '../config.ts';
 import { SignetFunction } from '../constructs/signet-function.ts';
-import type { SharedDeps, SharedDepsModule } from '../constructs/shared-deps-layer.ts';
+import type { SharedDeps } from '../constructs/shared-deps-layer.ts';
 import { sharedDepsLayer } from '../constructs/shared-deps-layer.ts';
 import { acknowledge } from '../nag.ts';
 import type { StorageResources } from './storage-stack.ts';
@@ -23,8 +27,15 @@ import type { StorageResources } from './storage-stack.ts';
 export interface ApiStackProps extends StackProps {
   readonly config: SignetConfig;
   readonly storage: StorageResources;
-  /** The shared-deps layer module, when the repository has one. @default - no layer */
-  readonly sharedDeps?: SharedDepsModule;
+  /** The TUF online keys (KeysStack), bound to the functions whose definition lists them. */
+  readonly onlineKeys: Readonly<Record<OnlineRole, kms.IKey>>;
+  /**
+   * Whether this is the primary region's API: only it runs the scheduled functions. Repository commits are conditional writes on the global table,
+   * and a global table serializes conditional writes only within one region (across regions
+   * the last writer wins), so the service commits releases and timestamps in one region.
+   * @default true
+   */
+  readonly isPrimaryRegion?: boolean;
   /** @default - `functions` of lib/definitions/routes.ts */
   readonly functions?: readonly FunctionDefinition[];
   /** @default - `routes` of lib/definitions/routes.ts */
@@ -33,11 +44,15 @@ export interface ApiStackProps extends StackProps {
 
 export class ApiStack extends Stack {
   readonly api: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
   readonly functions: ReadonlyMap<string, SignetFunction>;
+  /** EventBridge schedules, by function id (primary region only). */
+  readonly schedules: ReadonlyMap<string, events.Rule>;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
     const { config, storage } = props;
+    const isPrimaryRegion = props.isPrimaryRegion ?? true;
     const logRemovalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     this.api = new apigwv2.HttpApi(this, 'HttpApi', {
@@ -45,7 +60,7 @@ export class ApiStack extends Stack {
       createDefaultStage: false,
     });
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: config.logRetentionDays, removalPolicy: logRemovalPolicy });
-    this.api.addStage('DefaultStage', {
+    this.stage = this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
       throttle: { rateLimit: config.api.throttleRateLimit, burstLimit: config.api.throttleBurstLimit },
@@ -54,12 +69,16 @@ export class ApiStack extends Stack {
 
     const functions = props.functions ?? definedFunctions;
     const routes = props.routes ?? definedRoutes;
-    const shared = sharedDepsLayer(this, props.sharedDeps);
+    const shared = sharedDepsLayer(this);
     const created = new Map<string, SignetFunction>();
+    const schedules = new Map<string, events.Rule>();
     for (const definition of functions) {
-      created.set(definition.id, this.createFunction(definition, config, storage, shared, logRemovalPolicy));
+      const fn = this.createFunction(definition, config, storage, props.onlineKeys, shared, logRemovalPolicy);
+      created.set(definition.id, fn);
+      if (definition.scheduleMinutes !== undefined && isPrimaryRegion) schedules.set(definition.id, this.schedule(definition, definition.scheduleMinutes, fn));
     }
     this.functions = created;
+    this.schedules = schedules;
 
     const integrations = new Map<string, HttpLambdaIntegration>();
     for (const route of routes) {
@@ -73,13 +92,17 @@ export class ApiStack extends Stack {
       this.addRoute(route, integration);
     }
 
-    new CfnOutput(this, 'ApiEndpoint', { value: this.api.apiEndpoint, description: 'Direct HTTP API endpoint (agents use CloudFront)' });
+    new CfnOutput(this, 'ApiEndpoint', {
+      value: this.api.apiEndpoint,
+      description: 'Direct HTTP API endpoint: where signed admin and publishing calls go (agents use CloudFront)',
+    });
   }
 
   private createFunction(
     definition: FunctionDefinition,
     config: SignetConfig,
     storage: StorageResources,
+    onlineKeys: Readonly<Record<OnlineRole, kms.IKey>>,
     shared: SharedDeps,
     logRemovalPolicy: RemovalPolicy,
   ): SignetFunction {
@@ -90,11 +113,24 @@ export class ApiStack extends Stack {
       timeout: Duration.seconds(definition.timeoutSeconds),
       logRetention: config.logRetentionDays,
       logRemovalPolicy,
-      ...(shared.layer ? { layer: shared.layer, externalModules: shared.externalModules } : {}),
+      layer: shared.layer,
+      externalModules: shared.externalModules,
     });
     for (const { table, access } of definition.tables) fn.bindTable(storage.tableFor(table), table, access);
     if (definition.bucket) fn.bindBucket(storage.bucket, definition.bucket);
+    for (const role of new Set(definition.signingKeys ?? [])) fn.bindSigningKey(role, onlineKeys[role]);
     return fn;
+  }
+
+  /** An EventBridge rule that invokes the function every `minutes` minutes. */
+  private schedule(definition: FunctionDefinition, minutes: number, fn: SignetFunction): events.Rule {
+    if (!Number.isInteger(minutes) || minutes < 1) throw new Error(`${definition.id}: scheduleMinutes must be a whole number of minutes, at least 1 (got ${minutes})`);
+    return new events.Rule(this, `${definition.id}Schedule`, {
+      description: `Signet: runs ${definition.id} every ${minutes} minute${minutes === 1 ? '' : 's'}`,
+      schedule: events.Schedule.rate(Duration.minutes(minutes)),
+      // The next run makes up for a missed one: retrying a delivery past one period only piles up.
+      targets: [new targets.LambdaFunction(fn.function, { retryAttempts: 2, maxEventAge: Duration.minutes(minutes) })],
+    });
   }
 
   private addRoute(route: RouteDefinition, integration: HttpLambdaIntegration): void {

@@ -1,13 +1,14 @@
 /**
  * Signing keys, in the primary region. Keys outlive everything that uses them (a key
  * that is deleted takes every signature made with it along), so they have their own
- * stack with its own, rarer, deployment cadence. A later issue adds the TUF online keys
- * (snapshot, timestamp) and key rotation here.
+ * stack with its own, rarer, deployment cadence: the CDN URL-signing key and the TUF
+ * online keys (snapshot, timestamp). Key rotation is a later issue's.
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
+import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import type { SignetConfig } from '../config.ts';
 
 export interface KeysStackProps extends StackProps {
@@ -17,9 +18,12 @@ export interface KeysStackProps extends StackProps {
 export class KeysStack extends Stack {
   /** Signs CloudFront URLs for `/targets/*`; its public key is the CDN key group's only key. */
   readonly cdnSigningKey: kms.Key;
+  /** Sign TUF snapshot and timestamp metadata; their public keys are listed in root.json. */
+  readonly onlineKeys: Readonly<Record<OnlineRole, kms.Key>>;
 
   constructor(scope: Construct, id: string, props: KeysStackProps) {
     super(scope, id, props);
+    const removalPolicy = props.config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     this.cdnSigningKey = new kms.Key(this, 'CdnSigningKey', {
       description: 'Signet: signs CloudFront signed URLs for /targets/* (ECDSA P-256)',
       keySpec: kms.KeySpec.ECC_NIST_P256,
@@ -29,8 +33,28 @@ export class KeysStack extends Stack {
       // across regions or publishing a second key.
       multiRegion: true,
       pendingWindow: Duration.days(30),
-      removalPolicy: props.config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy,
     });
     new CfnOutput(this, 'CdnSigningKeyArn', { value: this.cdnSigningKey.keyArn });
+
+    const onlineKey = (role: OnlineRole, id: string): kms.Key => {
+      const key = new kms.Key(this, id, {
+        description: `Signet: signs TUF ${role} metadata (ECDSA P-256), the service's online ${role} key`,
+        // TUF's ecdsa-sha2-nistp256 scheme; KMS returns the DER signature TUF expects.
+        keySpec: kms.KeySpec.ECC_NIST_P256,
+        keyUsage: kms.KeyUsage.SIGN_VERIFY,
+        // As the CDN key: a replica region can sign with a replica of the same key, which
+        // root.json already lists, instead of a second key that would need a new root.
+        multiRegion: true,
+        // Asymmetric KMS keys cannot rotate automatically (enableKeyRotation is refused):
+        // rotating an online key means a new key and a new root.json that lists it.
+        pendingWindow: Duration.days(30),
+        removalPolicy,
+        alias: `alias/signet/tuf-${role}`,
+      });
+      new CfnOutput(this, `${id}Arn`, { value: key.keyArn, description: `The ${role} key root.json must list (GET /v1/admin/repository shows its public key)` });
+      return key;
+    };
+    this.onlineKeys = { snapshot: onlineKey('snapshot', 'TufSnapshotKey'), timestamp: onlineKey('timestamp', 'TufTimestampKey') };
   }
 }

@@ -1,28 +1,30 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bucketEnvVar, pathSpaces } from '#lib/definitions/bucket.ts';
+import { bucketEnvVar } from '#lib/definitions/bucket.ts';
 import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/routes.ts';
 import { functions, routeKey, routes } from '#lib/definitions/routes.ts';
 import { mainTable } from '#lib/definitions/tables.ts';
+import { onlineKeyEnv } from '#lib/tuf/online-signers.ts';
+import { sharedDepsPackages } from '../../layers/shared-deps/packages.ts';
 import { parseConfig } from '../../cdk/config.ts';
 import { CREATE_REQUIRE_BANNER, SignetFunction } from '../../cdk/constructs/signet-function.ts';
-import { loadSharedDepsModule, SHARED_DEPS_MODULE } from '../../cdk/constructs/shared-deps-layer.ts';
 import { ApiStack } from '../../cdk/stacks/api-stack.ts';
+import { KeysStack } from '../../cdk/stacks/keys-stack.ts';
 import { StorageStack } from '../../cdk/stacks/storage-stack.ts';
 import type { CfnTemplate, SynthesizedApp } from './support.ts';
-import { contextWith, resourcesOfType, SKIP_BUNDLING, synthSignet } from './support.ts';
+import { actionsOf, contextWith, policyStatements, resourcesOfType, SKIP_BUNDLING, synthSignet } from './support.ts';
 
 let synth: SynthesizedApp;
 let api: ApiStack;
 let template: Template;
 let json: CfnTemplate;
 
-beforeAll(async () => {
-  synth = await synthSignet({ bundle: true });
+beforeAll(() => {
+  synth = synthSignet({ bundle: true });
   const primary = synth.stacks.regions[0];
   if (!primary) throw new Error('no primary region');
   api = primary.api;
@@ -36,6 +38,26 @@ function functionLogicalId(id: string): string {
   if (!fn) throw new Error(`no function ${id}`);
   return api.getLogicalId(fn.node.defaultChild as never);
 }
+
+function environmentOf(id: string): Record<string, unknown> {
+  return (json.Resources[functionLogicalId(id)]?.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+}
+
+/** The statements of one function's role policy. */
+function statementsOf(id: string) {
+  const fn = api.functions.get(id);
+  if (!fn) throw new Error(`no function ${id}`);
+  return policyStatements(json, api.getLogicalId(fn.role.node.findChild('DefaultPolicy').node.defaultChild as never));
+}
+
+/** A weak cross-stack reference to an output of `stackName` whose name mentions `resource`. */
+function stackOutput(stackName: string, resource: string) {
+  return { 'Fn::GetStackOutput': { StackName: stackName, Region: 'eu-west-1', OutputName: expect.stringContaining(resource) } };
+}
+
+const KEYS_STACK = 'Signet-Keys-eu-west-1';
+const STORAGE_STACK = 'Signet-Storage-eu-west-1';
+const ONLINE_KEY_IDS = { snapshot: 'TufSnapshotKey', timestamp: 'TufTimestampKey' } as const;
 
 function bundleDir(logicalId: string): string {
   const code = json.Resources[logicalId]?.Properties?.Code as { S3Key: string };
@@ -65,6 +87,26 @@ describe('ApiStack functions', () => {
     }
   });
 
+  it('leaves no function of any stack without a log group of its own that expires', () => {
+    const stacks = synth.app.node.children.filter((c): c is Stack => Stack.isStack(c));
+    let checked = 0;
+    for (const stack of stacks) {
+      const stackJson = synth.json(stack);
+      const functionsOfStack = resourcesOfType(stackJson, 'AWS::Lambda::Function');
+      const groups = functionsOfStack.map(([id, fn]) => {
+        const ref = (fn.Properties?.LoggingConfig as { LogGroup?: { Ref?: string } } | undefined)?.LogGroup?.Ref;
+        expect(ref, `${stack.stackName}/${id} has no log group`).toBeDefined();
+        const group = stackJson.Resources[ref ?? ''];
+        expect(group?.Type, `${stack.stackName}/${id}`).toBe('AWS::Logs::LogGroup');
+        expect(group?.Properties?.RetentionInDays, `${stack.stackName}/${id}`).toBe(90);
+        checked++;
+        return ref;
+      });
+      expect(new Set(groups).size, `${stack.stackName}: functions share a log group`).toBe(groups.length);
+    }
+    expect(checked).toBe(functions.length + 2); // the API's, and the CDN custom resource's handler and provider
+  });
+
   it('bundles each handler as minified ESM with the createRequire banner and a source map', () => {
     for (const definition of functions) {
       const dir = bundleDir(functionLogicalId(definition.id));
@@ -79,60 +121,164 @@ describe('ApiStack functions', () => {
     }
   });
 
-  it('sets each table env var together with a read or read-write grant on that table', () => {
+  it('sets exactly the env vars the definition calls for: tables, bucket, online keys', () => {
     for (const definition of functions) {
-      const logicalId = functionLogicalId(definition.id);
-      const env = (json.Resources[logicalId]?.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
-      expect(Object.keys(env).sort()).toEqual(
-        [...definition.tables.map((t) => t.table.envVar), ...(definition.bucket ? [bucketEnvVar] : []), 'NODE_OPTIONS'].sort(),
+      const env = environmentOf(definition.id);
+      expect(Object.keys(env).sort(), definition.id).toEqual(
+        [
+          ...definition.tables.map((t) => t.table.envVar),
+          ...(definition.bucket ? [bucketEnvVar] : []),
+          ...(definition.signingKeys ?? []).map((role) => onlineKeyEnv[role]),
+          'NODE_OPTIONS',
+        ].sort(),
       );
       expect(env.NODE_OPTIONS).toBe('--enable-source-maps');
+      if (definition.bucket) expect(env[bucketEnvVar]).toEqual(stackOutput(STORAGE_STACK, 'RefSignatureBucket'));
     }
+  });
+
+  it('grants each function read or read-write on its tables, as defined', () => {
     for (const definition of functions) {
-      const policy = JSON.stringify(resourcesOfType(json, 'AWS::IAM::Policy').find(([logicalId]) => logicalId.startsWith(`${definition.id}RoleDefaultPolicy`)));
+      const policy = JSON.stringify(statementsOf(definition.id));
       expect(policy).toContain('dynamodb:GetItem');
       const writes = definition.tables.some((t) => t.access === 'write');
       expect(/dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)/.test(policy), `${definition.id} write grant`).toBe(writes);
     }
   });
 
+  describe.each(functions.map((f) => [f.id, f] as const))('function %s and the TUF online keys', (id, definition) => {
+    const roles = definition.signingKeys ?? [];
+
+    it(`sets ${roles.length ? roles.map((r) => onlineKeyEnv[r]).join(', ') : 'no key variable'} to the ARN of the matching KMS key of the keys stack`, () => {
+      const env = environmentOf(id);
+      for (const role of roles) expect(env[onlineKeyEnv[role]]).toEqual(stackOutput(KEYS_STACK, `${ONLINE_KEY_IDS[role]}`));
+      for (const variable of Object.values(onlineKeyEnv)) if (!roles.some((r) => onlineKeyEnv[r] === variable)) expect(env[variable]).toBeUndefined();
+    });
+
+    it(`may ${roles.length ? 'kms:Sign and kms:GetPublicKey on exactly those keys, nothing else of KMS' : 'use no KMS action at all'}`, () => {
+      const kms = statementsOf(id).filter((s) => [s.Action].flat().some((a) => a.startsWith('kms:')));
+      expect(kms).toHaveLength(roles.length);
+      for (const statement of kms) {
+        expect([statement.Action].flat().sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
+        expect(statement.Effect).toBe('Allow');
+        expect(statement.Resource).not.toBe('*');
+        expect(statement.Condition).toBeUndefined();
+      }
+      expect(kms.map((s) => s.Resource)).toEqual(roles.map((role) => stackOutput(KEYS_STACK, `FnGetAtt${ONLINE_KEY_IDS[role]}`)));
+    });
+  });
+
+  describe.each(functions.map((f) => [f.id, f] as const))('function %s and the signature bucket', (id, definition) => {
+    const bucketArn = stackOutput(STORAGE_STACK, 'FnGetAttSignatureBucket');
+    const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
+
+    it(`gets ${definition.bucket ?? 'no'} access${definition.bucket === 'write' ? ': Get/Put metadata, Get targets, ListBucket for honest 404s, no delete' : ''}`, () => {
+      const s3 = statementsOf(id).filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:')));
+      if (definition.bucket === undefined) {
+        expect(s3).toEqual([]);
+        return;
+      }
+      const expected =
+        definition.bucket === 'write'
+          ? [
+              { Sid: 'SignetMetadataReadWrite', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: objects('metadata/') },
+              { Sid: 'SignetTargetsRead', Effect: 'Allow', Action: 's3:GetObject', Resource: objects('targets/') },
+              { Sid: 'SignetBucketMissingKeys', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
+            ]
+          : [{ Sid: 'SignetPublishedRead', Effect: 'Allow', Action: 's3:GetObject', Resource: [objects('metadata/'), objects('targets/')] }];
+      expect(s3).toEqual(expected);
+      expect(actionsOf(s3).some((a) => /Delete|\*/.test(a))).toBe(false);
+    });
+  });
+
   it('writes logs through its own role scoped to its log group, not AWSLambdaBasicExecutionRole', () => {
     for (const [, role] of resourcesOfType(json, 'AWS::IAM::Role')) {
       expect(role.Properties?.ManagedPolicyArns).toBeUndefined();
     }
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^healthLogGroup'), 'Arn'] } },
-        ]),
-      },
-    });
+    for (const definition of functions) {
+      expect(statementsOf(definition.id)).toContainEqual({
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${definition.id}LogGroup`)), 'Arn'] },
+      });
+    }
   });
 
-  it('uses the shared-deps layer, and leaves its packages out of the bundle, exactly when layers/shared-deps/layer.ts exists', async () => {
-    const layerModule = await loadSharedDepsModule();
-    expect(layerModule !== undefined).toBe(existsSync(new URL(SHARED_DEPS_MODULE)));
-    const fn = json.Resources[functionLogicalId('health')]?.Properties as { Layers?: unknown[] };
-    if (layerModule) {
-      template.resourceCountIs('AWS::Lambda::LayerVersion', 1);
-      template.hasResourceProperties('AWS::Lambda::LayerVersion', { CompatibleRuntimes: ['nodejs22.x'], CompatibleArchitectures: ['arm64'] });
-      expect(fn.Layers).toHaveLength(1);
-      const bundle = readFileSync(path.join(bundleDir(functionLogicalId('health')), 'index.mjs'), 'utf8');
-      for (const specifier of layerModule.sharedDepsPackages) expect(bundle).toContain(`from"${specifier}"`);
-    } else {
-      template.resourceCountIs('AWS::Lambda::LayerVersion', 0);
-      expect(fn.Layers).toBeUndefined();
+  it('uses the shared-deps layer in every function, and leaves its packages out of the bundle', () => {
+    const [[layerId]] = resourcesOfType(json, 'AWS::Lambda::LayerVersion') as [[string, unknown]];
+    template.resourceCountIs('AWS::Lambda::LayerVersion', 1);
+    template.hasResourceProperties('AWS::Lambda::LayerVersion', { CompatibleRuntimes: ['nodejs22.x'], CompatibleArchitectures: ['arm64'] });
+    for (const definition of functions) {
+      expect((json.Resources[functionLogicalId(definition.id)]?.Properties as { Layers?: unknown[] }).Layers).toEqual([{ Ref: layerId }]);
+    }
+    const bundle = readFileSync(path.join(bundleDir(functionLogicalId('health')), 'index.mjs'), 'utf8');
+    for (const specifier of sharedDepsPackages) expect(bundle).toContain(`from"${specifier}"`);
+  });
+});
+
+describe('ApiStack schedules', () => {
+  const scheduled = functions.filter((f) => f.scheduleMinutes !== undefined);
+
+  it('has scheduled functions to test (timestampRefresh)', () => {
+    expect(scheduled.map((f) => f.id)).toContain('timestampRefresh');
+  });
+
+  it('runs one EventBridge rule per scheduled function, at its rate, with bounded retries', () => {
+    template.resourceCountIs('AWS::Events::Rule', scheduled.length);
+    for (const definition of scheduled) {
+      const minutes = definition.scheduleMinutes ?? 0;
+      const rate = minutes % 60 === 0 ? `rate(${minutes / 60} hour${minutes === 60 ? '' : 's'})` : `rate(${minutes} minute${minutes === 1 ? '' : 's'})`;
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: rate,
+        State: 'ENABLED',
+        Targets: [
+          {
+            Arn: { 'Fn::GetAtt': [functionLogicalId(definition.id), 'Arn'] },
+            Id: Match.anyValue(),
+            RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: minutes * 60 },
+          },
+        ],
+      });
+    }
+  });
+
+  it('lets EventBridge invoke a scheduled function from its rule only', () => {
+    for (const definition of scheduled) {
+      const permissions = resourcesOfType(json, 'AWS::Lambda::Permission').filter(
+        ([, p]) => JSON.stringify(p.Properties?.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [functionLogicalId(definition.id), 'Arn'] }),
+      );
+      const ruleId = api.getLogicalId(api.schedules.get(definition.id)?.node.defaultChild as never);
+      expect(permissions.map(([, p]) => p.Properties)).toEqual([
+        { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [functionLogicalId(definition.id), 'Arn'] }, Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] } },
+      ]);
+    }
+  });
+
+  it('gives a scheduled-only function no route and no API integration', () => {
+    for (const definition of scheduled.filter((f) => !routes.some((r) => r.functionId === f.id))) {
+      const integrations = resourcesOfType(json, 'AWS::ApiGatewayV2::Integration').filter(([, i]) => JSON.stringify(i.Properties).includes(functionLogicalId(definition.id)));
+      expect(integrations, definition.id).toEqual([]);
+      expect(JSON.stringify(resourcesOfType(json, 'AWS::ApiGatewayV2::Route'))).not.toContain(definition.id);
     }
   });
 });
 
 describe('ApiStack HTTP API', () => {
-  it('has one route per definition, with its route key and authorization', () => {
-    const declared = resourcesOfType(json, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties as { RouteKey: string; AuthorizationType: string });
+  it('has one route per definition, with its route key', () => {
+    const declared = resourcesOfType(json, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties as { RouteKey: string });
     expect(declared.map((r) => r.RouteKey).sort()).toEqual(routes.map(routeKey).sort());
-    for (const route of routes) {
-      expect(declared.find((r) => r.RouteKey === routeKey(route))?.AuthorizationType).toBe(route.authorization === 'iam' ? 'AWS_IAM' : 'NONE');
+  });
+
+  it.each(routes.map((r) => [routeKey(r), r.authorization] as const))('%s: %s', (key, authorization) => {
+    const [route] = resourcesOfType(json, 'AWS::ApiGatewayV2::Route')
+      .map(([, r]) => r.Properties as { RouteKey: string; AuthorizationType: string; AuthorizerId?: unknown })
+      .filter((r) => r.RouteKey === key);
+    if (authorization === 'iam') {
+      expect(route?.AuthorizationType).toBe('AWS_IAM');
+    } else {
+      expect(route?.AuthorizationType).toBe('NONE');
     }
+    expect(route?.AuthorizerId).toBeUndefined();
   });
 
   it('logs every request of the $default stage as JSON and throttles it', () => {
@@ -146,50 +292,87 @@ describe('ApiStack HTTP API', () => {
       },
     });
   });
+
+  it('outputs the direct API endpoint, where SigV4-signed admin calls go', () => {
+    template.hasOutput('ApiEndpoint', { Value: { 'Fn::GetAtt': [api.getLogicalId(api.api.node.defaultChild as never), 'ApiEndpoint'] } });
+  });
 });
 
 describe('ApiStack with other definitions', () => {
-  // Definitions the repository does not have yet: an IAM-authorized admin route and a
-  // function that writes to the bucket, through the same stack code.
-  const publisher: FunctionDefinition = {
-    id: 'publish',
+  // Definitions the repository does not have: a function that reads the bucket and signs
+  // timestamps every 5 minutes, an IAM route to it, through the same stack code.
+  const signer: FunctionDefinition = {
+    id: 'sign',
     entry: 'functions/health/handler.ts',
     memoryMb: 512,
     timeoutSeconds: 10,
-    tables: [{ table: mainTable, access: 'write' }],
-    bucket: 'write',
+    tables: [{ table: mainTable, access: 'read' }],
+    bucket: 'read',
+    signingKeys: ['timestamp', 'timestamp'],
+    scheduleMinutes: 5,
   };
-  const adminRoute: RouteDefinition = { method: 'POST', path: '/v1/admin/releases', functionId: 'publish', authorization: 'iam' };
-  let app: App;
-  let stack: ApiStack;
-  let other: Template;
+  const adminRoute: RouteDefinition = { method: 'POST', path: '/v1/admin/sign', functionId: 'sign', authorization: 'iam' };
 
-  beforeAll(() => {
-    app = new App({ context: contextWith({}, SKIP_BUNDLING) });
+  function build(options: { functions?: FunctionDefinition[]; isPrimaryRegion?: boolean; routes?: RouteDefinition[] } = {}) {
+    const app = new App({ context: contextWith({}, SKIP_BUNDLING) });
     const config = parseConfig(app.node.tryGetContext('signet'), {});
-    const storage = new StorageStack(app, 'Storage', { env: { region: config.primaryRegion }, config });
-    stack = new ApiStack(app, 'Api', { env: { region: config.primaryRegion }, config, storage, functions: [publisher], routes: [adminRoute] });
-    other = Template.fromStack(stack);
+    const env = { region: config.primaryRegion };
+    const keys = new KeysStack(app, 'Keys', { env, config });
+    const storage = new StorageStack(app, 'Storage', { env, config });
+    const stack = new ApiStack(app, 'Api', {
+      env,
+      config,
+      storage,
+      onlineKeys: keys.onlineKeys,
+      functions: options.functions ?? [signer],
+      routes: options.routes ?? [adminRoute],
+      ...(options.isPrimaryRegion === undefined ? {} : { isPrimaryRegion: options.isPrimaryRegion }),
+    });
+    return { app, stack, template: Template.fromStack(stack) };
+  }
+
+  let built: ReturnType<typeof build>;
+  beforeAll(() => {
+    built = build();
   });
 
   it('puts an "iam" route behind the IAM authorizer', () => {
-    other.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/admin/releases', AuthorizationType: 'AWS_IAM' });
+    built.template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/admin/sign', AuthorizationType: 'AWS_IAM' });
   });
 
-  it('grants bucket writes under the published prefixes only, with SIGNET_BUCKET set', () => {
-    other.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ [bucketEnvVar]: Match.anyValue(), [mainTable.envVar]: Match.anyValue() }) } });
-    const statements = Object.values(other.findResources('AWS::IAM::Policy')).flatMap(
+  it('grants bucket reads under the published prefixes only, with SIGNET_BUCKET set', () => {
+    built.template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ [bucketEnvVar]: Match.anyValue(), [mainTable.envVar]: Match.anyValue() }) } });
+    const statements = Object.values(built.template.findResources('AWS::IAM::Policy')).flatMap(
       (p) => (p.Properties as { PolicyDocument: { Statement: Array<{ Sid?: string; Action: unknown; Resource: unknown }> } }).PolicyDocument.Statement,
     );
-    const bucket = statements.find((s) => s.Sid === 'SignetBucketObjects');
-    expect(bucket?.Action).toEqual(['s3:GetObject', 's3:PutObject']);
-    expect((bucket?.Resource as unknown[]).map((r) => JSON.stringify(r).match(/"\/([a-z]+\/)\*"/)?.[1])).toEqual(pathSpaces.map((s) => s.prefix));
-    expect(JSON.stringify(statements)).toMatch(/dynamodb:PutItem/);
+    const bucket = statements.filter((s) => JSON.stringify(s.Action).includes('s3:'));
+    expect(bucket.map((s) => [s.Sid, s.Action])).toEqual([['SignetPublishedRead', 's3:GetObject']]);
+    expect((bucket[0]?.Resource as unknown[]).map((r) => JSON.stringify(r).match(/"\/([a-z]+\/)\*"/)?.[1])).toEqual(['metadata/', 'targets/']);
+    expect(JSON.stringify(statements)).not.toMatch(/dynamodb:PutItem/);
+  });
+
+  it('binds a key listed twice once: one env var, one statement', () => {
+    const statements = Object.values(built.template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => (p.Properties as { PolicyDocument: { Statement: Array<{ Sid?: string }> } }).PolicyDocument.Statement,
+    );
+    expect(statements.filter((s) => s.Sid === 'SignTimestampMetadata')).toHaveLength(1);
+    built.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [onlineKeyEnv.timestamp]: Match.anyValue(), [onlineKeyEnv.snapshot]: Match.absent() }) },
+    });
+  });
+
+  it('schedules at the defined rate in the primary region, and not in a replica region', () => {
+    built.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+    build({ isPrimaryRegion: false }).template.resourceCountIs('AWS::Events::Rule', 0);
+  });
+
+  it('refuses a schedule that is not a whole number of minutes', () => {
+    expect(() => build({ functions: [{ ...signer, scheduleMinutes: 0.5 }] })).toThrow(/scheduleMinutes must be a whole number/);
   });
 
   it('passes cdk-nag: the wildcard findings of its grants are acknowledged one by one', () => {
-    app.synth();
-    const report = new AwsSolutionsChecks().validateScope(stack);
+    built.app.synth();
+    const report = new AwsSolutionsChecks().validateScope(built.stack);
     expect(report.violations).toEqual([]);
   });
 
@@ -210,11 +393,6 @@ describe('ApiStack with other definitions', () => {
   });
 
   it('fails on a route whose function is not defined', () => {
-    const scopeApp = new App({ context: contextWith({}, SKIP_BUNDLING) });
-    const config = parseConfig(scopeApp.node.tryGetContext('signet'), {});
-    const storage = new StorageStack(scopeApp, 'Storage', { env: { region: config.primaryRegion }, config });
-    expect(
-      () => new ApiStack(scopeApp, 'Api', { env: { region: config.primaryRegion }, config, storage, functions: [], routes: [adminRoute] }),
-    ).toThrow(/unknown function "publish"/);
+    expect(() => build({ functions: [] })).toThrow(/unknown function "sign"/);
   });
 });

@@ -6,8 +6,8 @@ import { resourcesOfType, synthSignet } from './support.ts';
 describe('the app with replica regions', () => {
   let synth: SynthesizedApp;
 
-  beforeAll(async () => {
-    synth = await synthSignet({ signet: { replicaRegions: ['eu-central-1'] } });
+  beforeAll(() => {
+    synth = synthSignet({ signet: { replicaRegions: ['eu-central-1'] } });
   });
   afterAll(() => synth?.dispose());
 

@@ -38,8 +38,8 @@ function distributionConfig(t: CfnTemplate): DistributionConfig {
   return (onlyResource(t, 'AWS::CloudFront::Distribution')[1].Properties as { DistributionConfig: DistributionConfig }).DistributionConfig;
 }
 
-beforeAll(async () => {
-  synth = await synthSignet();
+beforeAll(() => {
+  synth = synthSignet();
   template = synth.template(synth.stacks.global);
   json = synth.json(synth.stacks.global);
   config = distributionConfig(json);
@@ -138,8 +138,8 @@ describe('CloudFront behaviours', () => {
 });
 
 describe('CloudFront with a custom domain', () => {
-  it('serves the alias with the ACM certificate and TLS 1.2_2021 at least', async () => {
-    const withDomain = await synthSignet({
+  it('serves the alias with the ACM certificate and TLS 1.2_2021 at least', () => {
+    const withDomain = synthSignet({
       signet: { domainName: 'updates.example.com', certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666' },
     });
     try {

@@ -28,8 +28,8 @@ let storage: CfnTemplate;
 let api: CfnTemplate;
 let global: CfnTemplate;
 
-beforeAll(async () => {
-  synth = await synthSignet();
+beforeAll(() => {
+  synth = synthSignet();
   const primary = synth.stacks.regions[0];
   if (!primary) throw new Error('no primary region');
   storage = synth.json(primary.storage);

@@ -11,8 +11,8 @@ import { cdkJsonContext, contextWith, onlyResource, synthSignet } from './suppor
 let synth: SynthesizedApp;
 let template: Template;
 
-beforeAll(async () => {
-  synth = await synthSignet();
+beforeAll(() => {
+  synth = synthSignet();
   const primary = synth.stacks.regions[0];
   if (!primary) throw new Error('no primary region');
   template = synth.template(primary.storage);

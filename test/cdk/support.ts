@@ -49,10 +49,10 @@ export interface CfnResourceJson {
  */
 export const SKIP_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 
-export async function synthSignet(options: { signet?: Record<string, unknown>; bundle?: boolean } = {}): Promise<SynthesizedApp> {
+export function synthSignet(options: { signet?: Record<string, unknown>; bundle?: boolean } = {}): SynthesizedApp {
   const outdir = mkdtempSync(path.join(tmpdir(), 'signet-cdk-'));
   const context = contextWith(options.signet, options.bundle ? {} : SKIP_BUNDLING);
-  const created = await createSignetApp({ context, outdir, env: {} });
+  const created = createSignetApp({ context, outdir, env: {} });
   // Throws when cdk-nag (or any validation plugin) reports an error.
   const assembly = created.app.synth();
   const templates = new Map<Stack, Template>();
@@ -82,4 +82,24 @@ export function onlyResource(template: CfnTemplate, type: string): [string, CfnR
   const found = resourcesOfType(template, type);
   if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
   return found[0] as [string, CfnResourceJson];
+}
+
+export interface PolicyStatementJson {
+  readonly Sid?: string;
+  readonly Effect: string;
+  readonly Action: string | string[];
+  readonly Resource: unknown;
+  readonly Condition?: Record<string, unknown>;
+}
+
+/** The statements of every IAM policy whose logical id starts with `prefix`. */
+export function policyStatements(template: CfnTemplate, prefix = ''): PolicyStatementJson[] {
+  return resourcesOfType(template, 'AWS::IAM::Policy')
+    .filter(([logicalId]) => logicalId.startsWith(prefix))
+    .flatMap(([, policy]) => (policy.Properties as { PolicyDocument: { Statement: PolicyStatementJson[] } }).PolicyDocument.Statement);
+}
+
+/** Every action of the statements, one by one. */
+export function actionsOf(statements: readonly PolicyStatementJson[]): string[] {
+  return statements.flatMap((s) => [s.Action].flat());
 }
