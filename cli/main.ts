@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { LocalStackError } from '#local/errors.ts';
 import { CliError } from './errors.ts';
 import { registerLocal } from './commands/local.ts';
+import { registerFleet } from './commands/fleet.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerLicense } from './commands/license.ts';
 import { registerPublish } from './commands/publish.ts';
@@ -15,6 +16,7 @@ const program = new Command()
   .exitOverride();
 
 registerLocal(program);
+registerFleet(program);
 registerKeys(program);
 registerLicense(program);
 registerPublish(program);

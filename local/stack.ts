@@ -21,7 +21,8 @@ import type { LambdaHandler } from './origin.ts';
 import { createOrigin } from './origin.ts';
 import { isProcessAlive } from './process-utils.ts';
 import { readAdminCredentials } from './admin-credentials.ts';
-import { cdnKeyDir, watchedKeyGroup } from './cdn-key.ts';
+import { cdnKeyDir, readLocalCdnKey, watchedKeyGroup } from './cdn-key.ts';
+import { deliveryEnv } from '#lib/delivery/config.ts';
 import { tufKeyDir } from './tuf-keys.ts';
 import { localKeyDirEnv } from '#lib/tuf/online-signers.ts';
 import { readDemoFile, updateDemoFile } from './demo.ts';
@@ -174,6 +175,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const seeded = await runSeedSteps(seedSteps, { dataDir, baseUrl, log });
     if (await readDemoFile(dataDir)) await updateDemoFile(dataDir, { baseUrl });
+    // The manifest's download grants: signed with the newest local CDN key, for this origin.
+    const cdnKey = await readLocalCdnKey(dataDir);
+    Object.assign(process.env, {
+      [deliveryEnv.cdnBaseUrl]: baseUrl,
+      [deliveryEnv.keyPairId]: cdnKey.keyPairId,
+      [deliveryEnv.privateKeyFile]: join(cdnKeyDir(dataDir), `${cdnKey.keyPairId}.key.pem`),
+    });
     const keyDir = cdnKeyDir(dataDir);
     const keyGroup = watchedKeyGroup(keyDir);
     await keyGroup(); // a broken key file fails the start, not the first download

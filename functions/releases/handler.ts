@@ -3,7 +3,9 @@
  * channel promotion and halts, and the audit trail.
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { bucketName } from '#lib/config.ts';
+import { dynamo } from '#lib/aws/clients.ts';
+import { bucketName, tableConfig } from '#lib/config.ts';
+import { FleetStore } from '#lib/delivery/fleet.ts';
 import { parseJsonBody, parseWith } from '#lib/http/body.ts';
 import { ApiError } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
@@ -16,6 +18,7 @@ import { auditQuery, channelName, commitBody, promoteBody, rootBody } from '#lib
 import { repositoryDeps } from '#lib/releases/service.ts';
 
 const deps = await repositoryDeps();
+const fleet = new FleetStore(dynamo(), tableConfig().mainTable);
 const bucket = bucketName();
 
 
@@ -43,6 +46,11 @@ export const handler = apiHandler(async (event) => {
     }
     case 'POST /v1/admin/channels/{product}/{channel}/halt':
       return json(200, { channel: await halt(deps.store, channelParams(event), actor, now) });
+    case 'GET /v1/admin/fleet/{product}': {
+      const product = parseWith(productName, event.pathParameters?.product);
+      const [versions, channels] = await Promise.all([fleet.versions(product), deps.store.channels(product)]);
+      return json(200, { product, versions, channels });
+    }
     case 'GET /v1/admin/audit': {
       const query = parseWith(auditQuery, event.queryStringParameters ?? {});
       return json(200, { entries: await deps.store.auditTrail(query.day ?? now.toISOString().slice(0, 10)) });

@@ -21,6 +21,8 @@ export interface FunctionDefinition {
   readonly bucket?: Access;
   /** Online TUF keys the function signs with (KMS in the cloud, files locally). */
   readonly signingKeys?: ReadonlyArray<'snapshot' | 'timestamp'>;
+  /** Signs CloudFront download grants with the CDN key (KMS in the cloud, a file locally). */
+  readonly cdnSigning?: boolean;
   /** Run on a schedule instead of (or besides) serving routes. */
   readonly scheduleMinutes?: number;
 }
@@ -65,6 +67,22 @@ export const functions: readonly FunctionDefinition[] = [
     tables: [{ table: mainTable, access: 'write' }],
   },
   {
+    // The hot path: sized for a fast cold start and a cached grant per product.
+    id: 'manifest',
+    entry: 'functions/manifest/handler.ts',
+    memoryMb: 1024,
+    timeoutSeconds: 10,
+    tables: [{ table: mainTable, access: 'write' }],
+    cdnSigning: true,
+  },
+  {
+    id: 'reports',
+    entry: 'functions/reports/handler.ts',
+    memoryMb: 512,
+    timeoutSeconds: 10,
+    tables: [{ table: mainTable, access: 'write' }],
+  },
+  {
     id: 'releases',
     entry: 'functions/releases/handler.ts',
     memoryMb: 1024,
@@ -90,6 +108,8 @@ export const routes: readonly RouteDefinition[] = [
   // Agents: registration is public (the license key is the credential); the rest carry the agent's bearer token.
   { method: 'POST', path: '/v1/agents', functionId: 'agents', authorization: 'public' },
   { method: 'GET', path: '/v1/agents/self', functionId: 'agents', authorization: 'public' },
+  { method: 'POST', path: '/v1/manifest', functionId: 'manifest', authorization: 'public' },
+  { method: 'POST', path: '/v1/reports', functionId: 'reports', authorization: 'public' },
   // Operators, SigV4-signed.
   { method: 'POST', path: '/v1/admin/licenses', functionId: 'admin', authorization: 'iam' },
   { method: 'GET', path: '/v1/admin/licenses/{licenseId}', functionId: 'admin', authorization: 'iam' },
@@ -106,6 +126,7 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'POST', path: '/v1/admin/channels/{product}/{channel}/promote', functionId: 'releases', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/channels/{product}/{channel}/halt', functionId: 'releases', authorization: 'iam' },
   { method: 'GET', path: '/v1/admin/audit', functionId: 'releases', authorization: 'iam' },
+  { method: 'GET', path: '/v1/admin/fleet/{product}', functionId: 'releases', authorization: 'iam' },
 ];
 
 /** API Gateway's route key, `GET /v1/health`: the unit the parity test compares. */

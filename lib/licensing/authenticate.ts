@@ -8,11 +8,13 @@ import { ApiError } from '#lib/http/errors.ts';
 import type { Agent, License } from './model.ts';
 import { LAST_SEEN_RESOLUTION_MS, computerBlacklisted, licenseRefusal } from './model.ts';
 import { digestsEqual, parseAgentToken, sha256Hex } from './secrets.ts';
-import type { LicensingStore } from './store.ts';
+import type { Key, LicensingStore } from './store.ts';
 
 export interface AuthenticatedAgent {
   readonly agent: Agent;
   readonly license: License;
+  /** The items asked for with `extraKeys`, in order (undefined where absent). */
+  readonly extra: ReadonlyArray<Record<string, unknown> | undefined>;
 }
 
 const invalidCredentials = (message = 'the agent token is not valid') => new ApiError('INVALID_CREDENTIALS', message);
@@ -25,10 +27,10 @@ export function bearerToken(headers: Record<string, string | undefined>): string
   return match[1];
 }
 
-export async function authenticateAgent(store: LicensingStore, token: string, now: Date): Promise<AuthenticatedAgent> {
+export async function authenticateAgent(store: LicensingStore, token: string, now: Date, extraKeys: readonly Key[] = []): Promise<AuthenticatedAgent> {
   const parsed = parseAgentToken(token);
   if (!parsed) throw invalidCredentials();
-  const { license, agent, blacklisted } = await store.readAccess(parsed);
+  const { license, agent, blacklisted, extra } = await store.readAccess(parsed, extraKeys);
   if (!agent || agent.licenseId !== parsed.licenseId || agent.machineHash !== parsed.machineHash) throw invalidCredentials();
   if (!digestsEqual(agent.tokenHash, sha256Hex(parsed.secret))) throw invalidCredentials();
   if (agent.status === 'revoked') throw new ApiError('AGENT_REVOKED', 'this agent has been revoked by an operator');
@@ -37,5 +39,5 @@ export async function authenticateAgent(store: LicensingStore, token: string, no
   if (refusal) throw refusal;
   if (blacklisted) throw computerBlacklisted();
   if (Date.parse(agent.lastSeenAt) < now.getTime() - LAST_SEEN_RESOLUTION_MS) await store.touch(agent, now);
-  return { agent, license: license as License };
+  return { agent, license: license as License, extra };
 }

@@ -13,7 +13,7 @@ import { auditPut } from '#lib/audit.ts';
 import { agentKey, blacklistKey, licenseKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
-type Key = { pk: string; sk: string };
+export type Key = { pk: string; sk: string };
 
 export type { AuditEntry };
 
@@ -48,19 +48,24 @@ export class LicensingStore {
     return found;
   }
 
-  /** The agent, its license and the machine's blacklist entry, in one round trip. */
-  async readAccess(ids: { licenseId: string; agentId: string; machineHash: string }): Promise<{
+  /**
+   * The agent, its license and the machine's blacklist entry, in one round trip, plus
+   * any `extra` items the caller needs for the same request (the manifest's channel).
+   */
+  async readAccess(ids: { licenseId: string; agentId: string; machineHash: string }, extra: readonly Key[] = []): Promise<{
     license?: License;
     agent?: Agent;
     blacklisted: boolean;
+    extra: ReadonlyArray<Record<string, unknown> | undefined>;
   }> {
     const keys = [licenseKey(ids.licenseId), agentKey(ids.agentId), blacklistKey(ids.machineHash)];
-    const items = await this.getMany(keys);
+    const items = await this.getMany([...keys, ...extra]);
     const get = (k: Key) => items.get(`${k.pk}|${k.sk}`);
     return {
       license: strip<License>(get(keys[0] as Key)),
       agent: strip<Agent>(get(keys[1] as Key)),
       blacklisted: get(keys[2] as Key) !== undefined,
+      extra: extra.map(get),
     };
   }
 

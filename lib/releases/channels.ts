@@ -36,16 +36,20 @@ export async function promote(
   now: Date,
 ): Promise<Channel> {
   const { product, channel: name, version, percent } = input;
-  if (!(await store.release(product, version))) throw new ApiError('NOT_FOUND', `${product} ${version} is not published`);
+  const release = await store.release(product, version);
+  if (!release) throw new ApiError('NOT_FOUND', `${product} ${version} is not published`);
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = await store.channel(product, name);
     let previousVersion = current?.previousVersion;
+    let previousSetManifest = current?.previousSetManifest;
     if (current && current.version !== version) {
       if (compareVersions(version, current.version) < 0) {
         throw new ApiError('CONFLICT', `${name} is at ${current.version}; a channel does not go back to ${version} (halt the rollout instead)`);
       }
       // The outgoing version becomes the fallback only if it had reached everyone.
-      previousVersion = current.status === 'active' && current.percent >= 100 ? current.version : current.previousVersion;
+      const outgoingComplete = current.status === 'active' && current.percent >= 100;
+      previousVersion = outgoingComplete ? current.version : current.previousVersion;
+      previousSetManifest = outgoingComplete ? current.setManifest : current.previousSetManifest;
     }
     const next: Channel = {
       product,
@@ -53,6 +57,8 @@ export async function promote(
       version,
       percent,
       ...(previousVersion !== undefined && { previousVersion }),
+      setManifest: release.setManifestPath,
+      ...(previousSetManifest !== undefined && { previousSetManifest }),
       status: 'active',
       revision: (current?.revision ?? 0) + 1,
       updatedAt: now.toISOString(),

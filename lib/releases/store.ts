@@ -41,6 +41,12 @@ export interface Channel {
   /** Share of agents (0-100) that get `version`; the rest keep `previousVersion`. */
   readonly percent: number;
   readonly previousVersion?: string;
+  /**
+   * The set manifests' target paths, kept here so serving a manifest needs no release
+   * lookup (absent on channels written before they were added: look the release up).
+   */
+  readonly setManifest?: string;
+  readonly previousSetManifest?: string;
   readonly status: ChannelStatus;
   readonly revision: number;
   readonly updatedAt: string;
@@ -113,6 +119,13 @@ export class ReleaseStore {
       if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
       throw error;
     }
+  }
+
+  async channels(product: string): Promise<Channel[]> {
+    const result = await this.db.send(
+      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `CHANNEL#${product}` }, ConsistentRead: true }),
+    );
+    return (result.Items ?? []).map((item) => strip<Channel>(item) as Channel);
   }
 
   /** Writes a channel only over the revision the caller read (undefined: a new channel). */

@@ -1,0 +1,59 @@
+/**
+ * POST /v1/reports: an agent says what it installed and whether it worked. The service
+ * keeps the agent's last report and per-version counters, and halts a rollout whose new
+ * version fails too often (SIGNET_HALT_FAILURE_RATE of at least SIGNET_HALT_MIN_REPORTS reports).
+ */
+import { dynamo } from '#lib/aws/clients.ts';
+import { tableConfig } from '#lib/config.ts';
+import { FleetStore, fleetKey, shouldHalt } from '#lib/delivery/fleet.ts';
+import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
+import { reportBody } from '#lib/delivery/requests.ts';
+import { parseJsonBody } from '#lib/http/body.ts';
+import { ApiError } from '#lib/http/errors.ts';
+import { apiHandler } from '#lib/http/handler.ts';
+import { json } from '#lib/http/response.ts';
+import { authenticateAgent, bearerToken } from '#lib/licensing/authenticate.ts';
+import { LicensingStore } from '#lib/licensing/store.ts';
+import { halt } from '#lib/releases/channels.ts';
+import type { Channel } from '#lib/releases/store.ts';
+import { ReleaseStore, channelKey } from '#lib/releases/store.ts';
+
+const { mainTable } = tableConfig();
+const licensing = new LicensingStore(dynamo(), mainTable);
+const releases = new ReleaseStore(dynamo(), mainTable);
+const fleet = new FleetStore(dynamo(), mainTable);
+const policy = {
+  failureRate: Number(process.env.SIGNET_HALT_FAILURE_RATE ?? 0.2),
+  minReports: Number(process.env.SIGNET_HALT_MIN_REPORTS ?? 20),
+};
+
+export const handler = apiHandler(async (event) => {
+  const report = parseJsonBody(event, reportBody);
+  const now = new Date();
+  const channelName = report.channel ?? DEFAULT_CHANNEL;
+  const { agent, extra } = await authenticateAgent(licensing, bearerToken(event.headers), now, [
+    channelKey(report.product, channelName),
+    fleetKey(report.product, report.installedVersion),
+  ]);
+  if (report.product !== agent.product) throw new ApiError('PRODUCT_NOT_ENTITLED', `this agent is registered for ${agent.product}, not ${report.product}`);
+
+  let previous = agent.installedVersion;
+  for (let attempt = 0; ; attempt++) {
+    const recorded = await fleet.record({ agentId: agent.agentId, product: report.product, previousVersion: previous, version: report.installedVersion, result: report.result, ...(report.detail && { detail: report.detail }), now });
+    if (recorded) break;
+    // Another report of this agent landed first: record over what it wrote.
+    if (attempt >= 3) throw new ApiError('UNAVAILABLE', 'reports of this agent are racing, retry later', { 'retry-after': '2' });
+    previous = (await licensing.getAgent(agent.agentId))?.installedVersion;
+  }
+
+  const channel = extra[0] as Channel | undefined;
+  if (channel && channel.status === 'active' && channel.version === report.installedVersion) {
+    const counters = (extra[1] ?? {}) as { ok?: number; failed?: number };
+    const after = { ok: Number(counters.ok ?? 0) + (report.result === 'ok' ? 1 : 0), failed: Number(counters.failed ?? 0) + (report.result === 'failed' ? 1 : 0) };
+    if (shouldHalt(after, policy)) {
+      await halt(releases, { product: report.product, channel: channelName }, 'signet:auto-halt', now);
+      console.log(JSON.stringify({ level: 'warn', message: 'rollout halted by its failure rate', product: report.product, channel: channelName, version: channel.version, ...after }));
+    }
+  }
+  return json(202, {});
+});
