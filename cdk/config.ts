@@ -55,11 +55,24 @@ const schema = z.strictObject({
     }),
     { apiRequestsPer5MinutesPerIp: 2000 },
   ),
-  /** The CI pipeline's repository, for the deploy role of a later issue. */
+  /**
+   * The CI pipeline that publishes releases: GitHub Actions runs of `branch` in `repository`
+   * may assume the publishing role (OIDC). Without it no publishing role is created.
+   */
   github: z.optional(
     z.strictObject({
       repository: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name')),
-      branch: z._default(z.string().check(z.minLength(1)), 'main'),
+      /** No wildcards: the trust policy compares the token's `sub` with StringEquals. */
+      branch: z._default(z.string().check(z.regex(/^[\w.-]+(\/[\w.-]+)*$/, 'expected a branch name without wildcards')), 'main'),
+      /**
+       * The account's existing IAM OIDC provider for token.actions.githubusercontent.com (an
+       * account holds one per URL); absent, the API stack of the primary region creates it.
+       */
+      oidcProviderArn: z.optional(
+        z.string().check(
+          z.regex(/^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/, 'expected the ARN of an IAM OIDC provider for token.actions.githubusercontent.com'),
+        ),
+      ),
     }),
   ),
 });

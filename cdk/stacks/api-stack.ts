@@ -1,6 +1,7 @@
 /**
  * Stateless compute of one region: the HTTP API and its functions, built from
- * lib/definitions/routes.ts, and the schedules of scheduled functions. It takes the storage and the keys as typed props and can
+ * lib/definitions/routes.ts, the schedules of scheduled functions and, in the primary
+ * region, the CI publishing role. It takes the storage and the keys as typed props and can
  * be destroyed and redeployed at any time without touching data.
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -18,6 +19,7 @@ import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/route
 import { functions as definedFunctions, routeKey, routes as definedRoutes } from '#lib/definitions/routes.ts';
 import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import type { SignetConfig } from '../config.ts';
+import { PublishingRole } from '../constructs/publishing-role.ts';
 import { SignetFunction } from '../constructs/signet-function.ts';
 import type { SharedDeps } from '../constructs/shared-deps-layer.ts';
 import { sharedDepsLayer } from '../constructs/shared-deps-layer.ts';
@@ -30,7 +32,8 @@ export interface ApiStackProps extends StackProps {
   /** The TUF online keys (KeysStack), bound to the functions whose definition lists them. */
   readonly onlineKeys: Readonly<Record<OnlineRole, kms.IKey>>;
   /**
-   * Whether this is the primary region's API: only it runs the scheduled functions. Repository commits are conditional writes on the global table,
+   * Whether this is the primary region's API: only it runs the scheduled functions and holds
+   * the CI publishing role. Repository commits are conditional writes on the global table,
    * and a global table serializes conditional writes only within one region (across regions
    * the last writer wins), so the service commits releases and timestamps in one region.
    * @default true
@@ -48,6 +51,8 @@ export class ApiStack extends Stack {
   readonly functions: ReadonlyMap<string, SignetFunction>;
   /** EventBridge schedules, by function id (primary region only). */
   readonly schedules: ReadonlyMap<string, events.Rule>;
+  /** Present in the primary region when `signet.github` is configured. */
+  readonly publishingRole?: PublishingRole;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -96,6 +101,20 @@ export class ApiStack extends Stack {
       value: this.api.apiEndpoint,
       description: 'Direct HTTP API endpoint: where signed admin and publishing calls go (agents use CloudFront)',
     });
+
+    if (isPrimaryRegion && config.github) {
+      this.publishingRole = new PublishingRole(this, 'PublishingRole', {
+        github: config.github,
+        api: this.api,
+        stageName: this.stage.stageName,
+        routes,
+        bucket: storage.bucket,
+      });
+      new CfnOutput(this, 'PublishingRoleArn', {
+        value: this.publishingRole.role.roleArn,
+        description: `role-to-assume for aws-actions/configure-aws-credentials in ${config.github.repository} (branch ${config.github.branch})`,
+      });
+    }
   }
 
   private createFunction(

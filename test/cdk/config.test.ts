@@ -43,6 +43,15 @@ describe('parseConfig', () => {
     expect(parseConfig({ github: { repository: 'acme/signet' } }, {}).github).toEqual({ repository: 'acme/signet', branch: 'main' });
   });
 
+  it('takes a slashed branch name and an existing GitHub OIDC provider', () => {
+    const oidcProviderArn = 'arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com';
+    expect(parseConfig({ github: { repository: 'acme/signet', branch: 'release/v2', oidcProviderArn } }, {}).github).toEqual({
+      repository: 'acme/signet',
+      branch: 'release/v2',
+      oidcProviderArn,
+    });
+  });
+
   it.each([
     [{ logRetentionDays: 42 }, 'signet.logRetentionDays'],
     [{ primaryRegion: 'Europe' }, 'signet.primaryRegion'],
@@ -52,6 +61,8 @@ describe('parseConfig', () => {
     [{ api: { throttleRateLimit: -1 } }, 'signet.api.throttleRateLimit'],
     [{ waf: { apiRequestsPer5MinutesPerIp: 5 } }, 'signet.waf.apiRequestsPer5MinutesPerIp'],
     [{ github: { repository: 'no-slash' } }, 'signet.github.repository'],
+    [{ github: { repository: 'acme/signet', branch: 'release/*' } }, 'signet.github.branch'],
+    [{ github: { repository: 'acme/signet', oidcProviderArn: 'arn:aws:iam::111122223333:oidc-provider/accounts.google.com' } }, 'signet.github.oidcProviderArn'],
     [{ certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }, 'signet.certificateArn'],
     [{ domainName: 'updates.example.com' }, 'signet.certificateArn'],
     [{ replicaRegions: ['eu-west-1'] }, 'signet.replicaRegions'],
