@@ -35,6 +35,15 @@ export const targetsSpace: PathSpace = {
 
 export const pathSpaces: readonly PathSpace[] = [metadataSpace, targetsSpace];
 
+/**
+ * Metadata written before a release's commit point, under unique names, so two
+ * publishers racing for the same version number never overwrite each other's files.
+ * Never served (no CloudFront behaviour, not in the bucket policy); expired by a
+ * lifecycle rule after `stagingExpiryDays`.
+ */
+export const stagingPrefix = 'staging/';
+export const stagingExpiryDays = 7;
+
 /** Path pattern of the API behaviour in CloudFront and of the local origin's handler routing. */
 export const apiPathPattern = '/v1/*';
 

@@ -26,6 +26,8 @@ export function deliveryConfig(env: NodeJS.ProcessEnv = process.env): DeliveryCo
   const keyPairId = requireEnv(deliveryEnv.keyPairId, env);
   const kmsKey = env[deliveryEnv.kmsKey];
   const signer = kmsKey ? kmsPolicySigner(keyPairId, kmsKey) : pemPolicySigner(keyPairId, readFileSync(requireEnv(deliveryEnv.privateKeyFile, env), 'utf8'));
-  // An hour's grant, renewed when a quarter is left: a download started with it has 15 minutes at least.
-  return { cdnBaseUrl, signer, grantLifetimeSeconds: 3600, renewBeforeSeconds: 900 };
+  // An hour's grant by default, renewed when a quarter is left: a download started with it has 15 minutes at least.
+  const lifetime = Number(env.SIGNET_GRANT_LIFETIME_SECONDS ?? 3600);
+  if (!Number.isInteger(lifetime) || lifetime < 4) throw new Error(`SIGNET_GRANT_LIFETIME_SECONDS must be a whole number >= 4, got ${env.SIGNET_GRANT_LIFETIME_SECONDS}`);
+  return { cdnBaseUrl, signer, grantLifetimeSeconds: lifetime, renewBeforeSeconds: Math.floor(lifetime / 4) };
 }

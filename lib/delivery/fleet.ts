@@ -4,7 +4,7 @@
  * itself. All pure but the store; see docs/data-model.md for the keys.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { agentKey } from '#lib/licensing/keys.ts';
 import { versionSortKey } from '#lib/releases/versions.ts';
 
@@ -73,6 +73,12 @@ export class FleetStore {
       if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
       throw error;
     }
+  }
+
+  async counters(product: string, version: string): Promise<VersionCounters | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: fleetKey(product, version), ConsistentRead: true }));
+    const item = result.Item;
+    return item ? { version, agents: Number(item.agents ?? 0), ok: Number(item.ok ?? 0), failed: Number(item.failed ?? 0) } : undefined;
   }
 
   async versions(product: string): Promise<VersionCounters[]> {

@@ -108,6 +108,14 @@ export async function publish(deps: PublishDeps, request: PublishRequest): Promi
   for (let attempt = 0; ; attempt++) {
     const currentVersion = await deps.repository.targetsVersion();
     const previousBytes = currentVersion > 0 ? await deps.objects.get(`${metadataSpace.prefix}${currentVersion}.targets.json`) : undefined;
+    if (currentVersion > 0 && !previousBytes) {
+      // Committed but not yet copied to its final name (the service finishes that within moments, or on its next refresh).
+      if (attempt < 5) {
+        await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+        continue;
+      }
+      throw new ApiError('UNAVAILABLE', `metadata/${currentVersion}.targets.json is not in the bucket yet; run the publish again shortly`);
+    }
     const previous = previousBytes ? parseTargets(previousBytes).signed : undefined;
     const kept = previous ? versionsIn(previous, product).filter((v) => v.version !== version).slice(0, retention - 1) : [];
     const retainedManifests = await mapLimit(kept, 8, async (v) => {

@@ -5,19 +5,22 @@
  * targets key, so it cannot change what a release contains.
  *
  * Commit order makes a release visible all at once or not at all:
- *   1. new immutable files (N.targets.json, M.snapshot.json): invisible, nothing points at them;
- *   2. the DynamoDB transaction moving the repository state (the commit point);
- *   3. timestamp.json pointing at M (what clients poll). A crash between 2 and 3 is
+ *   1. the new targets and snapshot metadata under unique staging keys: two publishers
+ *      racing for the same version number cannot overwrite each other's files;
+ *   2. the DynamoDB transaction moving the repository state, naming the staged files
+ *      (the commit point: only one of the racers gets here);
+ *   3. the staged files copied to their final names (N.targets.json, M.snapshot.json),
+ *      then timestamp.json pointing at M (what clients poll). A crash anywhere in 3 is
  *      healed by the next timestamp refresh, or by running the publish again.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Metadata, Root, Targets } from '@tufjs/models';
 import type { ObjectStore } from '#lib/aws/objects.ts';
 import { mapLimit } from '#lib/aws/objects.ts';
-import { metadataSpace } from '#lib/definitions/bucket.ts';
+import { metadataSpace, stagingPrefix } from '#lib/definitions/bucket.ts';
 import { ApiError } from '#lib/http/errors.ts';
 import type { Signer } from '#lib/tuf/signer.ts';
-import { newSnapshot, newTimestamp, parseRoot, parseTargets, signMetadata, toBytes, verifyRole } from '#lib/tuf/metadata.ts';
+import { newSnapshot, newTimestamp, parseRoot, parseTargets, parseTimestamp, signMetadata, toBytes, verifyRole } from '#lib/tuf/metadata.ts';
 import { parseSetManifest, targetObjectKey } from './set-manifest.ts';
 import type { Release, ReleaseStore, RepositoryState } from './store.ts';
 import { customOf } from './targets.ts';
@@ -34,6 +37,14 @@ const metadataKey = (name: string) => `${metadataSpace.prefix}${name}`;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 const rootCache = new Map<number, Root>();
+
+/** The committed targets metadata of `state`: under its final name, or still staged. */
+export async function committedTargets(objects: ObjectStore, state: RepositoryState): Promise<Buffer | undefined> {
+  if (state.targetsVersion === 0) return undefined;
+  const bytes = (await objects.get(metadataKey(`${state.targetsVersion}.targets.json`))) ?? (state.staged ? await objects.get(state.staged.targets) : undefined);
+  if (!bytes) throw new ApiError('UNAVAILABLE', `targets version ${state.targetsVersion} is missing from the bucket`, { 'retry-after': '30' });
+  return bytes;
+}
 
 export async function loadRoot(objects: ObjectStore, version: number): Promise<Root> {
   const cached = rootCache.get(version);
@@ -84,6 +95,7 @@ export async function putRoot(deps: RepositoryDeps, rootJson: unknown, actor: st
     targetsVersion: state?.targetsVersion ?? 0,
     snapshotVersion: state?.snapshotVersion ?? 0,
     timestampVersion: state?.timestampVersion ?? 0,
+    ...(state?.staged && { staged: state.staged }),
     revision: (state?.revision ?? 0) + 1,
     updatedAt: now.toISOString(),
   };
@@ -130,7 +142,12 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
 
   const existing = await deps.store.release(product, version);
   if (existing) {
-    if (existing.setManifestSha256 === setSha) return { release: existing, alreadyPublished: true, snapshotVersion: state.snapshotVersion };
+    if (existing.setManifestSha256 === setSha) {
+      // A re-run after a crash past the commit point: finish making it visible.
+      const timestamp = await deps.objects.get(metadataKey('timestamp.json'));
+      if (state.staged || !timestamp || parseTimestamp(timestamp).signed.snapshotMeta.version < state.snapshotVersion) await refreshTimestamp(deps);
+      return { release: existing, alreadyPublished: true, snapshotVersion: state.snapshotVersion };
+    }
     throw new ApiError('CONFLICT', `${product} ${version} is already published with other content: versions are immutable, publish a higher one`);
   }
   const latest = await deps.store.latestRelease(product);
@@ -142,7 +159,7 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
   }
 
   // Everything the new targets add must already be in the bucket, and the set manifest must say what it claims.
-  const previous = state.targetsVersion > 0 ? await deps.objects.get(metadataKey(`${state.targetsVersion}.targets.json`)) : undefined;
+  const previous = await committedTargets(deps.objects, state);
   const previousPaths = new Set(previous ? Object.keys(parseTargets(previous).signed.targets) : []);
   const added = Object.values(targets.signed.targets).filter((t) => !previousPaths.has(t.path));
   const missing = (await mapLimit(added, 16, async (t) => ((await deps.objects.exists(targetObjectKey(t.path))) ? undefined : t.path))).filter(Boolean);
@@ -160,19 +177,21 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
     }
   }
 
-  // 1. New immutable metadata, not yet reachable from timestamp.json.
+  // 1. New metadata under unique names: invisible, and safe from a racing publisher.
   const snapshotVersion = state.snapshotVersion + 1;
-  await deps.objects.put(metadataKey(`${targets.signed.version}.targets.json`), toBytes(targets));
+  const stage = randomUUID();
+  const staged = { targets: `${stagingPrefix}${stage}.targets.json`, snapshot: `${stagingPrefix}${stage}.snapshot.json` };
+  await deps.objects.put(staged.targets, toBytes(targets));
   const snapshot = await signMetadata(newSnapshot(targets.signed.version, snapshotVersion, now), [deps.signers.snapshot]);
-  await deps.objects.put(metadataKey(`${snapshotVersion}.snapshot.json`), toBytes(snapshot));
+  await deps.objects.put(staged.snapshot, toBytes(snapshot));
 
   // 2. The commit point.
   const release: Release = { product, version, setManifestPath: set.path, setManifestSha256: setSha, targetsVersion: targets.signed.version, files: manifest.files.length, publishedAt: now.toISOString(), publishedBy: actor };
-  const next: RepositoryState = { ...state, targetsVersion: targets.signed.version, snapshotVersion, revision: state.revision + 1, updatedAt: now.toISOString() };
+  const next: RepositoryState = { ...state, targetsVersion: targets.signed.version, snapshotVersion, staged, revision: state.revision + 1, updatedAt: now.toISOString() };
   const committed = await deps.store.commit({ expected: state, next, release, audit: { actor, action: 'release.publish', subject: `${product} ${version}`, detail: { targetsVersion: next.targetsVersion, files: release.files } }, now });
   if (!committed) throw new ApiError('CONFLICT', 'the repository moved on while this release was committed; build on the current one');
 
-  // 3. Make it visible.
+  // 3. Final names, then visible.
   await refreshTimestamp(deps);
   return { release, alreadyPublished: false, snapshotVersion };
 }
@@ -187,10 +206,22 @@ export async function refreshTimestamp(deps: RepositoryDeps): Promise<{ timestam
     const state = await deps.store.repositoryState();
     if (!state || state.snapshotVersion === 0) return undefined; // nothing published yet
     const now = deps.now();
+    if (state.staged) {
+      // Finish the commit that named these files: copy them to their final, immutable names.
+      for (const [from, to] of [
+        [state.staged.targets, `${state.targetsVersion}.targets.json`],
+        [state.staged.snapshot, `${state.snapshotVersion}.snapshot.json`],
+      ] as const) {
+        const bytes = await deps.objects.get(from);
+        if (bytes) await deps.objects.put(metadataKey(to), bytes);
+        else if (!(await deps.objects.exists(metadataKey(to)))) throw new Error(`staged ${from} is gone and ${to} was never written`);
+      }
+    }
     const snapshotBytes = await deps.objects.get(metadataKey(`${state.snapshotVersion}.snapshot.json`));
     if (!snapshotBytes) throw new Error(`snapshot ${state.snapshotVersion} is missing from the bucket`);
     const timestamp = await signMetadata(newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now), [deps.signers.timestamp]);
-    const next: RepositoryState = { ...state, timestampVersion: state.timestampVersion + 1, revision: state.revision + 1, updatedAt: now.toISOString() };
+    const { staged: _copied, ...rest } = state;
+    const next: RepositoryState = { ...rest, timestampVersion: state.timestampVersion + 1, revision: state.revision + 1, updatedAt: now.toISOString() };
     if (!(await deps.store.commit({ expected: state, next, now }))) continue;
     await deps.objects.put(metadataKey('timestamp.json'), toBytes(timestamp));
     const after = await deps.store.repositoryState();

@@ -18,6 +18,12 @@ export interface RepositoryState {
   readonly timestampVersion: number;
   readonly revision: number;
   readonly updatedAt: string;
+  /**
+   * The committed targets and snapshot metadata, written under unique keys before the
+   * commit point and copied to their final names after it. Until the copy, readers find
+   * them here; the timestamp refresh finishes a copy a crash interrupted.
+   */
+  readonly staged?: { readonly targets: string; readonly snapshot: string };
 }
 
 export interface Release {
