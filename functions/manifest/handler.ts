@@ -22,7 +22,7 @@ import { ReleaseStore, channelKey } from '#lib/releases/store.ts';
 const { mainTable } = tableConfig();
 const licensing = new LicensingStore(dynamo(), mainTable);
 const releases = new ReleaseStore(dynamo(), mainTable);
-const delivery = deliveryConfig();
+const delivery = await deliveryConfig();
 export const grants = new GrantIssuer(delivery.signer, { baseUrl: delivery.cdnBaseUrl, lifetimeSeconds: delivery.grantLifetimeSeconds, renewBeforeSeconds: delivery.renewBeforeSeconds });
 const poll = pollSeconds();
 

@@ -5,7 +5,7 @@
  */
 import { dynamo } from '#lib/aws/clients.ts';
 import { tableConfig } from '#lib/config.ts';
-import { FleetStore, fleetKey, shouldHalt } from '#lib/delivery/fleet.ts';
+import { FleetStore, shouldHalt } from '#lib/delivery/fleet.ts';
 import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 import { reportBody } from '#lib/delivery/requests.ts';
 import { parseJsonBody } from '#lib/http/body.ts';
@@ -31,10 +31,7 @@ export const handler = apiHandler(async (event) => {
   const report = parseJsonBody(event, reportBody);
   const now = new Date();
   const channelName = report.channel ?? DEFAULT_CHANNEL;
-  const { agent, extra } = await authenticateAgent(licensing, bearerToken(event.headers), now, [
-    channelKey(report.product, channelName),
-    fleetKey(report.product, report.installedVersion),
-  ]);
+  const { agent, extra } = await authenticateAgent(licensing, bearerToken(event.headers), now, [channelKey(report.product, channelName)]);
   if (report.product !== agent.product) throw new ApiError('PRODUCT_NOT_ENTITLED', `this agent is registered for ${agent.product}, not ${report.product}`);
 
   let previous = agent.installedVersion;
@@ -46,13 +43,14 @@ export const handler = apiHandler(async (event) => {
     previous = (await licensing.getAgent(agent.agentId))?.installedVersion;
   }
 
+  // A report on the version a channel is rolling out may halt it: count with this report
+  // included (a consistent read after the write, since reports arrive concurrently).
   const channel = extra[0] as Channel | undefined;
   if (channel && channel.status === 'active' && channel.version === report.installedVersion) {
-    const counters = (extra[1] ?? {}) as { ok?: number; failed?: number };
-    const after = { ok: Number(counters.ok ?? 0) + (report.result === 'ok' ? 1 : 0), failed: Number(counters.failed ?? 0) + (report.result === 'failed' ? 1 : 0) };
-    if (shouldHalt(after, policy)) {
+    const counters = await fleet.counters(report.product, report.installedVersion);
+    if (counters && shouldHalt(counters, policy)) {
       await halt(releases, { product: report.product, channel: channelName }, 'signet:auto-halt', now);
-      console.log(JSON.stringify({ level: 'warn', message: 'rollout halted by its failure rate', product: report.product, channel: channelName, version: channel.version, ...after }));
+      console.log(JSON.stringify({ level: 'warn', message: 'rollout halted by its failure rate', product: report.product, channel: channelName, version: channel.version, ok: counters.ok, failed: counters.failed }));
     }
   }
   return json(202, {});

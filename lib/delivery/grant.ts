@@ -9,6 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
 import { KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { encodeCloudFrontBase64 } from '#lib/cdn/cloudfront-base64.ts';
+import { regionOfArn } from '#lib/aws/arn.ts';
 
 /** Signs a CloudFront custom policy and returns the query (`Policy=...&Signature=...&Key-Pair-Id=...&Hash-Algorithm=SHA256`). */
 export interface PolicySigner {
@@ -33,7 +34,7 @@ export function pemPolicySigner(keyPairId: string, privateKeyPem: string): Polic
  * A KMS ECC_NIST_P256 key (the cloud's CDN key, published to CloudFront by the CDK
  * custom resource): KMS signs SHA-256 of the policy, DER-encoded as CloudFront expects.
  */
-export function kmsPolicySigner(keyPairId: string, kmsKeyId: string, kms = new KMSClient({ maxAttempts: 3 })): PolicySigner {
+export function kmsPolicySigner(keyPairId: string, kmsKeyId: string, kms = new KMSClient({ maxAttempts: 3, ...regionOfArn(kmsKeyId) })): PolicySigner {
   return {
     keyPairId,
     async signPolicy(policy) {

@@ -7,17 +7,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { createPublicKey } from 'node:crypto';
+import { regionOfArn } from '#lib/aws/arn.ts';
 import type { Signer } from './signer.ts';
 import { pemSigner, tufKey } from './signer.ts';
 
 export type OnlineRole = 'snapshot' | 'timestamp';
 
-let kms: KMSClient | undefined;
+const clients = new Map<string, KMSClient>();
 
 /** A KMS ECC_NIST_P256 key: KMS returns DER ECDSA signatures, which is what TUF's ecdsa scheme wants. */
 export async function kmsSigner(keyId: string): Promise<Signer> {
-  kms ??= new KMSClient({ maxAttempts: 3 });
-  const client = kms;
+  // A key ARN names its region: a replica region's function may sign with the primary's key.
+  const region = regionOfArn(keyId).region ?? '';
+  const client = clients.get(region) ?? new KMSClient({ maxAttempts: 3, ...regionOfArn(keyId) });
+  clients.set(region, client);
   const { PublicKey } = await client.send(new GetPublicKeyCommand({ KeyId: keyId }));
   if (!PublicKey) throw new Error(`KMS returned no public key for ${keyId}`);
   const key = tufKey(createPublicKey({ key: Buffer.from(PublicKey), format: 'der', type: 'spki' }));
