@@ -13,6 +13,7 @@ import { manifestBody } from '#lib/delivery/requests.ts';
 import { parseJsonBody } from '#lib/http/body.ts';
 import { ApiError } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
+import { RateLimiter, rateLimitFromEnv } from '#lib/http/rate-limit.ts';
 import { json } from '#lib/http/response.ts';
 import { authenticateAgent, bearerToken } from '#lib/licensing/authenticate.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
@@ -25,6 +26,8 @@ const releases = new ReleaseStore(dynamo(), mainTable);
 const delivery = await deliveryConfig();
 export const grants = new GrantIssuer(delivery.signer, { baseUrl: delivery.cdnBaseUrl, lifetimeSeconds: delivery.grantLifetimeSeconds, renewBeforeSeconds: delivery.renewBeforeSeconds });
 const poll = pollSeconds();
+// An agent asks for a manifest when timestamp.json changed: a few times an hour at most.
+const limiter = new RateLimiter(rateLimitFromEnv('MANIFEST', { perMinute: 60, burst: 30 }));
 
 export const handler = apiHandler(async (event) => {
   const request = parseJsonBody(event, manifestBody);
@@ -34,6 +37,7 @@ export const handler = apiHandler(async (event) => {
   const { agent, extra } = await authenticateAgent(licensing, token, now, [channelKey(request.product, channelName)]);
   const { pk: _pk, sk: _sk, ...channelItem } = extra[0] ?? {};
   const channel = extra[0] ? (channelItem as unknown as Channel) : undefined;
+  limiter.take(agent.agentId);
   const chosen = chooseVersion(agent, request, channel);
   const setManifest = chosen.setManifest ?? (await releases.release(request.product, chosen.version))?.setManifestPath;
   if (!setManifest) throw new ApiError('NOT_FOUND', `${request.product} ${chosen.version} is no longer available`);

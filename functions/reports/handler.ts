@@ -11,6 +11,7 @@ import { reportBody } from '#lib/delivery/requests.ts';
 import { parseJsonBody } from '#lib/http/body.ts';
 import { ApiError } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
+import { RateLimiter, rateLimitFromEnv } from '#lib/http/rate-limit.ts';
 import { json } from '#lib/http/response.ts';
 import { authenticateAgent, bearerToken } from '#lib/licensing/authenticate.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
@@ -22,6 +23,7 @@ const { mainTable } = tableConfig();
 const licensing = new LicensingStore(dynamo(), mainTable);
 const releases = new ReleaseStore(dynamo(), mainTable);
 const fleet = new FleetStore(dynamo(), mainTable);
+const limiter = new RateLimiter(rateLimitFromEnv('REPORTS', { perMinute: 30, burst: 10 }));
 const policy = {
   failureRate: Number(process.env.SIGNET_HALT_FAILURE_RATE ?? 0.2),
   minReports: Number(process.env.SIGNET_HALT_MIN_REPORTS ?? 20),
@@ -32,6 +34,7 @@ export const handler = apiHandler(async (event) => {
   const now = new Date();
   const channelName = report.channel ?? DEFAULT_CHANNEL;
   const { agent, extra } = await authenticateAgent(licensing, bearerToken(event.headers), now, [channelKey(report.product, channelName)]);
+  limiter.take(agent.agentId);
   if (report.product !== agent.product) throw new ApiError('PRODUCT_NOT_ENTITLED', `this agent is registered for ${agent.product}, not ${report.product}`);
 
   let previous = agent.installedVersion;

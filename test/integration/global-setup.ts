@@ -14,8 +14,15 @@ declare module 'vitest' {
   }
 }
 
+export const GRANT_LIFETIME_SECONDS = 8;
+
 export default async function setup(project: TestProject) {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  // Short download grants, so a test can watch one expire (the default is an hour).
+  process.env.SIGNET_GRANT_LIFETIME_SECONDS = String(GRANT_LIFETIME_SECONDS);
+  // The tests register thousands of agents from one address; the per-address limit is tested on its own.
+  process.env.SIGNET_REGISTRATION_PER_MINUTE = '1000000';
+  process.env.SIGNET_REGISTRATION_BURST = '1000000';
   const dataDir = await mkdtemp(join(tmpdir(), 'signet-it-'));
   const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false });
   project.provide('stack', {

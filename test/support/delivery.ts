@@ -1,0 +1,80 @@
+/** Arrange helpers for the delivery tests: publishing through the real CLI, agents, manifests and reports over HTTP. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runSignet } from './cli.ts';
+import { admin, createTestLicense, register, registrationFor, stackInfo } from './licensing.ts';
+
+/** Publishes `files` as product/version with the real `signet publish`, against the shared stack. */
+export async function publishVersion(product: string, version: string, files: Record<string, string>, extra: string[] = []): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'signet-pub-'));
+  try {
+    for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
+    const result = await runSignet(['publish', '--product', product, '--version', version, '--dir', dir, '--data-dir', stackInfo().dataDir, '--json', ...extra]);
+    if (result.code !== 0) throw new Error(`publish ${product} ${version} failed: ${result.stderr}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function promoteTo(product: string, channel: string, version: string, percent: number) {
+  return (await admin()).call('POST', `/v1/admin/channels/${product}/${channel}/promote`, { version, percent });
+}
+
+export async function haltChannel(product: string, channel: string) {
+  return (await admin()).call('POST', `/v1/admin/channels/${product}/${channel}/halt`);
+}
+
+export async function agentFor(licenseKey: string, product: string, machineId?: string): Promise<{ agentId: string; token: string }> {
+  const result = await register(registrationFor(licenseKey, { product, ...(machineId && { machineId }) }));
+  if (result.status !== 201 && result.status !== 200) throw new Error(`registration failed: ${JSON.stringify(result.body)}`);
+  return { agentId: String(result.body.agentId), token: String(result.body.token) };
+}
+
+export async function licensedAgent(product: string, seats = 5) {
+  const { licenseKey, license } = await createTestLicense({ products: [product], seats });
+  return { licenseKey, license, ...(await agentFor(licenseKey, product)) };
+}
+
+export interface ManifestBody {
+  product: string;
+  channel: string;
+  version: string;
+  setManifest: string;
+  metadataUrl: string;
+  targetsUrl: string;
+  download: { query: string; expiresAt: string };
+  pollSeconds: number;
+}
+
+export async function manifest(token: string, body: Record<string, unknown>): Promise<{ status: number; body: ManifestBody & { error?: { code: string; message: string } } }> {
+  const response = await fetch(`${stackInfo().baseUrl}/v1/manifest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as ManifestBody & { error?: { code: string; message: string } } };
+}
+
+export async function report(token: string, body: Record<string, unknown>): Promise<number> {
+  const response = await fetch(`${stackInfo().baseUrl}/v1/reports`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+/** Runs `work` over `items`, `limit` at a time. */
+export async function pool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i] as T);
+    }
+  }));
+  return results;
+}
