@@ -70,16 +70,24 @@ function clientIp(req: IncomingMessage): string {
 
 class BodyTooLarge extends Error {}
 
+/**
+ * Beyond this, an oversized body is not even drained: the connection is closed on it.
+ * Below it, the rest of an oversized body is read and dropped before the 413 goes out,
+ * so a client still sending gets its answer instead of a broken pipe.
+ */
+const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
+
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge();
+  if (Number.isFinite(declared) && declared > DRAIN_LIMIT_BYTES) throw new BodyTooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new BodyTooLarge();
-    chunks.push(chunk);
+    if (size > DRAIN_LIMIT_BYTES) break;
+    if (size <= limit) chunks.push(chunk);
   }
+  if (size > limit) throw new BodyTooLarge();
   return Buffer.concat(chunks);
 }
 
