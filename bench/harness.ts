@@ -4,6 +4,8 @@
  * machine: "the local origin serves /v1/health at 0.4x a bare Node server" says more
  * than "3,100 req/s" on an unknown box.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 export interface Figure {
@@ -63,4 +65,17 @@ export function printFigures(suite: string, figures: readonly Figure[]): void {
       `| ${f.name} | ${fmt(f.value)} ${f.unit} | ${fmt(f.baseline)} ${f.unit} (${f.baselineName}) | ${ratio.toFixed(2)}x${f.higherIsBetter ? '' : ' (lower is better)'} | ${f.target ?? ''} |`,
     );
   }
+}
+
+/** Starts bench/bare-server.ts as its own process (the baseline server), serving `file` for any non-API path. */
+export function startBareServer(file: string): Promise<{ url: string; stop: () => void }> {
+  return new Promise((resolve, reject) => {
+    const script = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.on('data', (d: Buffer) => {
+      const match = /bare ready: (\S+)/.exec(d.toString());
+      if (match?.[1]) resolve({ url: match[1], stop: () => child.kill('SIGTERM') });
+    });
+    child.on('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+  });
 }

@@ -8,6 +8,7 @@
  * the Host header on its way to the API, which a SigV4 signature covers.
  */
 import { stat } from 'node:fs/promises';
+import type { Command } from 'commander';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { Credentials } from '#lib/aws/sigv4.ts';
 import { signRequest } from '#lib/aws/sigv4.ts';
@@ -100,4 +101,13 @@ export async function adminClient(flags: ServerFlags): Promise<AdminClient> {
       return payload as T;
     },
   };
+}
+
+/** The options every command that talks to the admin API takes. */
+export function withServerOptions(command: Command): Command {
+  return command
+    .option('--server <url>', 'the API endpoint (env SIGNET_SERVER); default: the local stack of --data-dir or ./.signet')
+    .option('--data-dir <dir>', "a local stack's data dir: use its admin credentials, keys and URL (env SIGNET_DATA_DIR)")
+    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)')
+    .option('--json', 'print JSON');
 }

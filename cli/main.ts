@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { LocalStackError } from '#local/errors.ts';
 import { CliError } from './errors.ts';
 import { registerLocal } from './commands/local.ts';
+import { registerAgent } from './commands/agent.ts';
 import { registerFleet } from './commands/fleet.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerLicense } from './commands/license.ts';
@@ -16,6 +17,7 @@ const program = new Command()
   .exitOverride();
 
 registerLocal(program);
+registerAgent(program);
 registerFleet(program);
 registerKeys(program);
 registerLicense(program);

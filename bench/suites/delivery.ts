@@ -6,11 +6,9 @@
  * Then through the local origin over HTTP: manifest throughput against a bare Node
  * server answering a constant JSON on the same machine.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import autocannon from 'autocannon';
 import { dynamo } from '#lib/aws/clients.ts';
@@ -24,7 +22,7 @@ import { tufSigner } from '#local/tuf-keys.ts';
 import { readDemoFile } from '#local/demo.ts';
 import { startSignetLocal } from '#test/support/cli.ts';
 import type { Figure, Suite } from '../harness.ts';
-import { load } from '../harness.ts';
+import { load, startBareServer } from '../harness.ts';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<{ statusCode?: number; body?: string }>;
 const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
@@ -107,24 +105,13 @@ async function inProcess(): Promise<Figure[]> {
   }
 }
 
-function startBare(file: string): Promise<{ url: string; stop: () => void }> {
-  return new Promise((resolve, reject) => {
-    const script = fileURLToPath(new URL('../bare-server.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.on('data', (d: Buffer) => {
-      const match = /bare ready: (\S+)/.exec(d.toString());
-      if (match?.[1]) resolve({ url: match[1], stop: () => child.kill('SIGTERM') });
-    });
-    child.on('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
-  });
-}
 
 async function overHttp(): Promise<Figure[]> {
   const work = await mkdtemp(join(tmpdir(), 'signet-bench-http-'));
   const env = { ...process.env, SIGNET_MANIFEST_PER_MINUTE: '100000000', SIGNET_MANIFEST_BURST: '100000000' };
   const local = await startSignetLocal(['--port', '0', '--data-dir', join(work, 'data'), '--quiet'], env);
   await writeFile(join(work, 'empty'), '');
-  const bare = await startBare(join(work, 'empty'));
+  const bare = await startBareServer(join(work, 'empty'));
   try {
     const demo = await readDemoFile(join(work, 'data'));
     if (!demo) throw new Error('no demo.json');

@@ -3,12 +3,10 @@
  * middy, a DynamoDB Local read) and a signed target download (signature verification,
  * an s3rver read, streaming).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
 import { localBucketName } from '#lib/definitions/bucket.ts';
@@ -16,21 +14,10 @@ import { readLocalCdnKey } from '#local/cdn-key.ts';
 import { localS3Client } from '#local/s3-local.ts';
 import { startSignetLocal } from '#test/support/cli.ts';
 import type { Figure, Suite } from '../harness.ts';
-import { load } from '../harness.ts';
+import { load, startBareServer } from '../harness.ts';
 
 const TARGET_BYTES = 256 * 1024;
 
-function startBare(file: string): Promise<{ url: string; stop: () => void }> {
-  return new Promise((resolve, reject) => {
-    const script = fileURLToPath(new URL('../bare-server.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.on('data', (d: Buffer) => {
-      const match = /bare ready: (\S+)/.exec(d.toString());
-      if (match?.[1]) resolve({ url: match[1], stop: () => child.kill('SIGTERM') });
-    });
-    child.on('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
-  });
-}
 
 export const localOriginSuite: Suite = {
   name: 'local origin vs a bare Node HTTP server (same machine, same run)',
@@ -41,7 +28,7 @@ export const localOriginSuite: Suite = {
     const body = randomBytes(TARGET_BYTES);
     const file = join(work, 'target.bin');
     await writeFile(file, body);
-    const bare = await startBare(file);
+    const bare = await startBareServer(file);
     try {
       // Put the target where the stack serves it from, through the S3 API.
       const s3Endpoint = /endpoints: s3 (http\S+)/.exec(local.output())?.[1];

@@ -3,18 +3,14 @@ import type { Command } from 'commander';
 import type { VersionCounters } from '#lib/delivery/fleet.ts';
 import type { Channel } from '#lib/releases/store.ts';
 import type { ServerFlags } from '../admin-client.ts';
-import { adminClient } from '../admin-client.ts';
+import { adminClient, withServerOptions } from '../admin-client.ts';
 
 export function registerFleet(program: Command): void {
-  program
+  const command = program
     .command('fleet')
     .description("the version distribution of a product's agents and the failure rate of each version")
-    .requiredOption('--product <name>')
-    .option('--server <url>', 'the API endpoint (env SIGNET_SERVER)')
-    .option('--data-dir <dir>', "a local stack's data dir (env SIGNET_DATA_DIR)")
-    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)')
-    .option('--json', 'print JSON')
-    .action(async (flags: ServerFlags & { product: string; json?: boolean }) => {
+    .requiredOption('--product <name>');
+  withServerOptions(command).action(async (flags: ServerFlags & { product: string; json?: boolean }) => {
       const client = await adminClient(flags);
       const fleet = await client.call<{ product: string; versions: VersionCounters[]; channels: Channel[] }>('GET', `/v1/admin/fleet/${encodeURIComponent(flags.product)}`);
       if (flags.json) return console.log(JSON.stringify(fleet, null, 2));

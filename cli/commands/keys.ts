@@ -23,7 +23,7 @@ import type { Signer } from '#lib/tuf/signer.ts';
 import { pemSigner } from '#lib/tuf/signer.ts';
 import { newP256PrivateKeyPem, tufKeyDir } from '#local/tuf-keys.ts';
 import type { ServerFlags } from '../admin-client.ts';
-import { adminClient } from '../admin-client.ts';
+import { adminClient, withServerOptions } from '../admin-client.ts';
 import { CliError } from '../errors.ts';
 import { printRecord } from '../output.ts';
 import { s3For } from '../services.ts';
@@ -47,13 +47,6 @@ function keysDirOf(flags: { keys?: string; dataDir?: string }): string {
   return dir;
 }
 
-function serverOptions(command: Command): Command {
-  return command
-    .option('--server <url>', 'the API endpoint (env SIGNET_SERVER)')
-    .option('--data-dir <dir>', "a local stack's data dir (env SIGNET_DATA_DIR)")
-    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)')
-    .option('--json', 'print JSON');
-}
 
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('create and rotate the TUF role keys and the CDN signing keys');
@@ -84,7 +77,7 @@ export function registerKeys(program: Command): void {
       console.log(`wrote ${join(flags.out, '1.root.json')} and the private keys in ${flags.out}; keep root.key.pem offline, give targets.key.pem to CI, then: signet keys upload-root ${join(flags.out, '1.root.json')}`);
     });
 
-  serverOptions(keys.command('upload-root').description('give the service a root: v1, or the next version of a rotation').argument('<file>')).action(
+  withServerOptions(keys.command('upload-root').description('give the service a root: v1, or the next version of a rotation').argument('<file>')).action(
     async (file: string, flags: ServerFlags & { json?: boolean }) => {
       const root = JSON.parse(await readFile(file, 'utf8')) as unknown;
       const result = await (await adminClient(flags)).call<{ rootVersion: number }>('PUT', '/v1/admin/repository/root', { root });
@@ -92,7 +85,7 @@ export function registerKeys(program: Command): void {
     },
   );
 
-  serverOptions(
+  withServerOptions(
     keys
       .command('rotate-root')
       .description('replace the root key (and with --targets the targets key): root N+1 signed by the old and the new root key, uploaded')

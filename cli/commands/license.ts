@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { LicenseView } from '#lib/licensing/admin.ts';
 import { licenseIdOf } from '#lib/licensing/secrets.ts';
 import type { ServerFlags } from '../admin-client.ts';
-import { adminClient } from '../admin-client.ts';
+import { adminClient, withServerOptions } from '../admin-client.ts';
 import { CliError } from '../errors.ts';
 import { printRecord } from '../output.ts';
 
@@ -11,13 +11,6 @@ interface CommonFlags extends ServerFlags {
   json?: boolean;
 }
 
-function withServerOptions(command: Command): Command {
-  return command
-    .option('--server <url>', 'the API endpoint (env SIGNET_SERVER); default: the local stack of --data-dir')
-    .option('--data-dir <dir>', "a local stack's data dir: use its admin credentials and URL (env SIGNET_DATA_DIR)")
-    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)')
-    .option('--json', 'print JSON');
-}
 
 /** A license is named by its key (hashed here, never sent) or by its 32-hex id. */
 function licenseIdFrom(keyOrId: string): string {

@@ -11,7 +11,7 @@ import { publish } from '#lib/releases/publish.ts';
 import { pemSigner } from '#lib/tuf/signer.ts';
 import { tufKeyDir } from '#local/tuf-keys.ts';
 import type { ServerFlags } from '../admin-client.ts';
-import { adminClient } from '../admin-client.ts';
+import { adminClient, withServerOptions } from '../admin-client.ts';
 import { CliError } from '../errors.ts';
 import { printRecord } from '../output.ts';
 import { s3For } from '../services.ts';
@@ -20,13 +20,6 @@ interface Flags extends ServerFlags {
   json?: boolean;
 }
 
-function serverOptions(command: Command): Command {
-  return command
-    .option('--server <url>', 'the API endpoint (env SIGNET_SERVER); default: the local stack of --data-dir')
-    .option('--data-dir <dir>', "a local stack's data dir: use its credentials, keys and URL (env SIGNET_DATA_DIR)")
-    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)')
-    .option('--json', 'print JSON');
-}
 
 /** The admin client's errors carry the contract code; the publish library wants an ApiError back. */
 function asApiError(error: unknown): unknown {
@@ -43,7 +36,7 @@ function progressLine(done: { files: number; bytes: number }, total: { files: nu
 }
 
 export function registerPublish(program: Command): void {
-  serverOptions(
+  withServerOptions(
     program
       .command('publish')
       .description('upload a signature set (only files not stored yet), sign its targets metadata, and commit the release')
@@ -99,7 +92,7 @@ export function registerPublish(program: Command): void {
     }, flags.json === true, result);
   });
 
-  serverOptions(
+  withServerOptions(
     program
       .command('promote')
       .description('point a channel at a published version, for a share of agents (waves); --percent 100 completes it')
@@ -115,7 +108,7 @@ export function registerPublish(program: Command): void {
     printRecord(`${channel.product}/${channel.channel} now offers ${channel.version} to ${channel.percent}% of agents.`, channelLines(channel), flags.json === true, channel);
   });
 
-  serverOptions(
+  withServerOptions(
     program.command('halt').description('stop a rollout: agents keep (or go back to being offered) the previous version').requiredOption('--product <name>').requiredOption('--channel <name>'),
   ).action(async (flags: Flags & { product: string; channel: string }) => {
     const client = await adminClient(flags);
@@ -123,7 +116,7 @@ export function registerPublish(program: Command): void {
     printRecord(`${channel.product}/${channel.channel}: rollout of ${channel.version} halted.`, channelLines(channel), flags.json === true, channel);
   });
 
-  serverOptions(program.command('audit').description('who changed what and when (licenses, blacklist, releases, channels)').option('--day <yyyy-mm-dd>', 'the day to list (UTC), default today')).action(
+  withServerOptions(program.command('audit').description('who changed what and when (licenses, blacklist, releases, channels)').option('--day <yyyy-mm-dd>', 'the day to list (UTC), default today')).action(
     async (flags: Flags & { day?: string }) => {
       const client = await adminClient(flags);
       const { entries } = await client.call<{ entries: Array<{ at: string; actor: string; action: string; subject: string; detail?: unknown }> }>('GET', `/v1/admin/audit${flags.day ? `?day=${encodeURIComponent(flags.day)}` : ''}`);

@@ -34,26 +34,28 @@ function queryObject(url: URL): Record<string, string | string[]> {
   return query;
 }
 
+/** The signer's view of a request: the same on both ends, so both canonicalize alike. */
+function httpRequest(request: SignableRequest, headers: Record<string, string>) {
+  const { url } = request;
+  return {
+    method: request.method,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port && { port: Number(url.port) }),
+    path: url.pathname,
+    query: queryObject(url),
+    headers,
+    ...(request.body !== undefined && { body: request.body }),
+  };
+}
+
 function signer(credentials: Credentials, region: string) {
   return new SignatureV4({ credentials, region, service: SERVICE, sha256: Hash.bind(null, 'sha256') });
 }
 
 /** Signs a request; returns the headers to send (host, x-amz-date, authorization, ...). */
 export async function signRequest(request: SignableRequest, credentials: Credentials, region: string, now = new Date()): Promise<Record<string, string>> {
-  const { url } = request;
-  const signed = await signer(credentials, region).sign(
-    {
-      method: request.method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port && { port: Number(url.port) }),
-      path: url.pathname,
-      query: queryObject(url),
-      headers: { ...request.headers, host: url.host },
-      ...(request.body !== undefined && { body: request.body }),
-    },
-    { signingDate: now },
-  );
+  const signed = await signer(credentials, region).sign(httpRequest(request, { ...request.headers, host: request.url.host }), { signingDate: now });
   return signed.headers;
 }
 
@@ -88,20 +90,7 @@ export async function verifySignedRequest(request: SignableRequest, credentials:
   if (declaredHash !== undefined && declaredHash !== createHash('sha256').update(request.body ?? '').digest('hex')) {
     return { ok: false, reason: 'x-amz-content-sha256 does not match the body' };
   }
-  const { url } = request;
-  const expected = await signer(credentials, region).sign(
-    {
-      method: request.method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port && { port: Number(url.port) }),
-      path: url.pathname,
-      query: queryObject(url),
-      headers,
-      ...(request.body !== undefined && { body: request.body }),
-    },
-    { signingDate },
-  );
+  const expected = await signer(credentials, region).sign(httpRequest(request, headers), { signingDate });
   const expectedSignature = /Signature=([0-9a-f]{64})/.exec(expected.headers.authorization ?? '')?.[1] ?? '';
   const ok = expectedSignature.length === 64 && timingSafeEqual(Buffer.from(expectedSignature), Buffer.from(signature));
   return ok ? { ok: true, accessKeyId } : { ok: false, reason: 'signature does not match' };
