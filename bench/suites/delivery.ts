@@ -22,7 +22,7 @@ import { tufSigner } from '#local/tuf-keys.ts';
 import { readDemoFile } from '#local/demo.ts';
 import { startSignetLocal } from '#test/support/cli.ts';
 import type { Figure, Suite } from '../harness.ts';
-import { load, startBareServer } from '../harness.ts';
+import { liftRateLimits, load, startBareServer } from '../harness.ts';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<{ statusCode?: number; body?: string }>;
 const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
@@ -38,11 +38,7 @@ function post(path: string, body: unknown, headers: Record<string, string> = {})
 
 async function inProcess(): Promise<Figure[]> {
   const dataDir = await mkdtemp(join(tmpdir(), 'signet-bench-manifest-'));
-  // Rate limits off for the measurement: it sends thousands of requests as one agent.
-  process.env.SIGNET_MANIFEST_PER_MINUTE = '100000000';
-  process.env.SIGNET_MANIFEST_BURST = '100000000';
-  process.env.SIGNET_REGISTRATION_PER_MINUTE = '100000000';
-  process.env.SIGNET_REGISTRATION_BURST = '100000000';
+  liftRateLimits();
   const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false });
   try {
     const deps = await repositoryDeps();
@@ -108,7 +104,7 @@ async function inProcess(): Promise<Figure[]> {
 
 async function overHttp(): Promise<Figure[]> {
   const work = await mkdtemp(join(tmpdir(), 'signet-bench-http-'));
-  const env = { ...process.env, SIGNET_MANIFEST_PER_MINUTE: '100000000', SIGNET_MANIFEST_BURST: '100000000' };
+  const env = liftRateLimits({ ...process.env });
   const local = await startSignetLocal(['--port', '0', '--data-dir', join(work, 'data'), '--quiet'], env);
   await writeFile(join(work, 'empty'), '');
   const bare = await startBareServer(join(work, 'empty'));

@@ -15,6 +15,7 @@ import { LicensingStore } from '#lib/licensing/store.ts';
 import { toApiGatewayEvent } from '#local/api-gateway-event.ts';
 import { startLocalStack } from '#local/stack.ts';
 import type { Figure, Suite } from '../harness.ts';
+import { liftRateLimits } from '../harness.ts';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<{ statusCode?: number; body?: string }>;
 
@@ -40,6 +41,7 @@ export const licensingSuite: Suite = {
   name: 'licensing paths (in-process handlers, DynamoDB Local)',
   async run(): Promise<Figure[]> {
     const dataDir = await mkdtemp(join(tmpdir(), 'signet-bench-lic-'));
+    liftRateLimits();
     const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false });
     try {
       let roundTrips = 0;
