@@ -1,0 +1,113 @@
+/**
+ * The agent's state, one JSON file in its install directory (`agent-state.json`, mode
+ * 0600: it holds the agent token and the license key). Written atomically: a temporary
+ * file in the same directory, fsync, rename over the old one, fsync of the directory, so
+ * a stop at any instant leaves either the old or the new state, never a torn one.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const STATE_FILE = 'agent-state.json';
+
+export interface LastResult {
+  readonly at: string;
+  readonly result: 'ok' | 'failed' | 'up-to-date' | 'stopped';
+  readonly version?: string;
+  readonly detail?: string;
+}
+
+export interface AgentState {
+  readonly schema: 1;
+  /** The API origin, e.g. `https://updates.example.com`. */
+  readonly server: string;
+  readonly product: string;
+  readonly channel?: string;
+  readonly machineId: string;
+  /** Kept to register again on its own (a reclaimed seat, a failed first registration). A secret: the file is 0600. */
+  readonly licenseKey: string;
+  readonly agentId?: string;
+  readonly token?: string;
+  readonly pollSeconds?: number;
+  /** The root this agent was installed with, relative to the install dir. */
+  readonly trustedRoot: string;
+  /** A proxy.conf to use for every request (absolute path). */
+  readonly proxyConf?: string;
+  readonly installed?: {
+    readonly version: string;
+    /** The set's directory, relative to the install dir (what `current` points at). */
+    readonly path: string;
+    readonly setManifest: string;
+    readonly installedAt: string;
+  };
+  /** SHA-256 of the timestamp.json of the last successful update: unchanged means nothing new. */
+  readonly lastTimestampSha256?: string;
+  readonly metadataUrl?: string;
+  readonly lastResult?: LastResult;
+  /** Set by an answer retrying cannot fix; cleared by `register` (or `update --force`). */
+  readonly stopped?: { readonly code: string; readonly message: string; readonly at: string };
+  /** A registration that has not succeeded yet: retried by the next update. */
+  readonly registrationError?: { readonly code: string; readonly message: string; readonly at: string };
+}
+
+export function statePath(dir: string): string {
+  return join(dir, STATE_FILE);
+}
+
+export async function readState(dir: string): Promise<AgentState | undefined> {
+  let text: string;
+  try {
+    text = await readFile(statePath(dir), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const state = JSON.parse(text) as AgentState;
+  if (state.schema !== 1) throw new Error(`${statePath(dir)}: unknown state schema ${String(state.schema)}`);
+  return state;
+}
+
+/** Writes `content` to `file` atomically with `mode`: temp file, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(file: string, content: string | Buffer, mode = 0o600): Promise<void> {
+  const dir = join(file, '..');
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', mode);
+  try {
+    await handle.writeFile(content);
+    await handle.chmod(mode);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  const dirHandle = await open(dir, 'r');
+  try {
+    await dirHandle.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the rename is still atomic.
+  } finally {
+    await dirHandle.close();
+  }
+}
+
+export async function writeState(dir: string, state: AgentState): Promise<void> {
+  await writeFileAtomic(statePath(dir), `${JSON.stringify(state, null, 2)}\n`, 0o600);
+}
+
+/** Reads, changes and writes the state; `undefined` fields in `change` are removed. */
+export async function updateState(dir: string, change: Partial<AgentState>): Promise<AgentState> {
+  const current = await readState(dir);
+  if (!current) throw new Error(`no agent state in ${dir}: run \`signet agent register\` first`);
+  const next = { ...current, ...change } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(next)) if (value === undefined) delete next[key];
+  await writeState(dir, next as unknown as AgentState);
+  return next as unknown as AgentState;
+}
