@@ -1,4 +1,5 @@
 /** `signet local` (= `npm start`): runs the local stack in the foreground until Ctrl-C. */
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { startLocalStack } from '#local/stack.ts';
 import { dataDirOption, parsePort } from '../options.ts';
@@ -53,7 +54,8 @@ export function registerLocal(program: Command): void {
         console.log(`  started in ${((Date.now() - started) / 1000).toFixed(1)} s; data in ${stack.dataDir}${stack.seeded.length > 0 ? ` (first start: ${stack.seeded.join(', ')})` : ''}`);
         console.log(`  local AWS endpoints: s3 ${stack.s3Endpoint} dynamodb ${stack.dynamodbEndpoint} (access key S3RVER, secret S3RVER)`);
         console.log(`  try:  curl ${stack.baseUrl}/v1/health`);
-        console.log(`  sign a target URL:  npx signet sign-url ${stack.baseUrl}/targets/<product>/<file>`);
+        console.log(`  demo: license key, product, channel and trusted root in ${join(stack.dataDir, 'demo.json')}`);
+        console.log(`        npx signet license show <key>   npx signet fleet --product demo-av   npx signet publish --help`);
         console.log('  stop: Ctrl-C');
       }
 
