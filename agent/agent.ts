@@ -63,7 +63,9 @@ export type UpdateResult =
       /** Files already in the store (unchanged since an earlier version): not downloaded. */
       readonly reusedFiles: number;
       readonly downloadedFiles: number;
+      /** Bytes of the listed files received (the set manifest's are apart). */
       readonly downloadedBytes: number;
+      readonly setManifestBytes: number;
       readonly resumedDownloads: number;
       readonly path: string;
     };
@@ -416,7 +418,8 @@ async function install(
     throw new AgentError('VERIFICATION_FAILED', `${manifest.setManifest} is not the set manifest of ${manifest.product} ${manifest.version} (its signed custom fields say ${JSON.stringify(custom)})`);
   }
   const setHash = setInfo.hashes.sha256 ?? '';
-  if (!(await inStore(dir, setHash, setInfo.length))) await downloadToStore(dir, http, source, setInfo, stats);
+  const setStats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
+  if (!(await inStore(dir, setHash, setInfo.length))) await downloadToStore(dir, http, source, setInfo, setStats);
   const set = JSON.parse(await readFile(storePath(dir, setHash), 'utf8')) as { product?: unknown; version?: unknown; files?: Array<{ path: string; target: string; length: number; sha256: string }> };
   if (set.product !== manifest.product || set.version !== manifest.version || !Array.isArray(set.files)) {
     throw new AgentError('VERIFICATION_FAILED', `${manifest.setManifest} does not describe ${manifest.product} ${manifest.version}`);
@@ -433,7 +436,6 @@ async function install(
     }
     infos.set(file.sha256, info);
   }
-  const filesBefore = stats.files;
   const missing: TargetFile[] = [];
   for (const [sha256, info] of infos) if (!(await inStore(dir, sha256, info.length))) missing.push(info);
   const totalBytes = missing.reduce((n, i) => n + i.length, 0);
@@ -462,7 +464,8 @@ async function install(
   return {
     files: files.length,
     reusedFiles: files.length - missing.length,
-    downloadedFiles: stats.files - filesBefore,
+    downloadedFiles: stats.files,
+    setManifestBytes: setStats.bytes,
     downloadedBytes: stats.bytes,
     resumedDownloads: stats.resumed,
     path: join(dir, path),

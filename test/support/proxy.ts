@@ -1,0 +1,43 @@
+/**
+ * A real HTTP proxy for the agent tests: the `proxy` npm package (TooTallNate's, a
+ * maintained Squid-like proxy, not written here) with basic authentication, on a free
+ * port. Counts the requests and tunnels it carried and the authentications it refused.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createProxy } from 'proxy';
+
+export interface TestProxy {
+  readonly port: number;
+  readonly seen: { connects: number; requests: number; refused: number };
+  close(): Promise<void>;
+}
+
+export async function startAuthProxy(user: string, password: string): Promise<TestProxy> {
+  const seen = { connects: 0, requests: 0, refused: 0 };
+  const server = createProxy(createServer());
+  // Tunnels (CONNECT) leave the HTTP server's bookkeeping: track every socket to close them all.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const expected = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  server.authenticate = (req) => {
+    const ok = req.headers['proxy-authorization'] === expected;
+    if (!ok) seen.refused++;
+    else if (req.method === 'CONNECT') seen.connects++;
+    else seen.requests++;
+    return ok;
+  };
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
