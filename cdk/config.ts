@@ -56,6 +56,16 @@ const schema = z.strictObject({
     { apiRequestsPer5MinutesPerIp: 2000 },
   ),
   /**
+   * Name of the SSM parameter (us-east-1) in which the global stack publishes the CDN's
+   * identity, `{ "baseUrl", "keyPairId" }`, for the manifest function to read at cold start.
+   * Fixed rather than generated: the API stack must name it without referencing the global
+   * stack, which depends on it (docs/cdk.md, "The CDN identity parameter").
+   */
+  cdnParameterName: z._default(
+    z.string().check(z.regex(/^(?!\/(aws|ssm))\/[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,14}$/i, 'expected a fully qualified SSM parameter name such as /signet/cdn (not under /aws or /ssm)')),
+    '/signet/cdn',
+  ),
+  /**
    * The CI pipeline that publishes releases: GitHub Actions runs of `branch` in `repository`
    * may assume the publishing role (OIDC). Without it no publishing role is created.
    */

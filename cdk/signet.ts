@@ -57,6 +57,7 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
       config,
       storage,
       onlineKeys: keys.onlineKeys,
+      cdnSigningKey: keys.cdnSigningKey,
       isPrimaryRegion: region === config.primaryRegion,
     });
     regions.push({ region, storage, api });

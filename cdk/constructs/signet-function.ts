@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
@@ -15,9 +16,10 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { bucketEnvVar, metadataSpace, pathSpaces, targetsSpace } from '#lib/definitions/bucket.ts';
+import { bucketEnvVar, metadataSpace, pathSpaces, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
 import type { Access } from '#lib/definitions/routes.ts';
 import type { TableDefinition } from '#lib/definitions/tables.ts';
+import { deliveryEnv } from '#lib/delivery/config.ts';
 import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import { onlineKeyEnv } from '#lib/tuf/online-signers.ts';
 import { NODE_22_REASON, acknowledge, acknowledgeWildcardResources } from '../nag.ts';
@@ -131,7 +133,10 @@ export class SignetFunction extends Construct {
    * immutable once published.
    * - `read`: GetObject under `metadata/` and `targets/`.
    * - `write` (the release functions): GetObject and PutObject under `metadata/`, which they
-   *   write; GetObject under `targets/`, which CI uploads and they only check; and
+   *   write, and under `staging/`, where a release commit puts its new metadata before the
+   *   commit point and reads it back to copy it to `metadata/` after it (never served:
+   *   neither CloudFront nor CI may read it); GetObject under `targets/`, which CI uploads
+   *   and they only check; and
    *   `s3:ListBucket` on the bucket, because they ask whether an object exists
    *   (`ObjectStore.exists`, a HEAD) and S3 answers a missing key with 404 only to a caller
    *   that may list the bucket, with 403 to any other, which `exists` cannot tell from a
@@ -144,17 +149,21 @@ export class SignetFunction extends Construct {
       access === 'write'
         ? [
             new iam.PolicyStatement({ sid: 'SignetMetadataReadWrite', actions: ['s3:GetObject', 's3:PutObject'], resources: [objects(metadataSpace.prefix)] }),
+            new iam.PolicyStatement({ sid: 'SignetStagingReadWrite', actions: ['s3:GetObject', 's3:PutObject'], resources: [objects(stagingPrefix)] }),
             new iam.PolicyStatement({ sid: 'SignetTargetsRead', actions: ['s3:GetObject'], resources: [objects(targetsSpace.prefix)] }),
             new iam.PolicyStatement({ sid: 'SignetBucketMissingKeys', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
           ]
         : [new iam.PolicyStatement({ sid: 'SignetPublishedRead', actions: ['s3:GetObject'], resources: pathSpaces.map((space) => objects(space.prefix)) })];
     for (const statement of statements) this.role.addToPrincipalPolicy(statement);
-    const objectSids = new Set(['SignetMetadataReadWrite', 'SignetTargetsRead', 'SignetPublishedRead']);
+    const objectSids = new Set(['SignetMetadataReadWrite', 'SignetStagingReadWrite', 'SignetTargetsRead', 'SignetPublishedRead']);
+    const prefixes = [...pathSpaces.map((s) => s.prefix), ...(access === 'write' ? [stagingPrefix] : [])];
     acknowledgeWildcardResources(
       this.defaultPolicy(),
       (_resource, statement) => statement.Sid !== undefined && objectSids.has(statement.Sid),
-      `object-level S3 access needs an object ARN pattern; it is limited to the prefixes ${pathSpaces.map((s) => s.prefix).join(', ')} of the one signature bucket ` +
-        `(write: Get/Put under ${metadataSpace.prefix}, Get under ${targetsSpace.prefix}; no delete)`,
+      `object-level S3 access needs an object ARN pattern; it is limited to the prefixes ${prefixes.join(', ')} of the one signature bucket ` +
+        (access === 'write'
+          ? `(Get/Put under ${metadataSpace.prefix} and ${stagingPrefix}, Get under ${targetsSpace.prefix}; no delete)`
+          : `(Get only; no write, no delete)`),
     );
     return this;
   }
@@ -172,9 +181,43 @@ export class SignetFunction extends Construct {
     return this;
   }
 
+  /**
+   * Lets the function sign CloudFront download grants with the CDN key: sets
+   * `SIGNET_CDN_KMS_KEY` (`deliveryEnv.kmsKey`, lib/delivery/config.ts) to the key ARN and
+   * grants `kms:Sign` on that one key, nothing else (the public half reaches CloudFront
+   * through the global stack's custom resource, not through this function).
+   */
+  bindCdnSigningKey(key: IKey): this {
+    this.function.addEnvironment(deliveryEnv.kmsKey, key.keyArn);
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SignCdnGrants', actions: ['kms:Sign'], resources: [key.keyArn] }));
+    return this;
+  }
+
+  /**
+   * Lets the function read the CDN's identity (`{ baseUrl, keyPairId }`) at cold start from
+   * the SSM parameter the global stack writes: sets `SIGNET_CDN_PARAMETER` and
+   * `SIGNET_CDN_PARAMETER_REGION` (`deliveryEnv`) and grants `ssm:GetParameter` on exactly
+   * that parameter. The ARN is built from the name, not taken from the parameter construct:
+   * the global stack depends on the API stack, so a reference back would be a cycle.
+   */
+  bindCdnParameter(parameterName: string, region: string): this {
+    if (!parameterName.startsWith('/')) throw new Error(`${this.node.path}: the CDN parameter name must be fully qualified (/signet/cdn), got ${parameterName}`);
+    this.function.addEnvironment(deliveryEnv.parameter, parameterName);
+    this.function.addEnvironment(deliveryEnv.parameterRegion, region);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadCdnParameter', actions: ['ssm:GetParameter'], resources: [ssmParameterArn(Stack.of(this), parameterName, region)] }),
+    );
+    return this;
+  }
+
   private defaultPolicy(): iam.Policy {
     const policy = this.role.node.tryFindChild('DefaultPolicy');
     if (!(policy instanceof iam.Policy)) throw new Error(`${this.role.node.path} has no default policy yet`);
     return policy;
   }
+}
+
+/** `arn:<partition>:ssm:<region>:<account>:parameter/<name without its leading slash>`. */
+export function ssmParameterArn(stack: Stack, parameterName: string, region: string): string {
+  return stack.formatArn({ service: 'ssm', region, resource: 'parameter', resourceName: parameterName.replace(/^\//, ''), arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
 }

@@ -32,6 +32,12 @@ export interface ApiStackProps extends StackProps {
   /** The TUF online keys (KeysStack), bound to the functions whose definition lists them. */
   readonly onlineKeys: Readonly<Record<OnlineRole, kms.IKey>>;
   /**
+   * The CDN URL-signing key (KeysStack), bound to the functions whose definition has
+   * `cdnSigning`, together with the name of the SSM parameter that tells them the CDN's
+   * domain and public-key id (`config.cdnParameterName`, in `config.globalRegion`).
+   */
+  readonly cdnSigningKey: kms.IKey;
+  /**
    * Whether this is the primary region's API: only it runs the scheduled functions and holds
    * the CI publishing role. Repository commits are conditional writes on the global table,
    * and a global table serializes conditional writes only within one region (across regions
@@ -78,7 +84,7 @@ export class ApiStack extends Stack {
     const created = new Map<string, SignetFunction>();
     const schedules = new Map<string, events.Rule>();
     for (const definition of functions) {
-      const fn = this.createFunction(definition, config, storage, props.onlineKeys, shared, logRemovalPolicy);
+      const fn = this.createFunction(definition, config, storage, props, shared, logRemovalPolicy);
       created.set(definition.id, fn);
       if (definition.scheduleMinutes !== undefined && isPrimaryRegion) schedules.set(definition.id, this.schedule(definition, definition.scheduleMinutes, fn));
     }
@@ -121,7 +127,7 @@ export class ApiStack extends Stack {
     definition: FunctionDefinition,
     config: SignetConfig,
     storage: StorageResources,
-    onlineKeys: Readonly<Record<OnlineRole, kms.IKey>>,
+    keys: Pick<ApiStackProps, 'onlineKeys' | 'cdnSigningKey'>,
     shared: SharedDeps,
     logRemovalPolicy: RemovalPolicy,
   ): SignetFunction {
@@ -137,7 +143,11 @@ export class ApiStack extends Stack {
     });
     for (const { table, access } of definition.tables) fn.bindTable(storage.tableFor(table), table, access);
     if (definition.bucket) fn.bindBucket(storage.bucket, definition.bucket);
-    for (const role of new Set(definition.signingKeys ?? [])) fn.bindSigningKey(role, onlineKeys[role]);
+    for (const role of new Set(definition.signingKeys ?? [])) fn.bindSigningKey(role, keys.onlineKeys[role]);
+    if (definition.cdnSigning) {
+      fn.bindCdnSigningKey(keys.cdnSigningKey);
+      fn.bindCdnParameter(config.cdnParameterName, config.globalRegion);
+    }
     return fn;
   }
 

@@ -12,9 +12,11 @@ import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
 import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
+import type { CdnParameter } from '#lib/delivery/config.ts';
 import type { SignetConfig } from '../config.ts';
 import { CdnPublicKey } from '../constructs/cdn-public-key.ts';
 import { acknowledge } from '../nag.ts';
@@ -39,6 +41,8 @@ export class GlobalStack extends Stack {
   readonly keyGroup: cloudfront.KeyGroup;
   readonly cdnPublicKey: CdnPublicKey;
   readonly webAcl: wafv2.CfnWebACL;
+  /** `{ baseUrl, keyPairId }` for the manifest functions, named `config.cdnParameterName`. */
+  readonly cdnParameter: ssm.StringParameter;
 
   constructor(scope: Construct, id: string, props: GlobalStackProps) {
     super(scope, id, props);
@@ -160,6 +164,21 @@ export class GlobalStack extends Stack {
       });
     }
 
+    // The manifest functions read this at cold start (lib/delivery/config.ts). They cannot
+    // take the domain and key id as environment variables: this stack depends on the API
+    // stack (its origin), so the API stack cannot reference anything here. The name is fixed
+    // by configuration, and the functions' grant is built from it.
+    const cdnParameter: CdnParameter = {
+      baseUrl: `https://${config.domainName ?? this.distribution.distributionDomainName}`,
+      keyPairId: this.cdnPublicKey.publicKeyId,
+    };
+    this.cdnParameter = new ssm.StringParameter(this, 'CdnParameter', {
+      parameterName: config.cdnParameterName,
+      description: 'Signet: the CDN base URL and the Key-Pair-Id of its signed URLs, read by the manifest functions at cold start',
+      stringValue: this.toJsonString(cdnParameter),
+      tier: ssm.ParameterTier.STANDARD,
+    });
+
     new CfnOutput(this, 'DistributionId', { value: this.distribution.distributionId, description: 'Set as signet.distributionId to pin the bucket policy' });
     new CfnOutput(this, 'DistributionDomainName', { value: this.distribution.distributionDomainName });
     new CfnOutput(this, 'CdnPublicKeyId', { value: this.cdnPublicKey.publicKeyId, description: 'Key-Pair-Id of signed URLs' });
@@ -218,7 +237,13 @@ function webAcl(scope: Construct, config: SignetConfig): wafv2.CfnWebACL {
                 fieldToMatch: { uriPath: {} },
                 positionalConstraint: 'STARTS_WITH',
                 searchString: apiPathPattern.replace(/\*$/, ''),
-                textTransformations: [{ priority: 0, type: 'NONE' }],
+                // CloudFront picks the behaviour after normalizing the path (RFC 3986: percent-
+                // decoding, dot segments), WAF sees it raw: without these, /x/../v1/manifest or
+                // /%761/manifest would reach the API uncounted.
+                textTransformations: [
+                  { priority: 0, type: 'URL_DECODE' },
+                  { priority: 1, type: 'NORMALIZE_PATH' },
+                ],
               },
             },
           },

@@ -9,7 +9,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { pathSpaces } from '#lib/definitions/bucket.ts';
+import { pathSpaces, stagingExpiryDays, stagingPrefix } from '#lib/definitions/bucket.ts';
 import type { KeyAttribute, TableDefinition } from '#lib/definitions/tables.ts';
 import { tables } from '#lib/definitions/tables.ts';
 import type { SignetConfig } from '../config.ts';
@@ -64,7 +64,17 @@ export class StorageStack extends Stack implements StorageResources {
       serverAccessLogsPrefix: 'signature-bucket/',
       lifecycleRules: [
         // timestamp.json is rewritten every few minutes: keep a month of history, not all of it.
-        { noncurrentVersionExpiration: Duration.days(30), abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        { id: 'ExpireNoncurrentVersions', noncurrentVersionExpiration: Duration.days(30), abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        // A release commit's metadata before its commit point (lib/releases/repository.ts):
+        // copied to metadata/ right after it, or by the hourly timestamp refresh if the commit
+        // crashed; a racer's files are never copied. Nothing reads a staged file after that.
+        // S3 also removes the delete markers the expiry leaves, once they are this old.
+        {
+          id: 'ExpireStaging',
+          prefix: stagingPrefix,
+          expiration: Duration.days(stagingExpiryDays),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
       ],
       removalPolicy,
     });

@@ -4,7 +4,8 @@ import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bucketEnvVar } from '#lib/definitions/bucket.ts';
+import { bucketEnvVar, stagingPrefix } from '#lib/definitions/bucket.ts';
+import { deliveryEnv } from '#lib/delivery/config.ts';
 import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/routes.ts';
 import { functions, routeKey, routes } from '#lib/definitions/routes.ts';
 import { mainTable } from '#lib/definitions/tables.ts';
@@ -121,7 +122,7 @@ describe('ApiStack functions', () => {
     }
   });
 
-  it('sets exactly the env vars the definition calls for: tables, bucket, online keys', () => {
+  it('sets exactly the env vars the definition calls for: tables, bucket, online keys, CDN signing', () => {
     for (const definition of functions) {
       const env = environmentOf(definition.id);
       expect(Object.keys(env).sort(), definition.id).toEqual(
@@ -129,6 +130,7 @@ describe('ApiStack functions', () => {
           ...definition.tables.map((t) => t.table.envVar),
           ...(definition.bucket ? [bucketEnvVar] : []),
           ...(definition.signingKeys ?? []).map((role) => onlineKeyEnv[role]),
+          ...(definition.cdnSigning ? [deliveryEnv.kmsKey, deliveryEnv.parameter, deliveryEnv.parameterRegion] : []),
           'NODE_OPTIONS',
         ].sort(),
       );
@@ -156,7 +158,7 @@ describe('ApiStack functions', () => {
     });
 
     it(`may ${roles.length ? 'kms:Sign and kms:GetPublicKey on exactly those keys, nothing else of KMS' : 'use no KMS action at all'}`, () => {
-      const kms = statementsOf(id).filter((s) => [s.Action].flat().some((a) => a.startsWith('kms:')));
+      const kms = statementsOf(id).filter((s) => s.Sid !== 'SignCdnGrants' && [s.Action].flat().some((a) => a.startsWith('kms:')));
       expect(kms).toHaveLength(roles.length);
       for (const statement of kms) {
         expect([statement.Action].flat().sort()).toEqual(['kms:GetPublicKey', 'kms:Sign']);
@@ -172,7 +174,7 @@ describe('ApiStack functions', () => {
     const bucketArn = stackOutput(STORAGE_STACK, 'FnGetAttSignatureBucket');
     const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
 
-    it(`gets ${definition.bucket ?? 'no'} access${definition.bucket === 'write' ? ': Get/Put metadata, Get targets, ListBucket for honest 404s, no delete' : ''}`, () => {
+    it(`gets ${definition.bucket ?? 'no'} access${definition.bucket === 'write' ? ': Get/Put metadata and staging, Get targets, ListBucket for honest 404s, no delete' : ''}`, () => {
       const s3 = statementsOf(id).filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:')));
       if (definition.bucket === undefined) {
         expect(s3).toEqual([]);
@@ -182,6 +184,7 @@ describe('ApiStack functions', () => {
         definition.bucket === 'write'
           ? [
               { Sid: 'SignetMetadataReadWrite', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: objects('metadata/') },
+              { Sid: 'SignetStagingReadWrite', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: objects(stagingPrefix) },
               { Sid: 'SignetTargetsRead', Effect: 'Allow', Action: 's3:GetObject', Resource: objects('targets/') },
               { Sid: 'SignetBucketMissingKeys', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
             ]
@@ -189,6 +192,53 @@ describe('ApiStack functions', () => {
       expect(s3).toEqual(expected);
       expect(actionsOf(s3).some((a) => /Delete|\*/.test(a))).toBe(false);
     });
+  });
+
+  describe.each(functions.map((f) => [f.id, f] as const))('function %s and CDN signing', (id, definition) => {
+    const signs = definition.cdnSigning === true;
+
+    it(signs ? `sets ${deliveryEnv.kmsKey} to the CDN key and names the CDN parameter in us-east-1` : 'has no CDN variable', () => {
+      const env = environmentOf(id);
+      if (!signs) {
+        for (const variable of Object.values(deliveryEnv)) expect(env[variable], variable).toBeUndefined();
+        return;
+      }
+      expect(env[deliveryEnv.kmsKey]).toEqual(stackOutput(KEYS_STACK, 'FnGetAttCdnSigningKey'));
+      expect(env[deliveryEnv.parameter]).toBe('/signet/cdn');
+      expect(env[deliveryEnv.parameterRegion]).toBe('us-east-1');
+      // Locally the stack sets the CDN identity directly; in the cloud it must come from the parameter.
+      for (const variable of [deliveryEnv.cdnBaseUrl, deliveryEnv.keyPairId, deliveryEnv.privateKeyFile]) expect(env[variable], variable).toBeUndefined();
+    });
+
+    it(signs ? 'may kms:Sign with the CDN key and ssm:GetParameter the CDN parameter, exactly' : 'may neither sign with the CDN key nor read SSM', () => {
+      const statements = statementsOf(id);
+      const cdn = statements.filter((s) => s.Sid === 'SignCdnGrants' || s.Sid === 'ReadCdnParameter' || actionsOf([s]).some((a) => a.startsWith('ssm:')));
+      if (!signs) {
+        expect(cdn).toEqual([]);
+        expect(JSON.stringify(statements)).not.toContain('CdnSigningKey');
+        return;
+      }
+      expect(cdn).toEqual([
+        { Sid: 'SignCdnGrants', Effect: 'Allow', Action: 'kms:Sign', Resource: stackOutput(KEYS_STACK, 'FnGetAttCdnSigningKey') },
+        {
+          Sid: 'ReadCdnParameter',
+          Effect: 'Allow',
+          Action: 'ssm:GetParameter',
+          Resource: { 'Fn::Join': ['', ['arn:aws:ssm:us-east-1:', { Ref: 'AWS::AccountId' }, ':parameter/signet/cdn']] },
+        },
+      ]);
+    });
+  });
+
+  it('has CDN-signing functions to test (manifest)', () => {
+    expect(functions.filter((f) => f.cdnSigning).map((f) => f.id)).toEqual(['manifest']);
+  });
+
+  it('reaches the CDN parameter by a name-built ARN, never by a reference to the global stack (which depends on this one)', () => {
+    expect(JSON.stringify(json)).not.toContain('Signet-Global');
+    const deps = synth.assembly.getStackByName(api.stackName).dependencies.map((d) => d.id);
+    expect(deps).not.toContain('Signet-Global-us-east-1');
+    expect(synth.assembly.getStackByName('Signet-Global-us-east-1').dependencies.map((d) => d.id)).toContain(api.stackName);
   });
 
   it('writes logs through its own role scoped to its log group, not AWSLambdaBasicExecutionRole', () => {
@@ -313,8 +363,8 @@ describe('ApiStack with other definitions', () => {
   };
   const adminRoute: RouteDefinition = { method: 'POST', path: '/v1/admin/sign', functionId: 'sign', authorization: 'iam' };
 
-  function build(options: { functions?: FunctionDefinition[]; isPrimaryRegion?: boolean; routes?: RouteDefinition[] } = {}) {
-    const app = new App({ context: contextWith({}, SKIP_BUNDLING) });
+  function build(options: { functions?: FunctionDefinition[]; isPrimaryRegion?: boolean; routes?: RouteDefinition[]; signet?: Record<string, unknown> } = {}) {
+    const app = new App({ context: contextWith(options.signet ?? {}, SKIP_BUNDLING) });
     const config = parseConfig(app.node.tryGetContext('signet'), {});
     const env = { region: config.primaryRegion };
     const keys = new KeysStack(app, 'Keys', { env, config });
@@ -324,6 +374,7 @@ describe('ApiStack with other definitions', () => {
       config,
       storage,
       onlineKeys: keys.onlineKeys,
+      cdnSigningKey: keys.cdnSigningKey,
       functions: options.functions ?? [signer],
       routes: options.routes ?? [adminRoute],
       ...(options.isPrimaryRegion === undefined ? {} : { isPrimaryRegion: options.isPrimaryRegion }),
@@ -390,6 +441,36 @@ describe('ApiStack with other definitions', () => {
           externalModules: ['@middy/core'],
         }),
     ).toThrow(/without a layer/);
+  });
+
+  it('binds CDN signing from the configuration: another parameter name, the same grant shape', () => {
+    const signing = build({ functions: [{ ...signer, cdnSigning: true }], signet: { cdnParameterName: '/acme/signet/cdn' } });
+    signing.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [deliveryEnv.parameter]: '/acme/signet/cdn', [deliveryEnv.parameterRegion]: 'us-east-1', [deliveryEnv.kmsKey]: Match.anyValue() }) },
+    });
+    const statements = Object.values(signing.template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => (p.Properties as { PolicyDocument: { Statement: Array<{ Sid?: string; Action: unknown; Resource: unknown }> } }).PolicyDocument.Statement,
+    );
+    expect(statements.find((s) => s.Sid === 'ReadCdnParameter')).toMatchObject({
+      Action: 'ssm:GetParameter',
+      Resource: { 'Fn::Join': ['', ['arn:aws:ssm:us-east-1:', { Ref: 'AWS::AccountId' }, ':parameter/acme/signet/cdn']] },
+    });
+    signing.app.synth();
+    expect(new AwsSolutionsChecks().validateScope(signing.stack).violations).toEqual([]);
+  });
+
+  it('refuses a CDN parameter name that is not fully qualified', () => {
+    expect(() => build({ functions: [{ ...signer, cdnSigning: true }], signet: { cdnParameterName: 'signet/cdn' } })).toThrow(/cdnParameterName/);
+    const scope = new Stack(new App({ context: SKIP_BUNDLING }), 'S');
+    const fn = new SignetFunction(scope, 'F', {
+      entry: 'functions/health/handler.ts',
+      description: 'x',
+      memorySize: 128,
+      timeout: Duration.seconds(3),
+      logRetention: 90,
+      logRemovalPolicy: RemovalPolicy.DESTROY,
+    });
+    expect(() => fn.bindCdnParameter('signet/cdn', 'us-east-1')).toThrow(/fully qualified/);
   });
 
   it('fails on a route whose function is not defined', () => {

@@ -15,6 +15,7 @@ describe('parseConfig', () => {
       removalPolicy: 'retain',
       api: { throttleRateLimit: 200, throttleBurstLimit: 400 },
       waf: { apiRequestsPer5MinutesPerIp: 2000 },
+      cdnParameterName: '/signet/cdn',
     });
     expect(config.account).toBeUndefined();
     expect(config.domainName).toBeUndefined();
@@ -68,9 +69,16 @@ describe('parseConfig', () => {
     [{ replicaRegions: ['eu-west-1'] }, 'signet.replicaRegions'],
     [{ api: { throttleRateLimit: 500, throttleBurstLimit: 100 } }, 'signet.api.throttleBurstLimit'],
     [{ distributionId: 'd123' }, 'signet.distributionId'],
+    [{ cdnParameterName: 'signet/cdn' }, 'signet.cdnParameterName'],
+    [{ cdnParameterName: '/aws/signet' }, 'signet.cdnParameterName'],
+    [{ cdnParameterName: '/signet/c dn' }, 'signet.cdnParameterName'],
   ])('refuses %j with a message naming %s', (raw, field) => {
     expect(() => parseConfig(raw, {})).toThrow(ConfigError);
     expect(() => parseConfig(raw, {})).toThrow(field);
+  });
+
+  it('takes a CDN parameter name', () => {
+    expect(parseConfig({ cdnParameterName: '/acme/signet-prod/cdn' }, {}).cdnParameterName).toBe('/acme/signet-prod/cdn');
   });
 
   it('names an unknown key instead of ignoring it', () => {

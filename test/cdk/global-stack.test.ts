@@ -1,7 +1,8 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
+import { apiPathPattern, cacheControlFor, metadataSpace, pathSpaces, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
+import { routes } from '#lib/definitions/routes.ts';
 import type { CfnTemplate, SynthesizedApp } from './support.ts';
 import { onlyResource, resourcesOfType, synthSignet } from './support.ts';
 
@@ -122,6 +123,50 @@ describe('CloudFront behaviours', () => {
     for (const space of pathSpaces) expect(behavior(space.pathPattern).CachePolicyId).toEqual({ Ref: cachePolicyId });
   });
 
+  it('honours every Cache-Control the objects carry (cacheControlFor): each max-age lies within [MinTTL, MaxTTL], so CloudFront uses it as is', () => {
+    const [, policy] = onlyResource(json, 'AWS::CloudFront::CachePolicy');
+    const { MinTTL, DefaultTTL, MaxTTL } = (policy.Properties as { CachePolicyConfig: { MinTTL: number; DefaultTTL: number; MaxTTL: number } }).CachePolicyConfig;
+    const keys = [`${metadataSpace.prefix}timestamp.json`, `${metadataSpace.prefix}3.snapshot.json`, `${metadataSpace.prefix}7.targets.json`, `${metadataSpace.prefix}2.root.json`, `${targetsSpace.prefix}av/${'a'.repeat(64)}.main.cvd`];
+    const maxAges = keys.map((key) => Number(/max-age=(\d+)/.exec(cacheControlFor(key))?.[1]));
+    expect(maxAges).toEqual([60, 31_536_000, 31_536_000, 31_536_000, 31_536_000]);
+    for (const maxAge of maxAges) {
+      expect(maxAge).toBeGreaterThanOrEqual(MinTTL);
+      expect(maxAge).toBeLessThanOrEqual(MaxTTL);
+    }
+    // An object without Cache-Control (never written so by the service) is cached no longer than timestamp.json.
+    expect(MinTTL).toBe(0);
+    expect(DefaultTTL).toBeLessThanOrEqual(maxAges[0] ?? 0);
+  });
+
+  it('keeps the whole query string out of the cache key on /metadata/* and /targets/* (signed-URL parameters must not split the cache)', () => {
+    const [cachePolicyId, policy] = onlyResource(json, 'AWS::CloudFront::CachePolicy');
+    expect((policy.Properties as { CachePolicyConfig: { ParametersInCacheKeyAndForwardedToOrigin: { QueryStringsConfig: unknown } } }).CachePolicyConfig.ParametersInCacheKeyAndForwardedToOrigin.QueryStringsConfig).toEqual({
+      QueryStringBehavior: 'none',
+    });
+    for (const space of pathSpaces) {
+      const b = behavior(space.pathPattern);
+      expect(b.CachePolicyId).toEqual({ Ref: cachePolicyId });
+      expect(b.OriginRequestPolicyId, space.pathPattern).toBeUndefined();
+    }
+  });
+
+  it('forwards the Authorization header on /v1/*: caching disabled, so AllViewerExceptHostHeader may carry it (an origin request policy cannot name it)', () => {
+    // The manifest, reports and agents/self routes need the agent's bearer token. CloudFront
+    // forwards Authorization through an origin request policy only when caching is disabled.
+    const b = behavior(apiPathPattern);
+    expect(b.CachePolicyId).toBe(CACHING_DISABLED);
+    expect(b.OriginRequestPolicyId).toBe(ALL_VIEWER_EXCEPT_HOST_HEADER);
+    expect(resourcesOfType(json, 'AWS::CloudFront::OriginRequestPolicy')).toEqual([]);
+  });
+
+  it('serves nothing under staging/: no behaviour but the default (signed URL required, uncached) matches it', () => {
+    // Every pattern here is a prefix with a trailing '*'.
+    const matches = (pattern: string, path: string) => pattern.endsWith('*') && path.startsWith(pattern.slice(0, -1));
+    const stagedPath = `/${stagingPrefix}0b9e4c2a.targets.json`;
+    expect(config.CacheBehaviors.filter((b) => matches(b.PathPattern ?? '', stagedPath))).toEqual([]);
+    expect(config.DefaultCacheBehavior.TrustedKeyGroups).toHaveLength(1);
+  });
+
   it('logs to a bucket of its own that keeps ACLs for CloudFront log delivery', () => {
     const [bucketId, bucket] = onlyResource(json, 'AWS::S3::Bucket');
     expect(config.Logging).toEqual({ Bucket: { 'Fn::GetAtt': [bucketId, 'RegionalDomainName'] }, Prefix: 'cloudfront/', IncludeCookies: false });
@@ -193,6 +238,40 @@ describe('CDN key group', () => {
   });
 });
 
+describe('CDN identity parameter', () => {
+  it('publishes { baseUrl, keyPairId } under the configured fixed name in us-east-1: the distribution domain and the published public key', () => {
+    const [, parameter] = onlyResource(json, 'AWS::SSM::Parameter');
+    const [distributionId] = onlyResource(json, 'AWS::CloudFront::Distribution');
+    const [publicKeyId] = onlyResource(json, 'Custom::CdnPublicKey');
+    expect(parameter.Properties).toMatchObject({ Name: '/signet/cdn', Type: 'String', Tier: 'Standard' });
+    expect(parameter.Properties?.Value).toEqual({
+      'Fn::Join': ['', ['{"baseUrl":"https://', { 'Fn::GetAtt': [distributionId, 'DomainName'] }, '","keyPairId":"', { Ref: publicKeyId }, '"}']],
+    });
+    expect(synth.stacks.global.region).toBe('us-east-1');
+    expect(synth.config.cdnParameterName).toBe('/signet/cdn');
+  });
+
+  it('is the very parameter the manifest function may read: same name, same region', () => {
+    const primary = synth.stacks.regions[0];
+    if (!primary) throw new Error('no primary region');
+    const apiJson = JSON.stringify(synth.json(primary.api));
+    expect(apiJson).toContain(`"arn:aws:ssm:${synth.stacks.global.region}:",{"Ref":"AWS::AccountId"},":parameter${synth.config.cdnParameterName}"`);
+  });
+
+  it('uses the custom domain in baseUrl when one is configured', () => {
+    const withDomain = synthSignet({
+      signet: { domainName: 'updates.example.com', certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666', cdnParameterName: '/acme/cdn' },
+    });
+    try {
+      const [, parameter] = onlyResource(withDomain.json(withDomain.stacks.global), 'AWS::SSM::Parameter');
+      expect(parameter.Properties?.Name).toBe('/acme/cdn');
+      expect(JSON.stringify(parameter.Properties?.Value)).toContain('{\\"baseUrl\\":\\"https://updates.example.com\\",\\"keyPairId\\":\\"');
+    } finally {
+      withDomain.dispose();
+    }
+  });
+});
+
 describe('KeysStack', () => {
   it('holds a multi-Region ECC P-256 signing key, retained on delete', () => {
     const keys = synth.template(synth.stacks.keys);
@@ -228,5 +307,35 @@ describe('WAF', () => {
         Match.objectLike({ Name: 'AWSManagedRulesKnownBadInputsRuleSet' }),
       ]),
     });
+  });
+
+  interface WafRule {
+    Name: string;
+    Priority: number;
+    Statement: {
+      RateBasedStatement?: {
+        ScopeDownStatement: { ByteMatchStatement: { SearchString: string; PositionalConstraint: string; FieldToMatch: unknown; TextTransformations: Array<{ Priority: number; Type: string }> } };
+      };
+    };
+  }
+  const rules = (): WafRule[] => (onlyResource(json, 'AWS::WAFv2::WebACL')[1].Properties as { Rules: WafRule[] }).Rules;
+
+  it('evaluates the per-IP rate limit first, so no other rule ends a request before it is counted', () => {
+    const sorted = [...rules()].sort((a, b) => a.Priority - b.Priority);
+    expect(sorted[0]?.Name).toBe('ApiRateLimitPerIp');
+    expect(new Set(rules().map((r) => r.Priority)).size).toBe(rules().length);
+  });
+
+  it('counts every request CloudFront sends to the API: every route, and paths that only normalize to /v1/', () => {
+    const scope = rules().find((r) => r.Name === 'ApiRateLimitPerIp')?.Statement.RateBasedStatement?.ScopeDownStatement.ByteMatchStatement;
+    expect(scope?.FieldToMatch).toEqual({ UriPath: {} });
+    expect(scope?.PositionalConstraint).toBe('STARTS_WITH');
+    expect(`${scope?.SearchString}*`).toBe(apiPathPattern);
+    for (const route of routes) expect(route.path.startsWith(scope?.SearchString ?? '?'), route.path).toBe(true);
+    // CloudFront chooses the behaviour on the normalized path; WAF must compare the same.
+    expect(scope?.TextTransformations).toEqual([
+      { Priority: 0, Type: 'URL_DECODE' },
+      { Priority: 1, Type: 'NORMALIZE_PATH' },
+    ]);
   });
 });

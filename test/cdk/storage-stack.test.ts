@@ -1,7 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pathSpaces } from '#lib/definitions/bucket.ts';
+import { pathSpaces, stagingExpiryDays, stagingPrefix } from '#lib/definitions/bucket.ts';
 import { mainTable } from '#lib/definitions/tables.ts';
 import { parseConfig } from '../../cdk/config.ts';
 import { StorageStack } from '../../cdk/stacks/storage-stack.ts';
@@ -71,6 +71,30 @@ describe('StorageStack signature bucket', () => {
         },
       },
     ]);
+  });
+
+  it('expires staged release metadata after stagingExpiryDays, and its noncurrent versions a day later, leaving the rest of the bucket to its own rule', () => {
+    const bucket = template.toJSON().Resources[signatureBucketLogicalId()] as { Properties: { LifecycleConfiguration: { Rules: Array<Record<string, unknown>> } } };
+    const rules = bucket.Properties.LifecycleConfiguration.Rules;
+    expect(rules).toEqual([
+      { Id: 'ExpireNoncurrentVersions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 30 }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } },
+      { Id: 'ExpireStaging', Status: 'Enabled', Prefix: stagingPrefix, ExpirationInDays: stagingExpiryDays, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+    ]);
+    // Only the staging rule expires current versions: published metadata and targets never expire.
+    expect(rules.filter((r) => r.ExpirationInDays !== undefined).map((r) => r.Prefix)).toEqual([stagingPrefix]);
+  });
+
+  it('never lets CloudFront (or anyone but the grants of the API stack) read staging/', () => {
+    const bucket = signatureBucketLogicalId();
+    const [, policy] = Object.entries(template.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: bucket } } }))[0] ?? [];
+    const statements = (policy?.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument.Statement;
+    for (const statement of statements.filter((s) => s.Effect === 'Allow')) {
+      const resources = [statement.Resource].flat().map((r) => JSON.stringify(r));
+      expect(resources.some((r) => r.includes(stagingPrefix)), JSON.stringify(statement)).toBe(false);
+      // Every allowed resource is under a published prefix: no bucket-wide object ARN that would cover staging/ too.
+      for (const resource of resources) expect(pathSpaces.some((space) => resource.includes(`/${space.prefix}*`)), resource).toBe(true);
+    }
+    expect(pathSpaces.some((space) => space.prefix === stagingPrefix || stagingPrefix.startsWith(space.prefix))).toBe(false);
   });
 
   it('pins AWS:SourceArn to one distribution once signet.distributionId is configured', () => {
