@@ -65,6 +65,18 @@ const schema = z.strictObject({
     z.string().check(z.regex(/^(?!\/(aws|ssm))\/[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,14}$/i, 'expected a fully qualified SSM parameter name such as /signet/cdn (not under /aws or /ssm)')),
     '/signet/cdn',
   ),
+  /** Alarm thresholds and where alarm notifications go (MonitoringStack). */
+  monitoring: z._default(
+    z.strictObject({
+      /** Subscribed to each region's alarm topic; absent, subscribe to the AlarmTopicArn output yourself. */
+      alarmEmail: z.optional(z.string().check(z.regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'expected an e-mail address'))),
+      /** The HTTP API's 5xx responses, percent of requests in 5 minutes, that count as failing. */
+      api5xxPercent: z._default(z.number().check(z.gt(0), z.lte(100)), 5),
+      /** The HTTP API's p99 latency, milliseconds over 5 minutes, that counts as slow. */
+      apiLatencyP99Ms: z._default(z.number().check(z.int(), z.gte(100), z.lte(30_000)), 2500),
+    }),
+    { api5xxPercent: 5, apiLatencyP99Ms: 2500 },
+  ),
   /**
    * The CI pipeline that publishes releases: GitHub Actions runs of `branch` in `repository`
    * may assume the publishing role (OIDC). Without it no publishing role is created.

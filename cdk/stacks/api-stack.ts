@@ -51,9 +51,21 @@ export interface ApiStackProps extends StackProps {
   readonly routes?: readonly RouteDefinition[];
 }
 
-export class ApiStack extends Stack {
+/** What the monitoring stack is given of a region's API: typed handles, never names. */
+export interface ApiResources {
+  readonly api: apigwv2.IHttpApi;
+  /** The functions, by definition id. */
+  readonly functions: ReadonlyMap<string, SignetFunction>;
+  /** EventBridge schedules, by function id (primary region only). */
+  readonly schedules: ReadonlyMap<string, events.Rule>;
+  /** The `$default` stage's JSON access log (one line per request, with its route key). */
+  readonly accessLogs: logs.ILogGroup;
+}
+
+export class ApiStack extends Stack implements ApiResources {
   readonly api: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
+  readonly accessLogs: logs.LogGroup;
   readonly functions: ReadonlyMap<string, SignetFunction>;
   /** EventBridge schedules, by function id (primary region only). */
   readonly schedules: ReadonlyMap<string, events.Rule>;
@@ -71,6 +83,7 @@ export class ApiStack extends Stack {
       createDefaultStage: false,
     });
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: config.logRetentionDays, removalPolicy: logRemovalPolicy });
+    this.accessLogs = accessLogs;
     this.stage = this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,

@@ -11,13 +11,15 @@ describe('the app with replica regions', () => {
   });
   afterAll(() => synth?.dispose());
 
-  it('deploys storage and API to every region, keys to the primary, the global entry to us-east-1', () => {
+  it('deploys storage, API and monitoring to every region, keys to the primary, the global entry to us-east-1', () => {
     const names = synth.assembly.stacks.map((s) => `${s.stackName}@${s.environment.region}`).sort();
     expect(names).toEqual([
       'Signet-Api-eu-central-1@eu-central-1',
       'Signet-Api-eu-west-1@eu-west-1',
       'Signet-Global-us-east-1@us-east-1',
       'Signet-Keys-eu-west-1@eu-west-1',
+      'Signet-Monitoring-eu-central-1@eu-central-1',
+      'Signet-Monitoring-eu-west-1@eu-west-1',
       'Signet-Storage-eu-central-1@eu-central-1',
       'Signet-Storage-eu-west-1@eu-west-1',
     ]);
@@ -37,6 +39,12 @@ describe('the app with replica regions', () => {
     const deps = (name: string) => synth.assembly.getStackByName(name).dependencies.map((d) => d.id).sort();
     expect(deps('Signet-Api-eu-west-1')).toContain('Signet-Storage-eu-west-1');
     expect(deps('Signet-Global-us-east-1')).toEqual(expect.arrayContaining(['Signet-Api-eu-west-1', 'Signet-Keys-eu-west-1', 'Signet-Storage-eu-west-1']));
+    for (const region of ['eu-west-1', 'eu-central-1']) {
+      // Its API, and the primary storage stack that names the global table (a replica region's storage holds only its bucket).
+      expect(deps(`Signet-Monitoring-${region}`)).toEqual(expect.arrayContaining([`Signet-Api-${region}`, 'Signet-Storage-eu-west-1']));
+      // Nothing depends on monitoring: it can be destroyed and redeployed alone.
+      for (const artifact of synth.assembly.stacks) expect(artifact.dependencies.map((d) => d.id), artifact.stackName).not.toContain(`Signet-Monitoring-${region}`);
+    }
   });
 
   it('passes cdk-nag in the replica region too', () => {

@@ -16,7 +16,9 @@ describe('parseConfig', () => {
       api: { throttleRateLimit: 200, throttleBurstLimit: 400 },
       waf: { apiRequestsPer5MinutesPerIp: 2000 },
       cdnParameterName: '/signet/cdn',
+      monitoring: { api5xxPercent: 5, apiLatencyP99Ms: 2500 },
     });
+    expect(config.monitoring.alarmEmail).toBeUndefined();
     expect(config.account).toBeUndefined();
     expect(config.domainName).toBeUndefined();
     expect(config.github).toBeUndefined();
@@ -72,13 +74,19 @@ describe('parseConfig', () => {
     [{ cdnParameterName: 'signet/cdn' }, 'signet.cdnParameterName'],
     [{ cdnParameterName: '/aws/signet' }, 'signet.cdnParameterName'],
     [{ cdnParameterName: '/signet/c dn' }, 'signet.cdnParameterName'],
+    [{ monitoring: { alarmEmail: 'ops' } }, 'signet.monitoring.alarmEmail'],
+    [{ monitoring: { api5xxPercent: 0 } }, 'signet.monitoring.api5xxPercent'],
+    [{ monitoring: { apiLatencyP99Ms: 20 } }, 'signet.monitoring.apiLatencyP99Ms'],
+    [{ monitoring: { alarmTopic: 'x' } }, 'signet.monitoring'],
   ])('refuses %j with a message naming %s', (raw, field) => {
     expect(() => parseConfig(raw, {})).toThrow(ConfigError);
     expect(() => parseConfig(raw, {})).toThrow(field);
   });
 
-  it('takes a CDN parameter name', () => {
-    expect(parseConfig({ cdnParameterName: '/acme/signet-prod/cdn' }, {}).cdnParameterName).toBe('/acme/signet-prod/cdn');
+  it('takes a CDN parameter name and monitoring settings', () => {
+    const config = parseConfig({ cdnParameterName: '/acme/signet-prod/cdn', monitoring: { alarmEmail: 'ops@example.com', api5xxPercent: 2 } }, {});
+    expect(config.cdnParameterName).toBe('/acme/signet-prod/cdn');
+    expect(config.monitoring).toEqual({ alarmEmail: 'ops@example.com', api5xxPercent: 2, apiLatencyP99Ms: 2500 });
   });
 
   it('names an unknown key instead of ignoring it', () => {

@@ -45,11 +45,20 @@ function acknowledgements(root: IConstruct): AcknowledgementRecord[] {
 }
 
 const VARIANTS = [
-  ['the cdk.json configuration', {}, ['Signet-Api-eu-west-1', 'Signet-Global-us-east-1', 'Signet-Keys-eu-west-1', 'Signet-Storage-eu-west-1']],
+  ['the cdk.json configuration', {}, ['Signet-Api-eu-west-1', 'Signet-Global-us-east-1', 'Signet-Keys-eu-west-1', 'Signet-Monitoring-eu-west-1', 'Signet-Storage-eu-west-1']],
   [
     'a publishing role and a replica region',
     { github: { repository: 'acme/signatures' }, replicaRegions: ['eu-central-1'] },
-    ['Signet-Api-eu-central-1', 'Signet-Api-eu-west-1', 'Signet-Global-us-east-1', 'Signet-Keys-eu-west-1', 'Signet-Storage-eu-central-1', 'Signet-Storage-eu-west-1'],
+    [
+      'Signet-Api-eu-central-1',
+      'Signet-Api-eu-west-1',
+      'Signet-Global-us-east-1',
+      'Signet-Keys-eu-west-1',
+      'Signet-Monitoring-eu-central-1',
+      'Signet-Monitoring-eu-west-1',
+      'Signet-Storage-eu-central-1',
+      'Signet-Storage-eu-west-1',
+    ],
   ],
 ] as const;
 

@@ -1,0 +1,364 @@
+/**
+ * Monitoring of one region: CloudWatch alarms on what breaks agents' updates (the HTTP
+ * API's 5xx rate and p99 latency, function errors, a scheduled function that stopped
+ * succeeding, DynamoDB throttling, a rollout the service halted), an encrypted SNS topic
+ * they notify, and a dashboard. One per region, beside that region's API: an alarm can
+ * only watch metrics of its own region, and a region's monitoring should not depend on
+ * another region being up. It takes the API and storage stacks' resources as typed props
+ * and creates nothing they use, so it can be destroyed and redeployed freely.
+ */
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/routes.ts';
+import { functions as definedFunctions, routeKey, routes as definedRoutes } from '#lib/definitions/routes.ts';
+import type { TableDefinition } from '#lib/definitions/tables.ts';
+import { tables as definedTables } from '#lib/definitions/tables.ts';
+import type { SignetConfig } from '../config.ts';
+import type { SignetFunction } from '../constructs/signet-function.ts';
+import type { ApiResources } from './api-stack.ts';
+import type { StorageResources } from './storage-stack.ts';
+
+/** Namespace of the metrics this stack derives from logs (metric filters); nothing else writes to it. */
+export const METRIC_NAMESPACE = 'Signet';
+
+/** The registration route, counted from the API's access log (the `agents` function serves other routes too). */
+export const REGISTRATION_ROUTE_KEY = 'POST /v1/agents';
+
+/**
+ * The line functions/reports/handler.ts logs when a rollout's failure rate halts it; a
+ * test checks that the handler still logs it.
+ */
+export const AUTO_HALT_LOG_MESSAGE = 'rollout halted by its failure rate';
+
+/** The HTTP API 5xx-rate alarm ignores periods with fewer requests: two errors in three requests is not an outage signal. */
+export const MIN_REQUESTS_FOR_ERROR_RATE = 10;
+
+/** Consecutive schedule periods without a successful run before the stall alarm fires. */
+export const STALLED_PERIODS = 3;
+
+const FIVE_MINUTES = Duration.minutes(5);
+
+export interface MonitoringStackProps extends StackProps {
+  readonly config: SignetConfig;
+  /** This region's API stack. */
+  readonly api: ApiResources;
+  /** This region's storage (its tables, or its replicas of the global tables). */
+  readonly storage: StorageResources;
+  /** @default - `functions` of lib/definitions/routes.ts */
+  readonly functions?: readonly FunctionDefinition[];
+  /** @default - `routes` of lib/definitions/routes.ts */
+  readonly routes?: readonly RouteDefinition[];
+  /** @default - `tables` of lib/definitions/tables.ts */
+  readonly tables?: readonly TableDefinition[];
+}
+
+export class MonitoringStack extends Stack {
+  /** Every alarm notifies it (ALARM and OK); subscribe to its ARN (output AlarmTopicArn). */
+  readonly topic: sns.Topic;
+  readonly topicKey: kms.Key;
+  /** By a stable id: `api-5xx-rate`, `api-latency-p99`, `<function>-errors`, `<function>-stalled`, `<table>-throttles`, `rollout-auto-halts`. */
+  readonly alarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  readonly dashboard: cloudwatch.Dashboard;
+  /** What alarm names start with (`Signet-<region>-`): the topic and key policies allow CloudWatch for these alarms only. */
+  readonly alarmNamePrefix: string;
+
+  constructor(scope: Construct, id: string, props: MonitoringStackProps) {
+    super(scope, id, props);
+    const { config, api, storage } = props;
+    const functions = props.functions ?? definedFunctions;
+    const routes = props.routes ?? definedRoutes;
+    const tables = props.tables ?? definedTables;
+    this.alarmNamePrefix = `Signet-${this.region}-`;
+    const alarmArns = this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: `${this.alarmNamePrefix}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+
+    // --- Where alarms go -------------------------------------------------------------
+    // A customer managed key, not alias/aws/sns: CloudWatch may not use an AWS managed key,
+    // so alarms to a topic encrypted with one are silently dropped.
+    this.topicKey = new kms.Key(this, 'AlarmTopicKey', {
+      description: `Signet: encrypts the alarm topic in ${this.region}`,
+      enableKeyRotation: true,
+      pendingWindow: Duration.days(7),
+      // Nothing stays encrypted under it: SNS keeps no messages once delivered.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': this.account },
+      ArnLike: { 'aws:SourceArn': alarmArns },
+    };
+    this.topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublishEncrypted',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: fromOurAlarms,
+      }),
+    );
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `Signet alarms (${this.region})`,
+      masterKey: this.topicKey,
+      enforceSSL: true,
+    });
+    // The topic policy (enforceSSL's deny) replaces SNS's default policy, which is what let
+    // CloudWatch publish: say so explicitly, for this account's Signet alarms only.
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: fromOurAlarms,
+      }),
+    );
+    if (config.monitoring.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(config.monitoring.alarmEmail));
+    const action = new cwActions.SnsAction(this.topic);
+
+    const alarms = new Map<string, cloudwatch.Alarm>();
+    const alarm = (key: string, props: Omit<cloudwatch.AlarmProps, 'alarmName' | 'actionsEnabled'>): cloudwatch.Alarm => {
+      const created = new cloudwatch.Alarm(this, `Alarm-${key}`, { ...props, alarmName: `${this.alarmNamePrefix}${key}`, actionsEnabled: true });
+      created.addAlarmAction(action);
+      created.addOkAction(action);
+      alarms.set(key, created);
+      return created;
+    };
+
+    // --- HTTP API ----------------------------------------------------------------------
+    const requests = api.api.metricCount({ period: FIVE_MINUTES, statistic: 'Sum', label: 'requests' });
+    const serverErrors = api.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum', label: '5xx' });
+    const clientErrors = api.api.metricClientError({ period: FIVE_MINUTES, statistic: 'Sum', label: '4xx' });
+    const errorRate = new cloudwatch.MathExpression({
+      expression: `IF(requests >= ${MIN_REQUESTS_FOR_ERROR_RATE}, 100 * FILL(errors, 0) / requests, 0)`,
+      usingMetrics: { requests, errors: serverErrors },
+      period: FIVE_MINUTES,
+      label: '5xx, % of requests',
+    });
+    alarm('api-5xx-rate', {
+      alarmDescription:
+        `More than ${config.monitoring.api5xxPercent}% of the HTTP API's requests answered 5xx in 2 of the last 3 five-minute periods ` +
+        `(periods with fewer than ${MIN_REQUESTS_FOR_ERROR_RATE} requests count as healthy). Agents retry with back-off; see the function logs and the API access log.`,
+      metric: errorRate,
+      threshold: config.monitoring.api5xxPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const latencyP99 = api.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p99', label: 'latency p99' });
+    alarm('api-latency-p99', {
+      alarmDescription: `The HTTP API's p99 latency stayed above ${config.monitoring.apiLatencyP99Ms} ms for 15 minutes (3 five-minute periods).`,
+      metric: latencyP99,
+      threshold: config.monitoring.apiLatencyP99Ms,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    // --- Functions -----------------------------------------------------------------------
+    // The API handlers turn every error into a response (lib/http/handler.ts), so Lambda's
+    // Errors counts only what escapes them: timeouts, out of memory, a failed cold start (for
+    // the manifest function, an unreadable CDN parameter). Each is a defect.
+    const fn = (functionId: string): SignetFunction => {
+      const found = api.functions.get(functionId);
+      if (!found) throw new Error(`${this.node.path}: no function "${functionId}" in the API stack`);
+      return found;
+    };
+    for (const definition of functions) {
+      const lambda = fn(definition.id).function;
+      const scheduled = definition.scheduleMinutes !== undefined && api.schedules.has(definition.id);
+      const period = scheduled ? Duration.minutes(definition.scheduleMinutes ?? 5) : FIVE_MINUTES;
+      // Agent-facing functions see steady traffic: one timeout is noise, a second period with errors is not.
+      const agentFacing = routes.some((r) => r.functionId === definition.id && r.authorization === 'public');
+      alarm(`${definition.id}-errors`, {
+        alarmDescription: agentFacing
+          ? `Signet ${definition.id}: Lambda errors (timeouts, crashes, failed cold starts) in 2 of the last 3 five-minute periods.`
+          : `Signet ${definition.id}: a Lambda error (timeout, crash, failed cold start) in the last ${period.toMinutes()} minutes.`,
+        metric: lambda.metricErrors({ period, statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: agentFacing ? 3 : 1,
+        datapointsToAlarm: agentFacing ? 2 : 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      if (scheduled) {
+        // The alarm that matters most: timestamp.json is valid for a day; if the refresh
+        // stops succeeding (errors, or no runs at all: a disabled rule, a lost permission,
+        // throttling), agents refuse the repository as frozen when it expires.
+        const successes = new cloudwatch.MathExpression({
+          expression: 'FILL(invocations, 0) - FILL(errors, 0)',
+          usingMetrics: { invocations: lambda.metricInvocations({ period, statistic: 'Sum' }), errors: lambda.metricErrors({ period, statistic: 'Sum' }) },
+          period,
+          label: `${definition.id} successful runs`,
+        });
+        alarm(`${definition.id}-stalled`, {
+          alarmDescription:
+            `Signet ${definition.id} has not run successfully for ${STALLED_PERIODS} schedule periods (${STALLED_PERIODS * period.toMinutes()} minutes): ` +
+            'no invocation, or every one failed. timestamp.json expires a day after its last refresh, and agents then stop updating. ' +
+            'Check the EventBridge rule, the function\'s log group, and its KMS and S3 access.',
+          metric: successes,
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: STALLED_PERIODS,
+          datapointsToAlarm: STALLED_PERIODS,
+          // No data at all is exactly the failure this alarm exists for.
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        });
+      }
+    }
+
+    // --- DynamoDB ------------------------------------------------------------------------
+    const tableMetric = (table: TableDefinition, metricName: string, index?: string, label?: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/DynamoDB',
+        metricName,
+        dimensionsMap: { TableName: storage.tableFor(table).tableName, ...(index ? { GlobalSecondaryIndexName: index } : {}) },
+        period: FIVE_MINUTES,
+        statistic: 'Sum',
+        label: label ?? `${table.id}${index ? `/${index}` : ''} ${metricName}`,
+      });
+    const throttleExpressions = new Map<string, cloudwatch.MathExpression>();
+    for (const table of tables) {
+      const usingMetrics: Record<string, cloudwatch.IMetric> = {
+        readThrottles: tableMetric(table, 'ReadThrottleEvents'),
+        writeThrottles: tableMetric(table, 'WriteThrottleEvents'),
+      };
+      table.globalSecondaryIndexes.forEach((index, i) => {
+        usingMetrics[`indexRead${i}`] = tableMetric(table, 'ReadThrottleEvents', index.indexName);
+        usingMetrics[`indexWrite${i}`] = tableMetric(table, 'WriteThrottleEvents', index.indexName);
+      });
+      const throttles = new cloudwatch.MathExpression({
+        expression: Object.keys(usingMetrics).map((name) => `FILL(${name}, 0)`).join(' + '),
+        usingMetrics,
+        period: FIVE_MINUTES,
+        label: `${table.id} throttle events (table and indexes)`,
+      });
+      throttleExpressions.set(table.id, throttles);
+      alarm(`${table.id}-throttles`, {
+        alarmDescription:
+          `DynamoDB throttled requests to the ${table.id} table or its indexes in 2 of the last 3 five-minute periods. On-demand tables throttle past twice ` +
+          'their previous peak or on a hot partition; the SDK retries, but registrations and manifests slow down or fail.',
+        metric: throttles,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+
+    // --- Metrics from logs ---------------------------------------------------------------
+    if (!routes.some((r) => routeKey(r) === REGISTRATION_ROUTE_KEY)) throw new Error(`${this.node.path}: no route ${REGISTRATION_ROUTE_KEY} to count registrations of`);
+    const registrations = new logs.MetricFilter(this, 'RegistrationRequests', {
+      logGroup: api.accessLogs,
+      filterPattern: logs.FilterPattern.stringValue('$.routeKey', '=', REGISTRATION_ROUTE_KEY),
+      metricNamespace: METRIC_NAMESPACE,
+      metricName: 'RegistrationRequests',
+      metricValue: '1',
+    }).metric({ period: FIVE_MINUTES, statistic: 'Sum', label: `registrations (${REGISTRATION_ROUTE_KEY})` });
+    const autoHalts = new logs.MetricFilter(this, 'RolloutAutoHalts', {
+      logGroup: fn('reports').logGroup,
+      // A quoted phrase, not a JSON selector: Lambda's text log format puts a timestamp,
+      // request id and level before the handler's JSON, and a phrase matches either way.
+      filterPattern: logs.FilterPattern.allTerms(AUTO_HALT_LOG_MESSAGE),
+      metricNamespace: METRIC_NAMESPACE,
+      metricName: 'RolloutAutoHalts',
+      metricValue: '1',
+    }).metric({ period: FIVE_MINUTES, statistic: 'Sum', label: 'rollouts halted by their failure rate' });
+    alarm('rollout-auto-halts', {
+      alarmDescription:
+        'Agents reported failed installs of a version being rolled out often enough that the service halted its channel (POST /v1/reports). ' +
+        'Agents outside the wave keep the previous version; see signet audit and signet fleet <product>, then roll back or promote a fix.',
+      metric: autoHalts,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms = alarms;
+
+    // --- Dashboard ---------------------------------------------------------------------------
+    const lambdaMetric = (functionId: string, metric: 'metricInvocations' | 'metricErrors' | 'metricThrottles', label: string) =>
+      fn(functionId).function[metric]({ period: FIVE_MINUTES, statistic: 'Sum', label });
+    const scheduledIds = functions.filter((d) => api.schedules.has(d.id)).map((d) => d.id);
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `Signet-${this.region}`,
+      defaultInterval: Duration.hours(24),
+      widgets: [
+        [
+          new cloudwatch.TextWidget({
+            width: 24,
+            height: 2,
+            markdown:
+              `# Signet, ${this.region}\n` +
+              'Fleet version distribution per product: `signet fleet <product>` (the service\'s per-version counters, not a CloudWatch metric). ' +
+              `Alarms notify the SNS topic in output AlarmTopicArn of ${this.stackName}.`,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'API requests and errors', width: 8, left: [requests], right: [clientErrors, serverErrors] }),
+          new cloudwatch.GraphWidget({
+            title: 'API latency (ms)',
+            width: 8,
+            left: [
+              api.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p50', label: 'latency p50' }),
+              latencyP99,
+              api.api.metricIntegrationLatency({ period: FIVE_MINUTES, statistic: 'p99', label: 'integration latency p99' }),
+            ],
+            leftAnnotations: [{ value: config.monitoring.apiLatencyP99Ms, label: 'p99 alarm' }],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'API 5xx rate (%)',
+            width: 8,
+            left: [errorRate],
+            leftAnnotations: [{ value: config.monitoring.api5xxPercent, label: '5xx alarm' }],
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Agents: manifests, registrations, reports',
+            width: 8,
+            left: [lambdaMetric('manifest', 'metricInvocations', 'manifest invocations'), registrations, lambdaMetric('reports', 'metricInvocations', 'reports invocations')],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Lambda errors',
+            width: 8,
+            left: functions.map((d) => lambdaMetric(d.id, 'metricErrors', d.id)),
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Lambda throttles',
+            width: 8,
+            left: functions.map((d) => lambdaMetric(d.id, 'metricThrottles', d.id)),
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'DynamoDB consumed capacity',
+            width: 12,
+            left: tables.flatMap((t) => [tableMetric(t, 'ConsumedReadCapacityUnits', undefined, `${t.id} read units`), tableMetric(t, 'ConsumedWriteCapacityUnits', undefined, `${t.id} write units`)]),
+          }),
+          new cloudwatch.GraphWidget({ title: 'DynamoDB throttle events', width: 12, left: [...throttleExpressions.values()] }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: scheduledIds.length > 0 ? `Scheduled: ${scheduledIds.join(', ')}` : 'Scheduled functions (primary region only)',
+            width: 12,
+            left: scheduledIds.flatMap((id) => [lambdaMetric(id, 'metricInvocations', `${id} invocations`), lambdaMetric(id, 'metricErrors', `${id} errors`)]),
+          }),
+          new cloudwatch.GraphWidget({ title: 'Rollouts halted by their failure rate', width: 12, left: [autoHalts] }),
+        ],
+        [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, alarms: [...alarms.values()] })],
+      ],
+    });
+
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.topic.topicArn, description: `Subscribe to receive Signet's alarms in ${this.region}` });
+    new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboardName });
+  }
+}
