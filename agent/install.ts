@@ -6,7 +6,7 @@
  * switched in by renaming a new symlink over `current`: one atomic step, so a failed,
  * interrupted or tampered update leaves the previous set as it was.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, copyFile, link, mkdir, open, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
@@ -72,6 +72,7 @@ export async function downloadToStore(dir: string, http: HttpClient, source: Tar
   let counted = false;
   await http.retrying(info.path, async () => {
     for (;;) {
+      let digest: string | undefined;
       let have = (await sizeOf(partial)) ?? 0;
       if (have > info.length) {
         await rm(partial, { force: true });
@@ -109,10 +110,14 @@ export async function downloadToStore(dir: string, http: HttpClient, source: Tar
           stats.resumed++;
           counted = true;
         }
+        // Hash as the bytes arrive (a resumed file's kept part first), so verifying needs no second read.
+        const hash = createHash('sha256');
+        if (append) for await (const kept of createReadStream(partial)) hash.update(kept as Buffer);
         const handle = await open(partial, append ? 'a' : 'w', 0o600);
         try {
           for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
             if (have + chunk.length > info.length) throw new AgentError('VERIFICATION_FAILED', `${info.path}: the server sent more than the ${info.length} bytes the targets metadata allows`);
+            hash.update(chunk);
             await handle.write(chunk);
             have += chunk.length;
             stats.bytes += chunk.length;
@@ -125,9 +130,14 @@ export async function downloadToStore(dir: string, http: HttpClient, source: Tar
           await handle.close();
         }
         if (have < info.length) throw new AgentError('NETWORK', `${info.path}: the download ended after ${have} of ${info.length} bytes`, undefined, true);
+        digest = hash.digest('hex');
       }
       try {
-        await info.verify(createReadStream(partial));
+        if (digest !== undefined) {
+          if (digest !== sha256 || have !== info.length) throw new Error('sha256 or length differ');
+        } else {
+          await info.verify(createReadStream(partial)); // complete from an earlier run: read it once
+        }
       } catch (error) {
         await rm(partial, { force: true });
         // A resumed file may have been spliced from two different contents: fetch it whole once.

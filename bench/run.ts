@@ -5,6 +5,7 @@
  */
 import { printFigures } from './harness.ts';
 import type { Suite } from './harness.ts';
+import { agentSuite } from './suites/agent.ts';
 import { deliverySuite } from './suites/delivery.ts';
 import { licensingSuite } from './suites/licensing.ts';
 import { localOriginSuite } from './suites/local-origin.ts';
@@ -12,7 +13,7 @@ import { publishSuite } from './suites/publish.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const suites: Suite[] = [localOriginSuite, licensingSuite, deliverySuite, publishSuite];
+const suites: Suite[] = [localOriginSuite, licensingSuite, deliverySuite, publishSuite, agentSuite];
 const only = process.argv[2];
 
 console.log(`# signet bench — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
