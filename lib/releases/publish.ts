@@ -79,6 +79,15 @@ export async function scanSet(product: string, dir: string): Promise<LocalFile[]
   });
 }
 
+/** The targets metadata, or undefined while it is still being written (a store without atomic writes shows a partial object). */
+function readableTargets(bytes: Buffer) {
+  try {
+    return parseTargets(bytes).signed;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function publish(deps: PublishDeps, request: PublishRequest): Promise<PublishSummary> {
   const { product, version } = request;
   if (!isVersion(version)) throw new ApiError('INVALID_REQUEST', `version "${version}": use 1 to 4 dot-separated whole numbers, e.g. 1.2.3`);
@@ -108,7 +117,8 @@ export async function publish(deps: PublishDeps, request: PublishRequest): Promi
   for (let attempt = 0; ; attempt++) {
     const currentVersion = await deps.repository.targetsVersion();
     const previousBytes = currentVersion > 0 ? await deps.objects.get(`${metadataSpace.prefix}${currentVersion}.targets.json`) : undefined;
-    if (currentVersion > 0 && !previousBytes) {
+    const previous = previousBytes ? readableTargets(previousBytes) : undefined;
+    if (currentVersion > 0 && !previous) {
       // Committed but not yet copied to its final name (the service finishes that within moments, or on its next refresh).
       if (attempt < 5) {
         await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
@@ -116,7 +126,6 @@ export async function publish(deps: PublishDeps, request: PublishRequest): Promi
       }
       throw new ApiError('UNAVAILABLE', `metadata/${currentVersion}.targets.json is not in the bucket yet; run the publish again shortly`);
     }
-    const previous = previousBytes ? parseTargets(previousBytes).signed : undefined;
     const kept = previous ? versionsIn(previous, product).filter((v) => v.version !== version).slice(0, retention - 1) : [];
     const retainedManifests = await mapLimit(kept, 8, async (v) => {
       const bytes = await deps.objects.get(targetObjectKey(v.path));

@@ -41,7 +41,7 @@ const rootCache = new Map<number, Root>();
 /** The committed targets metadata of `state`: under its final name, or still staged. */
 export async function committedTargets(objects: ObjectStore, state: RepositoryState): Promise<Buffer | undefined> {
   if (state.targetsVersion === 0) return undefined;
-  const bytes = (await objects.get(metadataKey(`${state.targetsVersion}.targets.json`))) ?? (state.staged ? await objects.get(state.staged.targets) : undefined);
+  const bytes = (state.staged ? await objects.get(state.staged.targets) : undefined) ?? (await objects.get(metadataKey(`${state.targetsVersion}.targets.json`)));
   if (!bytes) throw new ApiError('UNAVAILABLE', `targets version ${state.targetsVersion} is missing from the bucket`, { 'retry-after': '30' });
   return bytes;
 }
@@ -206,18 +206,26 @@ export async function refreshTimestamp(deps: RepositoryDeps): Promise<{ timestam
     const state = await deps.store.repositoryState();
     if (!state || state.snapshotVersion === 0) return undefined; // nothing published yet
     const now = deps.now();
+    // Finish the commit that named staged files: copy them to their final, immutable names
+    // (only where missing: a copy is never rewritten under a reader), and hash the
+    // snapshot from its staged source of truth.
+    let snapshotBytes: Buffer | undefined;
     if (state.staged) {
-      // Finish the commit that named these files: copy them to their final, immutable names.
-      for (const [from, to] of [
+      const copies = [
         [state.staged.targets, `${state.targetsVersion}.targets.json`],
         [state.staged.snapshot, `${state.snapshotVersion}.snapshot.json`],
-      ] as const) {
+      ] as const;
+      for (const [from, to] of copies) {
         const bytes = await deps.objects.get(from);
-        if (bytes) await deps.objects.put(metadataKey(to), bytes);
-        else if (!(await deps.objects.exists(metadataKey(to)))) throw new Error(`staged ${from} is gone and ${to} was never written`);
+        if (!bytes) {
+          if (!(await deps.objects.exists(metadataKey(to)))) throw new Error(`staged ${from} is gone and ${to} was never written`);
+          continue;
+        }
+        if (!(await deps.objects.exists(metadataKey(to)))) await deps.objects.put(metadataKey(to), bytes);
+        if (from === state.staged.snapshot) snapshotBytes = bytes;
       }
     }
-    const snapshotBytes = await deps.objects.get(metadataKey(`${state.snapshotVersion}.snapshot.json`));
+    snapshotBytes ??= await deps.objects.get(metadataKey(`${state.snapshotVersion}.snapshot.json`));
     if (!snapshotBytes) throw new Error(`snapshot ${state.snapshotVersion} is missing from the bucket`);
     const timestamp = await signMetadata(newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now), [deps.signers.timestamp]);
     const { staged: _copied, ...rest } = state;

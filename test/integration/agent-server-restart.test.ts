@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { register, update } from '../../agent/index.ts';
-import type { UpdateResult } from '../../agent/index.ts';
+import type { FetchLike, UpdateResult } from '../../agent/index.ts';
+import { Response as UndiciResponse, fetch as undiciFetch } from 'undici';
 import { readDemoFile } from '#local/demo.ts';
 import type { RunningSignet } from '#test/support/cli.ts';
 import { runSignet, startSignetLocal } from '#test/support/cli.ts';
@@ -28,7 +29,7 @@ afterAll(async () => {
 async function partialBytes(agentDir: string): Promise<number> {
   const store = join(agentDir, 'store');
   const partial = (await readdir(store).catch(() => [] as string[])).find((f) => f.endsWith('.partial'));
-  return partial ? (await stat(join(store, partial))).size : 0;
+  return partial ? ((await stat(join(store, partial)).catch(() => undefined))?.size ?? 0) : 0;
 }
 
 describe('an update across a server restart', () => {
@@ -48,18 +49,34 @@ describe('an update across a server restart', () => {
 
     const agentDir = join(work, 'agent');
     await register({ dir: agentDir, server: local.baseUrl, licenseKey: demo.licenseKey, product: 'demo-av', root: join(dataDir, 'root.json') });
-    const updating: Promise<UpdateResult | Error> = update({ dir: agentDir }).catch((error: unknown) => error as Error);
+    // Target bodies trickle until the server is stopped, so the stop lands mid-file on any machine.
+    let stopping: Promise<number | null> | undefined;
+    const trickleUntilStopped: FetchLike = async (url, init) => {
+      const response = await undiciFetch(url, init);
+      if (!url.includes('/targets/') || !response.body) return response;
+      const reader = response.body.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const { done, value } = await reader.read();
+          if (done) return controller.close();
+          if (!stopping) await new Promise((r) => setTimeout(r, 5));
+          controller.enqueue(value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      });
+      return new UndiciResponse(body, { status: response.status, headers: response.headers });
+    };
+    const updating: Promise<UpdateResult | Error> = update({
+      dir: agentDir,
+      http: { fetch: trickleUntilStopped },
+      onProgress: ({ bytes }) => {
+        if (!stopping && bytes > 1024 * 1024) stopping = local?.stop('SIGTERM');
+      },
+    }).catch((error: unknown) => error as Error);
 
-    // Stop the server once the agent holds part of the big file, but not all of it.
     const deadline = Date.now() + 60_000;
-    let atStop = 0;
-    while (Date.now() < deadline) {
-      atStop = await partialBytes(agentDir);
-      if (atStop > 1024 * 1024) break;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(atStop).toBeGreaterThan(0);
-    expect(await local.stop('SIGTERM')).toBe(0);
+    while (!stopping && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(await stopping).toBe(0);
     const kept = await partialBytes(agentDir);
     expect(kept).toBeGreaterThan(0);
     expect(kept).toBeLessThan(BIG);
