@@ -19,6 +19,8 @@ import { parseProxyConf, proxyLabel } from './proxy.ts';
 import type { AgentState, LastResult } from './state.ts';
 import { readState, updateState, writeFileAtomic, writeState } from './state.ts';
 import { AgentFetcher, withQuery } from './tuf-fetcher.ts';
+import type { Manifest } from '#lib/delivery/manifest.ts';
+import { compareVersions } from '#lib/releases/versions.ts';
 
 export const AGENT_VERSION = '0.1.0';
 const TRUSTED_ROOT = 'trusted-root.json';
@@ -89,26 +91,6 @@ export interface AgentStatus {
   readonly proxy?: string;
 }
 
-interface ManifestAnswer {
-  product: string;
-  channel: string;
-  version: string;
-  setManifest: string;
-  metadataUrl: string;
-  targetsUrl: string;
-  download: { query: string; expiresAt: string };
-  pollSeconds: number;
-}
-
-function compareVersions(a: string, b: string): number {
-  const left = a.split('.').map(Number);
-  const right = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    const diff = (left[i] ?? 0) - (right[i] ?? 0);
-    if (diff !== 0) return diff < 0 ? -1 : 1;
-  }
-  return 0;
-}
 
 const now = () => new Date().toISOString();
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
@@ -280,8 +262,8 @@ class Session {
     }
   }
 
-  manifest(): Promise<ManifestAnswer> {
-    return this.call<ManifestAnswer>('/v1/manifest', {
+  manifest(): Promise<Manifest> {
+    return this.call<Manifest>('/v1/manifest', {
       product: this.state.product,
       ...(this.state.channel && { channel: this.state.channel }),
       ...(this.state.installed && { installedVersion: this.state.installed.version }),
@@ -386,7 +368,7 @@ function tufFailure(error: unknown): AgentError {
 
 async function install(
   session: Session,
-  manifest: ManifestAnswer,
+  manifest: Manifest,
   grant: { targetsUrl: string; query: () => Promise<string> },
   renew: () => Promise<void>,
 ): Promise<Omit<Extract<UpdateResult, { result: 'installed' }>, 'result' | 'version' | 'previousVersion'> & { setPath: string }> {

@@ -2,6 +2,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mapLimit } from '#lib/aws/objects.ts';
+import type { Manifest } from '#lib/delivery/manifest.ts';
 import { runSignet } from './cli.ts';
 import { admin, createTestLicense, register, registrationFor, stackInfo } from './licensing.ts';
 
@@ -36,16 +38,7 @@ export async function licensedAgent(product: string, seats = 5) {
   return { licenseKey, license, ...(await agentFor(licenseKey, product)) };
 }
 
-export interface ManifestBody {
-  product: string;
-  channel: string;
-  version: string;
-  setManifest: string;
-  metadataUrl: string;
-  targetsUrl: string;
-  download: { query: string; expiresAt: string };
-  pollSeconds: number;
-}
+export type ManifestBody = Manifest;
 
 export async function manifest(token: string, body: Record<string, unknown>): Promise<{ status: number; body: ManifestBody & { error?: { code: string; message: string } } }> {
   const response = await fetch(`${stackInfo().baseUrl}/v1/manifest`, {
@@ -67,14 +60,4 @@ export async function report(token: string, body: Record<string, unknown>): Prom
 }
 
 /** Runs `work` over `items`, `limit` at a time. */
-export async function pool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i] as T);
-    }
-  }));
-  return results;
-}
+export const pool = mapLimit;
