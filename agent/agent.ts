@@ -13,7 +13,7 @@ import { AgentError, STOP_CODES } from './errors.ts';
 import type { HttpOptions } from './http.ts';
 import { HttpClient, answerError } from './http.ts';
 import type { DownloadStats } from './install.ts';
-import { assembleSet, collectGarbage, currentSet, downloadToStore, inStore, storePath, switchCurrent } from './install.ts';
+import { assembleSet, collectGarbage, currentSet, downloadToStore, fetchVerified, inStore, storePath, switchCurrent } from './install.ts';
 import type { ProxySettings } from './proxy.ts';
 import { parseProxyConf, proxyLabel } from './proxy.ts';
 import type { AgentState, LastResult } from './state.ts';
@@ -69,6 +69,8 @@ export type UpdateResult =
       readonly downloadedBytes: number;
       readonly setManifestBytes: number;
       readonly resumedDownloads: number;
+      /** Wall time of the file downloads (fetch, hash, write, fsync, verify), ms: downloadedBytes / downloadMs is the download throughput. */
+      readonly downloadMs: number;
       readonly path: string;
     };
 
@@ -424,21 +426,32 @@ async function install(
   let doneBytes = 0;
   let doneFiles = 0;
   const report = () => session.options.onProgress?.({ files: doneFiles, totalFiles: missing.length, bytes: doneBytes, totalBytes });
-  // A few downloads at once: latency hides behind the others.
+  // A few downloads at once: latency hides behind the others. Each file's fsync and move
+  // into the store run on while the slot fetches the next; all are awaited before the switch.
+  const downloadStarted = performance.now();
+  const stored: Array<Promise<void>> = [];
   let next = 0;
-  await Promise.all(
+  const downloaded = Promise.all(
     Array.from({ length: Math.min(4, missing.length) }, async () => {
       while (next < missing.length) {
         const info = missing[next++] as TargetFile;
-        await downloadToStore(dir, http, source, info, stats, (n) => {
+        const fetched = await fetchVerified(dir, http, source, info, stats, (n) => {
           doneBytes += n;
           report();
         });
+        stored.push(fetched.stored);
         doneFiles++;
         report();
       }
     }),
   );
+  const failure = await downloaded.then(() => undefined, (error: unknown) => error ?? new Error('download failed'));
+  // Even when a download failed: no move into the store may still be running when this returns.
+  const settled = await Promise.allSettled(stored);
+  if (failure) throw failure;
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw new AgentError('INSTALL_FAILED', `cannot store a verified download: ${failed.reason instanceof Error ? failed.reason.message : String(failed.reason)}`);
+  const downloadMs = performance.now() - downloadStarted;
 
   const path = await assembleSet(dir, manifest.version, files);
   await switchCurrent(dir, path);
@@ -450,6 +463,7 @@ async function install(
     setManifestBytes: setStats.bytes,
     downloadedBytes: stats.bytes,
     resumedDownloads: stats.resumed,
+    downloadMs: Math.round(downloadMs * 10) / 10,
     path: join(dir, path),
     setPath: path,
   };

@@ -7,15 +7,18 @@
  * interrupted or tampered update leaves the previous set as it was.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, copyFile, link, mkdir, open, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
+import { finished } from 'node:stream/promises';
 import type { TargetFile } from 'tuf-js';
 import { AgentError } from './errors.ts';
 import type { HttpClient } from './http.ts';
 import { answerError, transportError } from './http.ts';
 
 export const CURRENT = 'current';
+const WRITE_BUFFER_BYTES = 4 << 20;
 
 export interface DownloadStats {
   /** Files fetched over the network in this update. */
@@ -56,12 +59,30 @@ export async function inStore(dir: string, sha256: string, length: number): Prom
   return (await sizeOf(storePath(dir, sha256))) === length;
 }
 
-/**
- * Downloads one target into the store: continues `<sha256>.partial` with `Range` when
- * there is one, verifies the whole file against the trusted TUF target info, then moves
- * it into place. Network failures are retried (resuming) by the client's backoff.
- */
+// fsyncs one after another: each holds one of libuv's 4 pool threads while the disk
+// works, and the downloads under way need those threads for their writes.
+let diskQueue: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(task: () => Promise<T>): Promise<T> {
+  const run = diskQueue.then(task, task);
+  diskQueue = run.catch(() => undefined);
+  return run;
+}
+
+/** Downloads one target into the store and waits until it is there (see fetchVerified). */
 export async function downloadToStore(dir: string, http: HttpClient, source: TargetSource, info: TargetFile, stats: DownloadStats, onBytes?: (n: number) => void): Promise<void> {
+  await (await fetchVerified(dir, http, source, info, stats, onBytes)).stored;
+}
+
+/**
+ * Downloads one target: continues `<sha256>.partial` with `Range` when there is one and
+ * verifies the whole file against the trusted TUF target info as it arrives. Network
+ * failures are retried (resuming) by the client's backoff. Resolves once the bytes are
+ * verified, with `stored`: the fsync and the move into the store, left running so the
+ * next download need not wait for the disk (an fsync per file in the download slot cost
+ * up to a third of the download throughput, docs/agent-protocol.md). Until `stored` settles
+ * the file is still a `.partial`, which a later run verifies again before trusting.
+ */
+export async function fetchVerified(dir: string, http: HttpClient, source: TargetSource, info: TargetFile, stats: DownloadStats, onBytes?: (n: number) => void): Promise<{ stored: Promise<void> }> {
   const sha256 = info.hashes.sha256;
   if (!sha256) throw new AgentError('VERIFICATION_FAILED', `${info.path} has no sha256 in the targets metadata`);
   const dest = storePath(dir, sha256);
@@ -81,26 +102,26 @@ export async function downloadToStore(dir: string, http: HttpClient, source: Tar
       const resumedFrom = have;
       if (have < info.length) {
         const url = await source.url(info.path);
-        const response = await http.send(url, { headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+        const response = await http.download(url, have > 0 ? { range: `bytes=${have}-` } : {});
         if (response.status === 403 && !renewed) {
           // The grant expired (or was about to): ask for a fresh one, once per file.
-          await response.body?.cancel();
+          await response.cancel();
           renewed = true;
           await source.renew();
           continue;
         }
         if (response.status === 416) {
-          await response.body?.cancel();
+          await response.cancel();
           await rm(partial, { force: true });
           continue;
         }
-        if (!response.ok || !response.body) throw answerError(response, await response.text().catch(() => ''), url);
+        if (!response.ok) throw answerError(response, await response.text().catch(() => ''), url);
         let append = false;
         if (response.status === 206) {
           const start = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1];
           append = start !== undefined && Number(start) === have;
           if (!append) {
-            await response.body.cancel();
+            await response.cancel();
             await rm(partial, { force: true });
             continue;
           }
@@ -113,22 +134,30 @@ export async function downloadToStore(dir: string, http: HttpClient, source: Tar
         // Hash as the bytes arrive (a resumed file's kept part first), so verifying needs no second read.
         const hash = createHash('sha256');
         if (append) for await (const kept of createReadStream(partial)) hash.update(kept as Buffer);
-        const handle = await open(partial, append ? 'a' : 'w', 0o600);
+        // Reading and writing overlap: the file stream buffers up to WRITE_BUFFER_BYTES and
+        // writes in the background, so the socket is drained while the disk works.
+        const file = createWriteStream(partial, { flags: append ? 'a' : 'w', mode: 0o600, highWaterMark: WRITE_BUFFER_BYTES });
+        const written = finished(file);
+        written.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
         try {
-          for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+          for await (const chunk of response.body) {
             if (have + chunk.length > info.length) throw new AgentError('VERIFICATION_FAILED', `${info.path}: the server sent more than the ${info.length} bytes the targets metadata allows`);
             hash.update(chunk);
-            await handle.write(chunk);
             have += chunk.length;
             stats.bytes += chunk.length;
             onBytes?.(chunk.length);
+            if (file.errored) throw file.errored; // a failed write stream emits no more 'drain'
+            if (!file.write(chunk)) await once(file, 'drain');
           }
-          await handle.sync();
         } catch (error) {
+          // What arrived before the failure stays in the .partial, for the Range resume.
+          file.end();
+          await written.catch(() => undefined);
+          if (error instanceof AgentError || file.errored) throw error;
           throw transportError(error, url, undefined, http.signal);
-        } finally {
-          await handle.close();
         }
+        file.end();
+        await written; // a disk error (ENOSPC, EIO) is not the network's: it is thrown as it is, not retried
         if (have < info.length) throw new AgentError('NETWORK', `${info.path}: the download ended after ${have} of ${info.length} bytes`, undefined, true);
         digest = hash.digest('hex');
       }
@@ -147,12 +176,22 @@ export async function downloadToStore(dir: string, http: HttpClient, source: Tar
         }
         throw new AgentError('VERIFICATION_FAILED', `${info.path} does not match the signed targets metadata (${error instanceof Error ? error.message : String(error)})`);
       }
-      await chmod(partial, 0o444);
-      await rename(partial, dest);
-      stats.files++;
+      if (digest !== undefined) stats.files++;
       return;
     }
   });
+  const stored = oneAtATime(async () => {
+    const handle = await open(partial, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await chmod(partial, 0o444);
+    await rename(partial, dest);
+  });
+  stored.catch(() => undefined); // the caller awaits it; this only keeps an early failure from going unhandled
+  return { stored };
 }
 
 /** A set-relative path that stays inside the set (no absolute path, no `..`). */

@@ -22,7 +22,7 @@ const log = (line: string) => console.error(`signet agent: ${line}`);
 
 function describe(result: UpdateResult): string {
   if (result.result === 'up-to-date') return `up to date${result.version ? ` (${result.version})` : ''}`;
-  return `installed ${result.version}${result.previousVersion ? ` (was ${result.previousVersion})` : ''}: ${result.files} files, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes), ${result.reusedFiles} unchanged`;
+  return `installed ${result.version}${result.previousVersion ? ` (was ${result.previousVersion})` : ''}: ${result.files} files, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes in ${(result.downloadMs / 1000).toFixed(2)} s), ${result.reusedFiles} unchanged`;
 }
 
 function printStatus(s: AgentStatus): void {

@@ -285,11 +285,16 @@ describe('reference agent on its own product', () => {
     const conf = join(d, '..', `${randomUUID()}.proxy.conf`);
     await writeFile(conf, `127.0.0.1:${proxy.port}:agent:pa:ss word\n`);
     dirs.push(conf);
+    await publishVersion(product, '1.6.0', { 'engine.cfg': 'engine 7\n', 'main.sig': randomBytes(2 * 1024 * 1024).toString('base64') }, ['--channel', 'stable']);
     const before = proxy.seen.connects;
+    const bytesBefore = proxy.bytesToClients();
     await registerAgent(d, { proxyConf: conf });
     const result = installed(await update({ dir: d, http: { env: {} } }));
-    expect(result.version).toBe('1.5.0');
+    expect(result.version).toBe('1.6.0');
     expect(proxy.seen.connects).toBeGreaterThan(before);
+    // The downloads themselves came through the proxy: every byte of the set, and more (headers, metadata, API answers).
+    expect(result.downloadedBytes).toBeGreaterThan(2 * 1024 * 1024);
+    expect(proxy.bytesToClients() - bytesBefore).toBeGreaterThan(result.downloadedBytes);
     expect((await status(d)).proxy).toBe(`127.0.0.1:${proxy.port}`);
   });
 

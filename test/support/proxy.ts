@@ -1,7 +1,8 @@
 /**
  * A real HTTP proxy for the agent tests: the `proxy` npm package (TooTallNate's, a
  * maintained Squid-like proxy, not written here) with basic authentication, on a free
- * port. Counts the requests and tunnels it carried and the authentications it refused.
+ * port. Counts the requests and tunnels it carried, the bytes it sent its clients, and
+ * the authentications it refused.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -10,6 +11,8 @@ import { createProxy } from 'proxy';
 export interface TestProxy {
   readonly port: number;
   readonly seen: { connects: number; requests: number; refused: number };
+  /** Bytes the proxy has sent to its clients so far (tunnelled answers included). */
+  bytesToClients(): number;
   close(): Promise<void>;
 }
 
@@ -18,9 +21,13 @@ export async function startAuthProxy(user: string, password: string): Promise<Te
   const server = createProxy(createServer());
   // Tunnels (CONNECT) leave the HTTP server's bookkeeping: track every socket to close them all.
   const sockets = new Set<Socket>();
+  let closedBytes = 0;
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      closedBytes += socket.bytesWritten;
+    });
   });
   const expected = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
   server.authenticate = (req) => {
@@ -34,6 +41,7 @@ export async function startAuthProxy(user: string, password: string): Promise<Te
   return {
     port: (server.address() as AddressInfo).port,
     seen,
+    bytesToClients: () => [...sockets].reduce((n, socket) => n + socket.bytesWritten, closedBytes),
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
