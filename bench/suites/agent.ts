@@ -1,8 +1,14 @@
 /**
  * The reference agent's download throughput from the local origin, next to curl
- * fetching the same files with the same grant in the same run. The agent's time is a
- * whole fresh install (timestamp, manifest, TUF refresh, downloads 4 at a time with
- * hashing, the atomic switch, the report); curl only downloads, 4 at a time too.
+ * fetching the same files with the same grant in the same run, 4 at a time each.
+ *
+ * Two figures, medians of alternating rounds (a fresh agent dir each round):
+ * - download: the agent's file downloads (fetch, hash, streamed write, fsync, verify
+ *   against the TUF target info, move into the store), its `downloadMs`; curl only
+ *   fetches and writes. This is the issue's 0.8x target.
+ * - fresh install: the whole `update()` (timestamp, manifest, TUF refresh, the set
+ *   manifest, the downloads, the atomic switch, the state write, the report) against
+ *   the same curl time: what a user waits, with the protocol's fixed round trips in it.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +22,27 @@ import type { Figure, Suite } from '../harness.ts';
 import { liftRateLimits } from '../harness.ts';
 
 const FILES = 16;
+const ROUNDS = Number(process.env.BENCH_AGENT_ROUNDS ?? 9);
 const FILE_BYTES = Number(process.env.BENCH_AGENT_FILE_MB ?? 4) * 1024 * 1024;
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+/**
+ * Flushes every dirty page before a timed part: the agent fsyncs what it installs and on
+ * ext4 an fsync also waits for other files' pending writes, so curl's unflushed output of
+ * the round before would otherwise be paid for by the agent.
+ */
+function syncDisks(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sync', [], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sync exited with ${code}`))));
+  });
+}
 
 function curlAll(urls: readonly string[], outDir: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -46,28 +72,51 @@ export const agentSuite: Suite = {
       const demo = await readDemoFile(dataDir);
       if (!demo) throw new Error('no demo.json');
 
-      const agentDir = join(work, 'agent');
-      await register({ dir: agentDir, server: local.baseUrl, licenseKey: demo.licenseKey, product: 'demo-av', root: join(dataDir, 'root.json') });
-      const started = performance.now();
-      const result = await update({ dir: agentDir });
-      const agentMs = performance.now() - started;
-      if (result.result !== 'installed') throw new Error('the agent installed nothing');
+      const installAgent = async (round: number) => {
+        const agentDir = join(work, `agent-${round}`);
+        await register({ dir: agentDir, server: local.baseUrl, licenseKey: demo.licenseKey, product: 'demo-av', root: join(dataDir, 'root.json') });
+        const started = performance.now();
+        const result = await update({ dir: agentDir });
+        const totalMs = performance.now() - started;
+        if (result.result !== 'installed' || result.downloadedBytes !== FILES * FILE_BYTES) throw new Error('the agent did not download the whole set');
+        return { agentDir, totalMs, downloadMs: result.downloadMs };
+      };
 
       // curl: the same files, found through the agent's own (verified) set manifest and a fresh grant.
-      const state = JSON.parse(await readFile(statePath(agentDir), 'utf8')) as { token: string };
+      const first = await installAgent(0);
+      const state = JSON.parse(await readFile(statePath(first.agentDir), 'utf8')) as { token: string };
       const manifest = (await (await fetch(`${local.baseUrl}/v1/manifest`, { method: 'POST', headers: { authorization: `Bearer ${state.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ product: 'demo-av' }) })).json()) as {
         targetsUrl: string;
         setManifest: string;
-        download: { query: string };
+        download: { query: string; expiresAt: string };
       };
       const set = (await (await fetch(`${manifest.targetsUrl}${manifest.setManifest}?${manifest.download.query}`)).json()) as { files: Array<{ target: string }> };
-      const curlDir = join(work, 'curl');
-      await mkdir(curlDir);
-      const curlMs = await curlAll(set.files.map((f) => `${manifest.targetsUrl}${f.target}?${manifest.download.query}`), curlDir);
+      const urls = set.files.map((f) => `${manifest.targetsUrl}${f.target}?${manifest.download.query}`);
+
+      // The first install warmed both sides up; then agent and curl take turns.
+      const agentRounds: Array<{ totalMs: number; downloadMs: number }> = [];
+      const curlRounds: number[] = [];
+      for (let round = 1; round <= ROUNDS; round++) {
+        if (Date.parse(manifest.download.expiresAt) - Date.now() < 30_000) throw new Error('the grant expires before the rounds end: lower BENCH_AGENT_ROUNDS');
+        await syncDisks();
+        const agent = await installAgent(round);
+        agentRounds.push(agent);
+        // Into a new dir each round, as the agent's are: writing new files costs more than overwriting.
+        const curlDir = join(work, `curl-${round}`);
+        await mkdir(curlDir);
+        await syncDisks();
+        curlRounds.push(await curlAll(urls, curlDir));
+        if (process.env.BENCH_DEBUG) console.error(`round ${round}: agent download ${agent.downloadMs} ms, install ${agent.totalMs.toFixed(0)} ms; curl ${curlRounds.at(-1)?.toFixed(0)} ms`);
+      }
+      const curlMs = median(curlRounds);
+      const agentMs = median(agentRounds.map((r) => r.totalMs));
+      const downloadMs = median(agentRounds.map((r) => r.downloadMs));
 
       const mb = (FILES * FILE_BYTES) / 1e6;
+      const curlName = `curl --parallel-max 4, same files and grant; median of ${ROUNDS} rounds`;
       return [
-        { name: `agent fresh install of ${FILES} x ${FILE_BYTES / 1024 / 1024} MB: throughput`, value: mb / (agentMs / 1000), baseline: mb / (curlMs / 1000), unit: 'MB/s', baselineName: 'curl --parallel-max 4, same files and grant', higherIsBetter: true, target: '>= 0.8x' },
+        { name: `agent download of ${FILES} x ${FILE_BYTES / 1024 / 1024} MB (fetch, hash, write, fsync, verify): throughput`, value: mb / (downloadMs / 1000), baseline: mb / (curlMs / 1000), unit: 'MB/s', baselineName: curlName, higherIsBetter: true, target: '>= 0.8x' },
+        { name: `agent fresh install of the same set (protocol round trips, TUF refresh, downloads, switch, report): throughput`, value: mb / (agentMs / 1000), baseline: mb / (curlMs / 1000), unit: 'MB/s', baselineName: curlName, higherIsBetter: true },
       ];
     } finally {
       await local.stop();
