@@ -1,8 +1,15 @@
 /**
  * `npm run bench`: runs every suite and prints its figures as ratios against baselines
  * measured in the same run. `BENCH_SECONDS` sets each load's duration (default 5).
- * Later features add their suites to the list below.
+ * `npm run bench -- <id>` runs one suite (ids below; a part of a suite's name works too).
+ *
+ * Each suite runs in its own process: a local stack loads the handlers once per process,
+ * as a Lambda container does, so two stacks in one process would share the first one's
+ * clients and configuration (startLocalStack refuses a second).
  */
+import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { printFigures } from './harness.ts';
 import type { Suite } from './harness.ts';
 import { agentSuite } from './suites/agent.ts';
@@ -13,11 +20,28 @@ import { publishSuite } from './suites/publish.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const suites: Suite[] = [localOriginSuite, licensingSuite, deliverySuite, publishSuite, agentSuite];
+const suites: Record<string, Suite> = {
+  'local-origin': localOriginSuite,
+  licensing: licensingSuite,
+  delivery: deliverySuite,
+  publish: publishSuite,
+  agent: agentSuite,
+};
 const only = process.argv[2];
 
-console.log(`# signet bench — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
-for (const suite of suites) {
-  if (only && !suite.name.includes(only)) continue;
+function runInChild(id: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), id], { stdio: 'inherit', env: { ...process.env, SIGNET_BENCH_CHILD: '1' } });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`bench suite ${id} exited with ${code}`))));
+  });
+}
+
+if (!process.env.SIGNET_BENCH_CHILD) console.log(`# signet bench — ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);
+if (only) {
+  const suite = suites[only] ?? Object.values(suites).find((s) => s.name.includes(only));
+  if (!suite) throw new Error(`no bench suite ${only}: one of ${Object.keys(suites).join(', ')}`);
   printFigures(suite.name, await suite.run());
+} else {
+  for (const id of Object.keys(suites)) await runInChild(id);
 }

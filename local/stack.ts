@@ -129,7 +129,16 @@ function startSchedules(loaded: Awaited<ReturnType<typeof loadHandlers>>, log: (
   }
 }
 
+/**
+ * The handlers are imported once per process and keep what they read at import (clients,
+ * table names, signers), as in a Lambda container. So one process runs one local stack
+ * in its life: a second would serve with the first one's endpoints and keys. (A start
+ * that failed before loading the handlers does not count.)
+ */
+let startedInThisProcess = false;
+
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  if (startedInThisProcess) throw new LocalStackError('this process already ran a local stack: its handlers keep that stack\'s endpoints and keys, so start another stack in a new process');
   const log = options.log ?? (() => undefined);
   const dataDir = isAbsolute(options.dataDir) ? options.dataDir : resolve(options.dataDir);
   checkJava();
@@ -185,6 +194,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const keyDir = cdnKeyDir(dataDir);
     const keyGroup = watchedKeyGroup(keyDir);
     await keyGroup(); // a broken key file fails the start, not the first download
+    startedInThisProcess = true;
     const loaded = await loadHandlers();
     handle = createOrigin({
       routes,
