@@ -67,6 +67,21 @@ export function printFigures(suite: string, figures: readonly Figure[]): void {
   }
 }
 
+/**
+ * Runs a command to its end and resolves with its wall time in ms; a failure rejects with
+ * the command's exit code and the end of its stderr (`inherit` passes its output through).
+ */
+export function timedCommand(command: string, args: readonly string[], options: { inherit?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, [...args], { stdio: options.inherit ? 'inherit' : ['ignore', 'ignore', 'pipe'], ...(options.env && { env: options.env }) });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${command} exited with ${code}: ${stderr.trim().slice(-500)}`))));
+  });
+}
+
 /** Starts bench/bare-server.ts as its own process (the baseline server), serving `file` for any non-API path. */
 export function startBareServer(file: string): Promise<{ url: string; stop: () => void }> {
   return new Promise((resolve, reject) => {

@@ -7,10 +7,9 @@
  * as a Lambda container does, so two stacks in one process would share the first one's
  * clients and configuration (startLocalStack refuses a second).
  */
-import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { printFigures } from './harness.ts';
+import { printFigures, timedCommand } from './harness.ts';
 import type { Suite } from './harness.ts';
 import { agentSuite } from './suites/agent.ts';
 import { deliverySuite } from './suites/delivery.ts';
@@ -29,12 +28,8 @@ const suites: Record<string, Suite> = {
 };
 const only = process.argv[2];
 
-function runInChild(id: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), id], { stdio: 'inherit', env: { ...process.env, SIGNET_BENCH_CHILD: '1' } });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`bench suite ${id} exited with ${code}`))));
-  });
+function runInChild(id: string): Promise<number> {
+  return timedCommand(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), id], { inherit: true, env: { ...process.env, SIGNET_BENCH_CHILD: '1' } });
 }
 
 if (!process.env.SIGNET_BENCH_CHILD) console.log(`# signet bench — ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores`);

@@ -12,7 +12,6 @@
  *   manifest, the downloads, the atomic switch, the state write, the report) against
  *   the same curl time: what a user waits, with the protocol's fixed round trips in it.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +20,7 @@ import { register, statePath, update } from '../../agent/index.ts';
 import { readDemoFile } from '#local/demo.ts';
 import { runSignet, startSignetLocal } from '#test/support/cli.ts';
 import type { Figure, Suite } from '../harness.ts';
-import { liftRateLimits } from '../harness.ts';
+import { liftRateLimits, timedCommand } from '../harness.ts';
 
 const FILES = 16;
 const ROUNDS = Number(process.env.BENCH_AGENT_ROUNDS ?? 9);
@@ -36,27 +35,16 @@ const median = (values: readonly number[]) => {
 /**
  * Flushes every dirty page before a timed part: the agent fsyncs what it installs and on
  * ext4 an fsync also waits for other files' pending writes, so curl's unflushed output of
- * the round before would otherwise be paid for by the agent.
+ * the round before would otherwise be paid for by the agent. With files: fsyncs just those.
  */
-function syncDisks(files: readonly string[] = []): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sync', [...files], { stdio: 'ignore' });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sync exited with ${code}`))));
-  });
+function syncDisks(files: readonly string[] = []): Promise<number> {
+  return timedCommand('sync', files);
 }
 
 function curlAll(urls: readonly string[], outDir: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const args = ['-sf', '--parallel', '--parallel-max', '4'];
-    urls.forEach((url, i) => args.push('-o', join(outDir, `f${i}`), url));
-    const started = performance.now();
-    const child = spawn('curl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`curl exited with ${code}: ${stderr}`))));
-  });
+  const args = ['-sf', '--parallel', '--parallel-max', '4'];
+  urls.forEach((url, i) => args.push('-o', join(outDir, `f${i}`), url));
+  return timedCommand('curl', args);
 }
 
 export const agentSuite: Suite = {
@@ -111,9 +99,7 @@ export const agentSuite: Suite = {
         const curlMs = await curlAll(urls, curlDir);
         curlRounds.push(curlMs);
         // The same durability as the agent's: coreutils `sync FILE...` fsyncs each file.
-        const syncStarted = performance.now();
-        await syncDisks(urls.map((_, i) => join(curlDir, `f${i}`)));
-        curlSyncedRounds.push(curlMs + performance.now() - syncStarted);
+        curlSyncedRounds.push(curlMs + (await syncDisks(urls.map((_, i) => join(curlDir, `f${i}`)))));
         if (process.env.BENCH_DEBUG) console.error(`round ${round}: agent download ${agent.downloadMs} ms, install ${agent.totalMs.toFixed(0)} ms; curl ${curlMs.toFixed(0)} ms, with fsync ${curlSyncedRounds.at(-1)?.toFixed(0)} ms`);
       }
       const curlMs = median(curlRounds);
