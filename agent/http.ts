@@ -84,10 +84,14 @@ export class HttpClient {
     return { dispatcher, proxy };
   }
 
+  private withUserAgent(headers: Record<string, string> = {}): Record<string, string> {
+    return { 'user-agent': this.options.userAgent ?? 'signet-agent', ...headers };
+  }
+
   /** One request, no retry; transport failures become AgentErrors (NETWORK, PROXY_AUTH, PROXY_UNREACHABLE). */
   async send(url: string, init: RequestInit = {}): Promise<Response> {
     const { dispatcher, proxy } = this.dispatcherFor(url);
-    const headers = { 'user-agent': this.options.userAgent ?? 'signet-agent', ...(init.headers as Record<string, string> | undefined) };
+    const headers = this.withUserAgent(init.headers as Record<string, string> | undefined);
     try {
       return await this.fetchImpl(url, { ...init, headers, dispatcher, ...(this.options.signal && !init.signal && { signal: this.options.signal }) });
     } catch (error) {
@@ -107,7 +111,7 @@ export class HttpClient {
     try {
       const answer = await undiciRequest(url, {
         dispatcher,
-        headers: { 'user-agent': this.options.userAgent ?? 'signet-agent', ...headers },
+        headers: this.withUserAgent(headers),
         ...(this.options.signal && { signal: this.options.signal }),
       });
       const header = (name: string) => {
