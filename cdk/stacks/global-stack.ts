@@ -16,6 +16,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
 import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
+import { viewerRequestSource } from '#lib/cdn/viewer-request.ts';
 import type { CdnParameter } from '#lib/delivery/config.ts';
 import type { SignetConfig } from '../config.ts';
 import { CdnPublicKey } from '../constructs/cdn-public-key.ts';
@@ -41,6 +42,8 @@ export class GlobalStack extends Stack {
   readonly keyGroup: cloudfront.KeyGroup;
   readonly cdnPublicKey: CdnPublicKey;
   readonly webAcl: wafv2.CfnWebACL;
+  /** The path guard on every behaviour that reads the bucket (lib/cdn/viewer-request.js). */
+  readonly pathGuard: cloudfront.Function;
   /** `{ baseUrl, keyPairId }` for the manifest functions, named `config.cdnParameterName`. */
   readonly cdnParameter: ssm.StringParameter;
 
@@ -93,6 +96,14 @@ export class GlobalStack extends Stack {
       enableAcceptEncodingBrotli: true,
     });
 
+    // Refuses dot segments and encoded separators before the cache, the signed-URL check
+    // or S3 sees a path; the local origin and the mirror run this very source.
+    this.pathGuard = new cloudfront.Function(this, 'PathGuard', {
+      comment: 'Signet: refuse non-canonical object paths (dot segments, encoded separators)',
+      code: cloudfront.FunctionCode.fromInline(viewerRequestSource),
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+    });
+
     const objectBehavior = (signedUrlRequired: boolean): cloudfront.BehaviorOptions => ({
       origin: s3Origin,
       viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
@@ -101,6 +112,7 @@ export class GlobalStack extends Stack {
       cachePolicy: objectCachePolicy,
       responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
       compress: true,
+      functionAssociations: [{ function: this.pathGuard, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
       ...(signedUrlRequired ? { trustedKeyGroups: [this.keyGroup] } : {}),
     });
 

@@ -44,6 +44,16 @@ export const pathSpaces: readonly PathSpace[] = [metadataSpace, targetsSpace];
 export const stagingPrefix = 'staging/';
 export const stagingExpiryDays = 7;
 
+/**
+ * Limits every object path is held to at the edge (lib/cdn/viewer-request.js enforces
+ * them; a test keeps the two equal). A key: S3's own limit. A segment: longer than any
+ * name the service stores (193: `<64 hex>.<128-character file name>`), and short enough
+ * that stores keeping a segment as a file name, with a suffix of their own (s3rver adds
+ * up to 22 characters, the mirror `.partial`), stay within filesystems' 255 bytes.
+ */
+export const maxKeyLength = 1024;
+export const maxSegmentLength = 200;
+
 /** Path pattern of the API behaviour in CloudFront and of the local origin's handler routing. */
 export const apiPathPattern = '/v1/*';
 

@@ -22,7 +22,12 @@ export interface SetManifest {
   readonly files: readonly SetFile[];
 }
 
-export const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+/**
+ * A file name in a set. At most 128 characters, so a target's stored name
+ * (`<64 hex>.<name>`, 193 at most) stays within the segment limit every object path is
+ * held to (`maxSegmentLength` in lib/definitions/bucket.ts).
+ */
+export const FILE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
 export function fileTargetPath(product: string, sha256: string, path: string): string {
   const base = path.split('/').pop() ?? path;

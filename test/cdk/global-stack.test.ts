@@ -3,6 +3,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiPathPattern, cacheControlFor, metadataSpace, pathSpaces, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
 import { routes } from '#lib/definitions/routes.ts';
+import { viewerRequestSource } from '#lib/cdn/viewer-request.ts';
 import type { CfnTemplate, SynthesizedApp } from './support.ts';
 import { onlyResource, resourcesOfType, synthSignet } from './support.ts';
 
@@ -19,6 +20,7 @@ interface Behavior {
   OriginRequestPolicyId?: string;
   TrustedKeyGroups?: unknown[];
   Compress: boolean;
+  FunctionAssociations?: Array<{ EventType: string; FunctionARN: unknown }>;
 }
 interface DistributionConfig {
   CacheBehaviors: Behavior[];
@@ -98,6 +100,15 @@ describe('CloudFront behaviours', () => {
   it('denies by default: any other path needs a signed URL and is not cached', () => {
     const [keyGroupId] = onlyResource(json, 'AWS::CloudFront::KeyGroup');
     expect(config.DefaultCacheBehavior).toMatchObject({ TrustedKeyGroups: [{ Ref: keyGroupId }], CachePolicyId: CACHING_DISABLED, AllowedMethods: ['GET', 'HEAD'] });
+  });
+
+  it('runs the path guard (lib/cdn/viewer-request.js, the code the local origin runs) on the viewer request of every behaviour that reads the bucket, and on none other', () => {
+    const [functionId, fn] = onlyResource(json, 'AWS::CloudFront::Function');
+    expect(fn.Properties).toMatchObject({ AutoPublish: true, FunctionCode: viewerRequestSource, FunctionConfig: { Runtime: 'cloudfront-js-2.0' } });
+    const guarded = [{ EventType: 'viewer-request', FunctionARN: { 'Fn::GetAtt': [functionId, 'FunctionARN'] } }];
+    for (const space of pathSpaces) expect(behavior(space.pathPattern).FunctionAssociations).toEqual(guarded);
+    expect(config.DefaultCacheBehavior.FunctionAssociations).toEqual(guarded);
+    expect(behavior(apiPathPattern).FunctionAssociations).toBeUndefined();
   });
 
   it('answers HTTPS only on every behaviour', () => {
