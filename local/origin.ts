@@ -10,17 +10,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Context } from 'aws-lambda';
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import type { GetObjectCommandOutput, HeadObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
 import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/routes.ts';
-import type { ErrorCode } from '#lib/http/errors.ts';
-import { errorStatus } from '#lib/http/errors.ts';
+import type { ObjectSource } from '#lib/http/serve-object.ts';
+import { isClientGone, sendError, serveObject } from '#lib/http/serve-object.ts';
 import type { KeyGroup } from '#lib/cdn/signed-url.ts';
 import { verifySignedUrl } from '#lib/cdn/signed-url.ts';
+import type { ViewerResponse } from '#lib/cdn/viewer-request.ts';
+import { guardObjectPath } from '#lib/cdn/viewer-request.ts';
 import type { Credentials } from '#lib/aws/sigv4.ts';
 import { verifySignedRequest } from '#lib/aws/sigv4.ts';
 import type { IamAuthorizerContext, OutgoingResponse } from './api-gateway-event.ts';
@@ -35,8 +33,10 @@ export type LambdaHandler = (event: unknown, context: Context) => Promise<unknow
 export interface OriginOptions {
   readonly routes: readonly RouteDefinition[];
   readonly functions: ReadonlyMap<string, { readonly definition: FunctionDefinition; readonly handler: LambdaHandler }>;
-  readonly s3: S3Client;
-  readonly bucket: string;
+  /** The bucket's objects (`metadata/...`, `targets/...`). */
+  readonly objects: ObjectSource;
+  /** A download the client takes nothing of for this long is closed, so stalled readers cannot hold what others need. */
+  readonly objectIdleTimeoutMs: number;
   /** The key group as it is now (keys come and go with rotation). */
   readonly keyGroup: () => Promise<KeyGroup>;
   /** The credentials SigV4-signed admin requests must be signed with (the local stand-in for IAM). */
@@ -48,14 +48,6 @@ export interface OriginOptions {
 export const localAdminArn = 'arn:aws:iam::000000000000:user/signet-local-admin';
 
 const apiPrefix = apiPathPattern.slice(0, -1); // '/v1/'
-
-function sendError(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
-  send(res, {
-    statusCode: errorStatus[code],
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
-    body: Buffer.from(JSON.stringify({ error: { code, message } })),
-  });
-}
 
 function send(res: ServerResponse, response: OutgoingResponse): void {
   if (res.headersSent) return;
@@ -118,21 +110,11 @@ function lambdaContext(definition: FunctionDefinition, requestId: string, deadli
   };
 }
 
-/** S3 object headers an origin passes through to the viewer, as CloudFront does. */
-function objectHeaders(object: GetObjectCommandOutput | HeadObjectCommandOutput): Record<string, string> {
-  const headers: Record<string, string> = { 'accept-ranges': 'bytes' };
-  if (object.ETag) headers.etag = object.ETag;
-  if (object.ContentType) headers['content-type'] = object.ContentType;
-  if (object.CacheControl) headers['cache-control'] = object.CacheControl;
-  if (object.ContentEncoding) headers['content-encoding'] = object.ContentEncoding;
-  if (object.LastModified) headers['last-modified'] = object.LastModified.toUTCString();
-  if (object.ContentLength !== undefined) headers['content-length'] = String(object.ContentLength);
-  if ('ContentRange' in object && object.ContentRange) headers['content-range'] = object.ContentRange;
-  return headers;
-}
-
-function s3ErrorStatus(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+/** A response the path guard generated, as CloudFront would send it. */
+function sendViewerResponse(res: ServerResponse, response: ViewerResponse): void {
+  const headers: Record<string, string> = {};
+  for (const [name, { value }] of Object.entries(response.headers ?? {})) headers[name] = value;
+  send(res, { statusCode: response.statusCode, headers, body: Buffer.from(response.body?.data ?? '') });
 }
 
 export function createOrigin(options: OriginOptions) {
@@ -154,7 +136,9 @@ export function createOrigin(options: OriginOptions) {
 
     const found = match(req.method ?? 'GET', path);
     if (found.kind === 'not-found') return sendError(res, 'NOT_FOUND', `no route for ${path}`);
-    if (found.kind === 'method-not-allowed') return sendError(res, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
+    if (found.kind === 'method-not-allowed') {
+      return sendError(res, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { allow: found.allow.join(', ') });
+    }
     const fn = options.functions.get(found.route.functionId);
     if (!fn) return sendError(res, 'INTERNAL', `route ${found.routeKey} has no local handler`);
     let iamAuthorizer: IamAuthorizerContext | undefined;
@@ -212,72 +196,35 @@ export function createOrigin(options: OriginOptions) {
     send(res, fromLambdaResult(result as Parameters<typeof fromLambdaResult>[0]));
   }
 
-  async function checkSignature(req: IncomingMessage): Promise<{ ok: true } | { ok: false; reason: string }> {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
-    return verifySignedUrl({ url, now: new Date(), sourceIp: clientIp(req), keyGroup: await options.keyGroup() });
-  }
-
-  async function serveObject(req: IncomingMessage, res: ServerResponse, key: string): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return sendError(res, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed here`, { allow: 'GET, HEAD' });
-    }
-    const conditional = {
-      Bucket: options.bucket,
-      Key: key,
-      ...(typeof req.headers['if-none-match'] === 'string' && { IfNoneMatch: req.headers['if-none-match'] }),
-      ...(typeof req.headers['if-modified-since'] === 'string' && { IfModifiedSince: new Date(req.headers['if-modified-since']) }),
-    };
-    try {
-      if (req.method === 'HEAD') {
-        const head = await options.s3.send(new HeadObjectCommand(conditional));
-        res.writeHead(200, objectHeaders(head));
-        res.end();
-        return;
+  /**
+   * `/metadata/*` and `/targets/*`: the path guard first (CloudFront's viewer-request
+   * function, the same code), then the signature over the canonical path it returned,
+   * then the object at that path and nowhere else.
+   */
+  async function serveSpace(req: IncomingMessage, res: ServerResponse, rawPath: string, query: string): Promise<void> {
+    const verdict = guardObjectPath(rawPath, req.method ?? 'GET', clientIp(req));
+    if (!verdict.ok) return sendViewerResponse(res, verdict.response);
+    const { path } = verdict;
+    const space = pathSpaces.find((s) => path.startsWith(`/${s.prefix}`));
+    if (!space) return sendError(res, 'NOT_FOUND', `nothing is served at ${path}`);
+    if (space.signedUrlRequired) {
+      const url = new URL(`${path}${query}`, `http://${req.headers.host ?? 'localhost'}`);
+      const signature = verifySignedUrl({ url, now: new Date(), sourceIp: clientIp(req), keyGroup: await options.keyGroup() });
+      if (!signature.ok) {
+        log(`403 ${path}: ${signature.reason}`);
+        return sendError(res, 'FORBIDDEN', 'a valid CloudFront signed URL is required');
       }
-      const range = typeof req.headers.range === 'string' ? req.headers.range : undefined;
-      const object = await options.s3.send(new GetObjectCommand({ ...conditional, ...(range && { Range: range }) }));
-      res.writeHead(object.ContentRange ? 206 : 200, objectHeaders(object));
-      if (object.Body instanceof Readable) await pipeline(object.Body, res);
-      else res.end();
-    } catch (error) {
-      const status = s3ErrorStatus(error);
-      if (status === 304) {
-        res.writeHead(304);
-        res.end();
-      } else if (status === 404) sendError(res, 'NOT_FOUND', `${key} does not exist`);
-      else if (status === 416) {
-        res.writeHead(416, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'INVALID_REQUEST', message: 'range not satisfiable' } }));
-      } else if (status === 412) {
-        res.writeHead(412);
-        res.end();
-      } else throw error;
     }
+    const outcome = await serveObject(req, res, path.slice(1), options.objects, { idleTimeoutMs: options.objectIdleTimeoutMs });
+    if (outcome === 'client-gone') log(`${req.method} ${path}: the client went away before the end`);
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rawUrl = req.url ?? '/';
-    const path = rawUrl.split('?')[0] ?? '/';
-    if (path.startsWith(apiPrefix)) return serveApi(req, res, path);
-    const space = pathSpaces.find((s) => path.startsWith(`/${s.prefix}`));
-    // CloudFront normalises the path before it reaches S3; refuse what could escape the space.
-    if (!space || path.includes('/../') || path.includes('//') || path.endsWith('/')) {
-      return sendError(res, 'NOT_FOUND', `nothing is served at ${path}`);
-    }
-    if (space.signedUrlRequired) {
-      const verdict = await checkSignature(req);
-      if (!verdict.ok) {
-        log(`403 ${path}: ${verdict.reason}`);
-        return sendError(res, 'FORBIDDEN', 'a valid CloudFront signed URL is required');
-      }
-    }
-    let key: string;
-    try {
-      key = decodeURIComponent(path.slice(1));
-    } catch {
-      return sendError(res, 'NOT_FOUND', 'malformed path');
-    }
-    return serveObject(req, res, key);
+    const queryAt = rawUrl.indexOf('?');
+    const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
+    if (rawPath.startsWith(apiPrefix)) return serveApi(req, res, rawPath);
+    return serveSpace(req, res, rawPath, queryAt < 0 ? '' : rawUrl.slice(queryAt));
   }
 
   return function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -287,6 +234,11 @@ export function createOrigin(options: OriginOptions) {
       log(`${req.method} ${(req.url ?? '/').split('?')[0]} ${res.statusCode} ${ms.toFixed(1)}ms`);
     });
     route(req, res).catch((error: unknown) => {
+      if (isClientGone(error, res)) {
+        log(`${req.method} ${(req.url ?? '/').split('?')[0]}: the client went away`);
+        res.destroy();
+        return;
+      }
       const id = randomUUID();
       log(`origin error ${id}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       if (res.headersSent) res.destroy();

@@ -15,7 +15,7 @@ interface CompiledRoute {
 
 export type RouteMatch =
   | { readonly kind: 'found'; readonly route: RouteDefinition; readonly routeKey: string; readonly pathParameters: Record<string, string> }
-  | { readonly kind: 'method-not-allowed' }
+  | { readonly kind: 'method-not-allowed'; /** For the `Allow` header. */ readonly allow: readonly string[] }
   | { readonly kind: 'not-found' };
 
 function compile(route: RouteDefinition): CompiledRoute {
@@ -42,12 +42,14 @@ function compile(route: RouteDefinition): CompiledRoute {
 export function createRouter(routes: readonly RouteDefinition[]) {
   const compiled = routes.map(compile);
   return function match(method: string, path: string): RouteMatch {
-    let pathMatched = false;
+    const allow: string[] = [];
     for (const candidate of compiled) {
       const found = candidate.pattern.exec(path);
       if (!found) continue;
-      pathMatched = true;
-      if (candidate.route.method !== method) continue;
+      if (candidate.route.method !== method) {
+        allow.push(candidate.route.method);
+        continue;
+      }
       const pathParameters: Record<string, string> = {};
       candidate.names.forEach((name, i) => {
         const raw = found[i + 1] ?? '';
@@ -59,6 +61,6 @@ export function createRouter(routes: readonly RouteDefinition[]) {
       });
       return { kind: 'found', route: candidate.route, routeKey: candidate.key, pathParameters };
     }
-    return pathMatched ? { kind: 'method-not-allowed' } : { kind: 'not-found' };
+    return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
   };
 }

@@ -6,6 +6,7 @@
  * on there (CloudFront signed URLs, SHA-256 of targets) is verified in our own code.
  */
 import { mkdir } from 'node:fs/promises';
+import type { Agent } from 'node:http';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -30,8 +31,9 @@ export const localS3Environment = {
 /** s3rver accepts any signature (allowMismatchedSignatures) but only its own access key id. */
 export const localCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
-export function localS3Client(endpoint: string): S3Client {
+export function localS3Client(endpoint: string, httpAgent?: Agent): S3Client {
   return new S3Client({
+    ...(httpAgent && { requestHandler: { httpAgent } }),
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,

@@ -3,7 +3,7 @@
  * process), s3rver (in-process) and the origin (this process) that plays CloudFront
  * and API Gateway in front of the real handlers.
  */
-import { createServer } from 'node:http';
+import { Agent } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -15,10 +15,12 @@ import { checkJava, ensureTables, startDynamoDbLocal } from './dynamodb-local.ts
 import type { DynamoDbLocal } from './dynamodb-local.ts';
 import { LocalStackError } from './errors.ts';
 import { writeFileAtomic } from './files.ts';
-import { localCredentials, localS3Environment, startS3Local } from './s3-local.ts';
+import { localCredentials, localS3Client, localS3Environment, startS3Local } from './s3-local.ts';
 import type { S3Local } from './s3-local.ts';
 import type { LambdaHandler } from './origin.ts';
 import { createOrigin } from './origin.ts';
+import { createEdgeServer } from '#lib/http/edge-server.ts';
+import { s3ObjectSource } from '#lib/aws/objects.ts';
 import { isProcessAlive } from './process-utils.ts';
 import { readAdminCredentials } from './admin-credentials.ts';
 import { cdnKeyDir, readLocalCdnKey, watchedKeyGroup } from './cdn-key.ts';
@@ -43,7 +45,11 @@ export interface LocalStackOptions {
   readonly fresh: boolean;
   /** One line per request and per notable event; silent when absent. */
   readonly log?: (line: string) => void;
+  /** How long an object download may make no progress before its connection is closed (default 30 s, CloudFront's origin read timeout). */
+  readonly objectIdleTimeoutMs?: number;
 }
+
+export const DEFAULT_OBJECT_IDLE_TIMEOUT_MS = 30_000;
 
 export interface LocalStack {
   readonly baseUrl: string;
@@ -156,8 +162,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
     res.end(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'signet local is starting' } }));
   };
-  const server = createServer((req, res) => handle(req, res));
-  server.keepAliveTimeout = 65_000; // longer than clients' idle timeouts, as CloudFront's is
+  const server = createEdgeServer((req, res) => handle(req, res));
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const step of stops.reverse()) await step().catch(() => undefined);
@@ -196,11 +201,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await keyGroup(); // a broken key file fails the start, not the first download
     startedInThisProcess = true;
     const loaded = await loadHandlers();
+    // The origin's own S3 client, with no cap on connections: the SDK's default pool of 50
+    // let 50 readers that never read hold every download (each keeps its S3 stream open).
+    const originS3 = localS3Client(s3.endpoint, new Agent({ keepAlive: true, maxSockets: Infinity }));
+    stops.push(async () => originS3.destroy());
     handle = createOrigin({
       routes,
       functions: loaded,
-      s3: s3.client,
-      bucket: localBucketName,
+      objects: s3ObjectSource(originS3, localBucketName),
+      objectIdleTimeoutMs: options.objectIdleTimeoutMs ?? DEFAULT_OBJECT_IDLE_TIMEOUT_MS,
       keyGroup,
       adminCredentials: await readAdminCredentials(dataDir),
       log,

@@ -1,7 +1,9 @@
-/** The signature bucket through the S3 API: what the release code needs, nothing more. */
+/** The signature bucket through the S3 API: what the release code and the local origin need, nothing more. */
+import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, HeadObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { cacheControlFor } from '#lib/definitions/bucket.ts';
+import type { ObjectSource, StoredObject } from '#lib/http/serve-object.ts';
 
 export interface ObjectStore {
   get(key: string): Promise<Buffer | undefined>;
@@ -48,6 +50,57 @@ export function s3ObjectStore(s3: S3Client, bucket: string): ObjectStore {
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
       return keys;
+    },
+  };
+}
+
+function storedObject(object: HeadObjectCommandOutput | GetObjectCommandOutput, size: number): StoredObject {
+  return {
+    size,
+    ...(object.ETag !== undefined && { etag: object.ETag }),
+    ...(object.LastModified !== undefined && { lastModified: object.LastModified }),
+    ...(object.ContentType !== undefined && { contentType: object.ContentType }),
+    ...(object.CacheControl !== undefined && { cacheControl: object.CacheControl }),
+  };
+}
+
+/** The whole object's size from a ranged answer's `Content-Range: bytes a-b/size`. */
+function totalSize(object: GetObjectCommandOutput): number {
+  const total = object.ContentRange ? Number(object.ContentRange.split('/')[1]) : Number.NaN;
+  return Number.isFinite(total) ? total : (object.ContentLength ?? 0);
+}
+
+/** Objects as the local origin streams them (lib/http/serve-object.ts). */
+export function s3ObjectSource(s3: S3Client, bucket: string): ObjectSource {
+  return {
+    async stat(key) {
+      try {
+        const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return storedObject(head, head.ContentLength ?? 0);
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    },
+    async read(key, options = {}) {
+      const { range, ifMatch } = options;
+      let object: GetObjectCommandOutput;
+      try {
+        object = await s3.send(
+          new GetObjectCommand({ Bucket: bucket, Key: key, ...(range && { Range: `bytes=${range.start}-${range.end}` }), ...(ifMatch !== undefined && { IfMatch: ifMatch }) }),
+        );
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412) return 'changed';
+        throw error;
+      }
+      const body = object.Body instanceof Readable ? object.Body : Readable.from([]);
+      // Checked here too: not every S3 stand-in honours If-Match.
+      if (ifMatch !== undefined && object.ETag !== ifMatch) {
+        body.destroy();
+        return 'changed';
+      }
+      return { meta: storedObject(object, totalSize(object)), body };
     },
   };
 }

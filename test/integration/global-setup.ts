@@ -2,6 +2,7 @@
  * One real local stack (DynamoDB Local, s3rver, the origin) for the integration project,
  * on a free port and a fresh temporary data dir; stopped after the last file.
  */
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,11 +11,14 @@ import { startLocalStack } from '#local/stack.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    stack: { baseUrl: string; dataDir: string; s3Endpoint: string; dynamodbEndpoint: string; bucket: string };
+    stack: { baseUrl: string; dataDir: string; s3Endpoint: string; dynamodbEndpoint: string; bucket: string; logPath: string };
   }
 }
 
 export const GRANT_LIFETIME_SECONDS = 8;
+
+/** Short, so a test can watch a stalled download being cut (the default is 30 s). */
+export const OBJECT_IDLE_TIMEOUT_MS = 10_000;
 
 export default async function setup(project: TestProject) {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -24,13 +28,23 @@ export default async function setup(project: TestProject) {
   process.env.SIGNET_REGISTRATION_PER_MINUTE = '1000000';
   process.env.SIGNET_REGISTRATION_BURST = '1000000';
   const dataDir = await mkdtemp(join(tmpdir(), 'signet-it-'));
-  const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false });
+  // The origin's log, for tests of what it says (and does not say) about a request.
+  const logPath = join(dataDir, 'origin.log');
+  const stack = await startLocalStack({
+    port: 0,
+    host: '127.0.0.1',
+    dataDir,
+    fresh: false,
+    objectIdleTimeoutMs: OBJECT_IDLE_TIMEOUT_MS,
+    log: (line) => appendFileSync(logPath, `${new Date().toISOString()} ${line}\n`),
+  });
   project.provide('stack', {
     baseUrl: stack.baseUrl,
     dataDir: stack.dataDir,
     s3Endpoint: stack.s3Endpoint,
     dynamodbEndpoint: stack.dynamodbEndpoint,
     bucket: stack.bucket,
+    logPath,
   });
   return async () => {
     await stack.stop();

@@ -26,8 +26,8 @@ describe('the local router, with API Gateway path syntax', () => {
     expect(match('GET', '/v1/files/a/b/c')).toMatchObject({ kind: 'found', pathParameters: { path: 'a/b/c' } });
   });
 
-  it('tells a wrong method (405) from an unknown path (404)', () => {
-    expect(match('POST', '/v1/health')).toEqual({ kind: 'method-not-allowed' });
+  it('tells a wrong method (405, with the methods the path allows) from an unknown path (404)', () => {
+    expect(match('POST', '/v1/health')).toEqual({ kind: 'method-not-allowed', allow: ['GET'] });
     expect(match('GET', '/v1/nothing')).toEqual({ kind: 'not-found' });
   });
 

@@ -1,0 +1,70 @@
+/**
+ * The Node HTTP server for processes that face agents directly where the cloud has
+ * CloudFront and API Gateway in front (the local origin, the mirror). Node answers some
+ * broken requests itself, before any handler runs, with an empty body; here every such
+ * answer is a contract error body too, and a client that goes away is nobody's error.
+ */
+import { STATUS_CODES, createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ErrorCode } from './errors.ts';
+import { errorStatus } from './errors.ts';
+import { sendError } from './serve-object.ts';
+
+/** Node's default; a header block beyond it is answered 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+function errorFor(code: string | undefined): { code: ErrorCode; message: string } {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { code: 'HEADERS_TOO_LARGE', message: `the request headers exceed ${MAX_HEADER_BYTES} bytes` };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { code: 'REQUEST_TIMEOUT', message: 'the request did not arrive in time' };
+    default:
+      return { code: 'INVALID_REQUEST', message: `the request is not valid HTTP/1.1 (${code ?? 'parse error'})` };
+  }
+}
+
+/** Written straight to the socket: a request Node could not parse has no response object. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  // Mid-response (a pipelined request broke while an answer was going out) there is no
+  // clean place for a second status line: only closing is honest.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const { code, message } = errorFor(error.code);
+  const status = errorStatus[code];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Content-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Whether a Host header names a host (and port) and nothing else: it becomes part of URLs that signatures cover. */
+function isHostOnly(host: string): boolean {
+  try {
+    const url = new URL(`http://${host}`);
+    return url.pathname === '/' && url.username === '' && url.password === '' && url.search === '' && url.hash === '' && !host.endsWith('/');
+  } catch {
+    return false;
+  }
+}
+
+export function createEdgeServer(handle: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  // Host is checked below, so its refusal carries a body like every other.
+  const server = createServer({ requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+    const { host } = req.headers;
+    if (host === undefined ? req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 : !isHostOnly(host)) {
+      res.setHeader('connection', 'close');
+      return sendError(res, 'INVALID_REQUEST', host === undefined ? 'host: an HTTP/1.1 request needs a Host header' : 'host: is not a host name and port');
+    }
+    handle(req, res);
+  });
+  server.keepAliveTimeout = 65_000; // longer than clients' idle timeouts, as CloudFront's is
+  server.on('clientError', answerClientError);
+  return server;
+}
