@@ -6,6 +6,7 @@ import { localTableName, mainTable } from '#lib/definitions/tables.ts';
 import { agentKey } from '#lib/licensing/keys.ts';
 import type { LicenseView } from '#lib/licensing/admin.ts';
 import { localCredentials } from '#local/s3-local.ts';
+import { runSignet } from '#test/support/cli.ts';
 import { admin, createTestLicense, register, registrationFor, self, stackInfo } from '#test/support/licensing.ts';
 
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: stackInfo().dynamodbEndpoint, region: 'us-east-1', credentials: localCredentials }));
@@ -198,6 +199,52 @@ describe('agent authentication on every call', () => {
     const { token, license } = await registeredAgent();
     await (await admin()).call('POST', `/v1/admin/licenses/${license.licenseId}/revoke`);
     expect((await self(token)).body.error?.code).toBe('LICENSE_REVOKED');
+  });
+});
+
+describe('agent revocation holds until an operator lifts it', () => {
+  async function revokedAgent() {
+    const { licenseKey, license } = await createTestLicense();
+    const body = registrationFor(licenseKey);
+    const registered = await register(body);
+    const agentId = String(registered.body.agentId);
+    await (await admin()).call('POST', `/v1/admin/agents/${agentId}/revoke`);
+    return { license, body, agentId, token: String(registered.body.token) };
+  }
+
+  it('refuses re-registration of a revoked agent with 403 AGENT_REVOKED and takes no seat', async () => {
+    const { license, body, agentId } = await revokedAgent();
+    const again = await register(body);
+    expect(again.status).toBe(403);
+    expect(again.body.error?.code).toBe('AGENT_REVOKED');
+    expect(again.body.error?.message).toContain(agentId);
+    expect((await showLicense(license.licenseId)).license.seatsUsed).toBe(0);
+  });
+
+  it('lets the computer register again after `signet agents unrevoke`: a new seat and token; the old token stays void', async () => {
+    const { license, body, agentId, token } = await revokedAgent();
+    const lifted = await runSignet(['agents', 'unrevoke', agentId, '--data-dir', stackInfo().dataDir, '--json']);
+    expect(lifted.code).toBe(0);
+    expect(JSON.parse(lifted.stdout)).toMatchObject({ agent: { agentId, status: 'unrevoked' } });
+
+    const old = await self(token);
+    expect(old.status).toBe(401);
+    expect(old.body.error?.code).toBe('INVALID_CREDENTIALS');
+    const again = await register(body);
+    expect(again.status).toBe(201);
+    expect(again.body.agentId).toBe(agentId);
+    expect((await self(String(again.body.token))).status).toBe(200);
+    expect((await showLicense(license.licenseId)).license.seatsUsed).toBe(1);
+  });
+
+  it('audits the lifting and refuses to unrevoke an agent that is not revoked (409) or unknown (404)', async () => {
+    const { agentId } = await revokedAgent();
+    const client = await admin();
+    await client.call('POST', `/v1/admin/agents/${agentId}/unrevoke`);
+    await expect(client.call('POST', `/v1/admin/agents/${agentId}/unrevoke`)).rejects.toThrow(/CONFLICT: the agent is unrevoked, not revoked/);
+    await expect(client.call('POST', `/v1/admin/agents/${'0'.repeat(32)}/unrevoke`)).rejects.toThrow(/NOT_FOUND/);
+    const audit = await client.call<{ entries: Array<{ action: string; subject: string }> }>('GET', '/v1/admin/audit');
+    expect(audit.entries).toContainEqual(expect.objectContaining({ action: 'agent.unrevoke', subject: agentId }));
   });
 });
 
