@@ -39,6 +39,9 @@ export function describeIssue(issue: Issue, input: unknown): { field: string; pr
       return { field: path, problem: issue.format === 'regex' ? 'has characters or a form that is not allowed' : `must be a valid ${issue.format}` };
     case 'not_multiple_of':
       return { field: path, problem: `must be a multiple of ${String(issue.divisor)}` };
+    case 'custom':
+      // Our own refinements (freeText in text.ts) say what is wrong in `params.problem`.
+      return { field: path || 'body', problem: typeof issue.params?.problem === 'string' ? issue.params.problem : 'is not valid' };
     default:
       return { field: path || 'body', problem: 'is not valid' };
   }

@@ -179,6 +179,17 @@ describe('POST /v1/reports and the fleet', () => {
     ]);
   });
 
+  it.each(['\u0000', '\r\nforged line', '\u001b[2J', '\u007f', '\u009b31m'])('refuses a report whose detail holds the control character in %j with 400 naming detail', async (control) => {
+    const { token } = await licensedAgent(PRODUCT);
+    const response = await fetch(`${stackInfo().baseUrl}/v1/reports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ product: PRODUCT, installedVersion: '1.0.0', result: 'failed', detail: `disk full${control}` }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: { code: 'INVALID_REQUEST', message: 'detail: must not contain control characters' } });
+  });
+
   it('refuses a malformed report with 400 and an unauthenticated one with 401', async () => {
     const { token } = await licensedAgent(PRODUCT);
     expect(await report(token, { product: PRODUCT, installedVersion: '1.0.0', result: 'maybe' })).toBe(400);

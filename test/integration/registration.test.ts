@@ -116,13 +116,15 @@ describe('registration refusals, each with its own contract code', () => {
 });
 
 describe('input validation at the edge', () => {
-  it.each([
+  it.each<[unknown, string]>([
     [{ machineId: 'm', product: 'demo-av', os: 'linux', arch: 'x64' }, 'licenseKey: is required'],
     [{ licenseKey: 'k', machineId: 5, product: 'demo-av', os: 'linux', arch: 'x64' }, 'machineId: must be a string'],
     [{ licenseKey: 'k', machineId: 'm', product: 'Demo AV', os: 'linux', arch: 'x64' }, 'product: has characters or a form that is not allowed'],
     [{ licenseKey: 'k', machineId: 'm'.repeat(129), product: 'demo-av', os: 'linux', arch: 'x64' }, 'machineId: must be at most 128 characters'],
     [{ licenseKey: 'k', machineId: 'm', product: 'demo-av', os: 'linux', arch: 'x64', admin: true }, 'admin: is not a known field'],
     [[1, 2], 'body: must be a JSON object'],
+    ...['\u0000', '\r\n', '\u001b[31m', '\u007f', '\u0085'].map((control) => [{ licenseKey: 'k', machineId: 'm', product: 'demo-av', os: 'linux', arch: 'x64', hostname: `pc-1${control}x` }, 'hostname: must not contain control characters'] as [unknown, string]),
+    [{ licenseKey: 'SIG-\u0000', machineId: 'm', product: 'demo-av', os: 'linux', arch: 'x64' }, 'licenseKey: must not contain control characters'],
   ])('refuses %j with 400 INVALID_REQUEST naming the field', async (body, message) => {
     const result = await register(body);
     expect(result.status).toBe(400);
