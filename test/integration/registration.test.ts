@@ -1,3 +1,4 @@
+import { deflateSync, gzipSync } from 'node:zlib';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -135,6 +136,34 @@ describe('input validation at the edge', () => {
     const result = await register({ licenseKey: 'k'.repeat(20_000) });
     expect(result.status).toBe(413);
     expect(result.body.error?.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  async function post(headers: Record<string, string>, body: string | Buffer) {
+    const response = await fetch(`${stackInfo().baseUrl}/v1/agents`, { method: 'POST', headers, body });
+    return { status: response.status, body: (await response.json()) as { error?: { code: string; message: string } } };
+  }
+
+  it.each([
+    ['declared charset=utf-16 (and sent so)', { 'content-type': 'application/json; charset=utf-16' }, 'utf16le'],
+    ['declared charset=utf-16 but sent as UTF-8', { 'content-type': 'application/json; charset=utf-16' }, 'utf8'],
+    ['declared Content-Encoding: gzip but sent plain', { 'content-type': 'application/json', 'content-encoding': 'gzip' }, 'utf8'],
+    ['sent with Content-Encoding: gzip', { 'content-type': 'application/json', 'content-encoding': 'gzip' }, 'gzip'],
+    ['sent with Content-Encoding: deflate', { 'content-type': 'application/json', 'content-encoding': 'deflate' }, 'deflate'],
+  ] as const)('refuses a body %s with 415 UNSUPPORTED_MEDIA_TYPE instead of reading it as UTF-8', async (_what, headers, encoding) => {
+    const { licenseKey } = await createTestLicense();
+    const json = JSON.stringify(registrationFor(licenseKey));
+    const bytes = encoding === 'gzip' ? gzipSync(json) : encoding === 'deflate' ? deflateSync(json) : Buffer.from(json, encoding);
+    const result = await post(headers, bytes);
+    expect(result.status).toBe(415);
+    expect(result.body.error?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it.each([
+    ['charset=UTF-8', { 'content-type': 'application/json; charset=UTF-8' }],
+    ['Content-Encoding: identity', { 'content-type': 'application/json', 'content-encoding': 'identity' }],
+  ])('accepts a UTF-8 body declared with %s', async (_what, headers) => {
+    const { licenseKey } = await createTestLicense();
+    expect((await post(headers, JSON.stringify(registrationFor(licenseKey)))).status).toBe(201);
   });
 
   it('refuses a body that is not JSON with 415 UNSUPPORTED_MEDIA_TYPE', async () => {
