@@ -9,8 +9,13 @@ const token = (max: number) => z.string().check(z.minLength(1), z.maxLength(max)
 
 export const productName = z.string().check(z.minLength(1), z.maxLength(63), z.regex(/^[a-z0-9][a-z0-9-]*$/));
 
-/** Machine ids as platforms make them: /etc/machine-id, a Windows MachineGuid (with or without braces), a serial. */
-export const machineId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:{}-]+$/));
+/**
+ * Machine ids as platforms make them: /etc/machine-id, a Windows MachineGuid (with or
+ * without braces), a serial. Normalized here, once, to lower case: tools print the same
+ * GUID in either case, and registration, the manifest and the blacklist must all hash
+ * the same form (docs/data-model.md, "Machine ids").
+ */
+export const machineId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:{}-]+$/), z.toLowerCase());
 
 export const registrationBody = z.strictObject({
   licenseKey: freeText(64, 1),

@@ -126,6 +126,14 @@ describe('POST /v1/manifest under each license state', () => {
     expect((await manifest(token, { product: PRODUCT })).body.error?.code).toBe('COMPUTER_BLACKLISTED');
   });
 
+  it('refuses an agent registered as Manifest-Case-PC once manifest-case-pc is blacklisted (403 COMPUTER_BLACKLISTED)', async () => {
+    const { licenseKey } = await createTestLicense({ products: [PRODUCT] });
+    const { token } = await agentFor(licenseKey, PRODUCT, 'Manifest-Case-PC');
+    expect((await manifest(token, { product: PRODUCT })).status).toBe(200);
+    await (await admin()).call('PUT', '/v1/admin/blacklist/manifest-case-pc', {});
+    expect((await manifest(token, { product: PRODUCT })).body.error?.code).toBe('COMPUTER_BLACKLISTED');
+  });
+
   it('refuses a product the agent is not registered for (403 PRODUCT_NOT_ENTITLED)', async () => {
     const { token } = await licensedAgent(PRODUCT);
     expect((await manifest(token, { product: 'demo-av' })).body.error?.code).toBe('PRODUCT_NOT_ENTITLED');

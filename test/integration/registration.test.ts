@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -105,6 +106,36 @@ describe('registration refusals, each with its own contract code', () => {
     expect(refused.body.error?.code).toBe('COMPUTER_BLACKLISTED');
     await client.call('DELETE', `/v1/admin/blacklist/${body.machineId}`);
     expect((await register(body)).status).toBe(201);
+  });
+
+  it('refuses MB-1 with 403 COMPUTER_BLACKLISTED while mb-1 is blacklisted: machine ids compare in one case', async () => {
+    const { licenseKey } = await createTestLicense();
+    const lower = `mb-${randomUUID()}`;
+    const client = await admin();
+    await client.call('PUT', `/v1/admin/blacklist/${lower}`, {});
+    const refused = await register(registrationFor(licenseKey, { machineId: lower.toUpperCase() }));
+    expect(refused.status).toBe(403);
+    expect(refused.body.error?.code).toBe('COMPUTER_BLACKLISTED');
+  });
+
+  it('blacklists and lifts a computer whatever the case the operator types its id in', async () => {
+    const { licenseKey } = await createTestLicense();
+    const body = registrationFor(licenseKey, { machineId: `mb-${randomUUID()}` });
+    const client = await admin();
+    expect(await client.call('PUT', `/v1/admin/blacklist/${body.machineId.toUpperCase()}`, {})).toEqual({ machineId: body.machineId, blacklisted: true });
+    expect((await register(body)).body.error?.code).toBe('COMPUTER_BLACKLISTED');
+    await client.call('DELETE', `/v1/admin/blacklist/${body.machineId.slice(0, 5).toUpperCase()}${body.machineId.slice(5)}`);
+    expect((await register(body)).status).toBe(201);
+  });
+
+  it('registers MB-1 and mb-1 as one agent on one seat', async () => {
+    const { licenseKey, license } = await createTestLicense();
+    const machineId = `mb-${randomUUID()}`;
+    const first = await register(registrationFor(licenseKey, { machineId: machineId.toUpperCase() }));
+    const second = await register(registrationFor(licenseKey, { machineId }));
+    expect([first.status, second.status]).toEqual([201, 200]);
+    expect(second.body.agentId).toBe(first.body.agentId);
+    expect((await showLicense(license.licenseId)).license.seatsUsed).toBe(1);
   });
 
   it('refuses a registration past the last seat with 409 SEATS_EXHAUSTED', async () => {
