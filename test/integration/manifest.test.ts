@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTestLicense, stackInfo } from '#test/support/licensing.ts';
+import { runSignet } from '#test/support/cli.ts';
 import { agentFor, haltChannel, licensedAgent, manifest, pool, promoteTo, publishVersion, report } from '#test/support/delivery.ts';
 
 const PRODUCT = 'manifest-av';
@@ -196,6 +197,24 @@ describe('POST /v1/reports and the fleet', () => {
     });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ error: { code: 'INVALID_REQUEST', message: 'detail: must not contain control characters' } });
+  });
+
+  it('refuses a report of a version never released with 400 INVALID_REQUEST naming installedVersion; signet fleet does not show it', async () => {
+    const product = 'unreleased-av';
+    await publishVersion(product, '1.0.0', files('u1'));
+    const { token } = await licensedAgent(product);
+    const response = await fetch(`${stackInfo().baseUrl}/v1/reports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ product, installedVersion: '9.9.9', result: 'ok' }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: { code: 'INVALID_REQUEST', message: `installedVersion: is not a released version of ${product}` } });
+    expect(await report(token, { product, installedVersion: '1.0.0', result: 'ok' })).toBe(202);
+
+    const fleet = await runSignet(['fleet', '--product', product, '--data-dir', stackInfo().dataDir, '--json']);
+    expect(fleet.code).toBe(0);
+    expect((JSON.parse(fleet.stdout) as { versions: Array<{ version: string }> }).versions.map((v) => v.version)).toEqual(['1.0.0']);
   });
 
   it('refuses a malformed report with 400 and an unauthenticated one with 401', async () => {
