@@ -7,6 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { localTableName, mainTable } from '#lib/definitions/tables.ts';
 import { agentKey } from '#lib/licensing/keys.ts';
 import type { LicenseView } from '#lib/licensing/admin.ts';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { readAdminCredentials } from '#local/admin-credentials.ts';
 import { localCredentials } from '#local/s3-local.ts';
 import { runSignet } from '#test/support/cli.ts';
 import { admin, createTestLicense, register, registrationFor, self, stackInfo } from '#test/support/licensing.ts';
@@ -343,6 +346,35 @@ describe('admin API authentication (SigV4)', () => {
   it('refuses an unsigned admin call with 403', async () => {
     const response = await fetch(`${stackInfo().baseUrl}/v1/admin/licenses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(response.status).toBe(403);
+  });
+
+  it.each([
+    ['another region (eu-west-1)', 'eu-west-1', 'execute-api'],
+    ['another service (s3)', 'us-east-1', 's3'],
+  ])('refuses a call signed with the admin credentials for %s with 403; the stack\'s own scope passes', async (_what, region, service) => {
+    const credentials = await readAdminCredentials(stackInfo().dataDir);
+    const url = new URL(`${stackInfo().baseUrl}/v1/admin/licenses/${'0'.repeat(32)}`);
+    const sign = async (r: string, s: string) => {
+      const signer = new SignatureV4({ credentials, region: r, service: s, sha256: Hash.bind(null, 'sha256') });
+      return (await signer.sign({ method: 'GET', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, query: {}, headers: { host: url.host } })).headers;
+    };
+    const refused = await fetch(url, { headers: await sign(region, service) });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('FORBIDDEN');
+    const accepted = await fetch(url, { headers: await sign('us-east-1', 'execute-api') });
+    expect(accepted.status).toBe(404); // past the SigV4 check: there is no such license
+    await accepted.arrayBuffer();
+  });
+
+  it('has the CLI sign for the local stack\'s region whatever AWS_REGION says, and refuses --region for another', async () => {
+    const { license } = await createTestLicense();
+    const env = { ...process.env, AWS_REGION: 'eu-west-1', AWS_DEFAULT_REGION: 'eu-west-1' };
+    const shown = await runSignet(['license', 'show', license.licenseId, '--data-dir', stackInfo().dataDir, '--json'], env);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ license: { licenseId: license.licenseId } });
+    const wrong = await runSignet(['license', 'show', license.licenseId, '--data-dir', stackInfo().dataDir, '--region', 'eu-west-1'], env);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('a local stack accepts signatures for us-east-1 only');
   });
 
   it('refuses a call signed with the wrong secret with 403', async () => {
