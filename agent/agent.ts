@@ -20,6 +20,7 @@ import type { AgentState, LastResult } from './state.ts';
 import { readState, updateState, writeFileAtomic, writeState } from './state.ts';
 import { AgentFetcher, withQuery } from './tuf-fetcher.ts';
 import type { Manifest } from '#lib/delivery/manifest.ts';
+import { withoutControlCharacters } from '#lib/http/text.ts';
 import { compareVersions } from '#lib/releases/versions.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -136,7 +137,8 @@ async function clientFor(state: Pick<AgentState, 'proxyConf'>, options: AgentOpt
 
 /** POST /v1/agents with the state's registration data; saves the token (or why it failed). */
 async function registerWith(dir: string, state: AgentState, http: HttpClient): Promise<AgentState> {
-  const host = osHostname().slice(0, 253);
+  // The service refuses control characters in free text; a hostname should have none anyway.
+  const host = withoutControlCharacters(osHostname()).trim().slice(0, 253);
   try {
     const answer = await http.api<{ agentId: string; token: string; pollSeconds: number }>('POST', `${state.server}/v1/agents`, {
       licenseKey: state.licenseKey,
@@ -274,7 +276,7 @@ class Session {
 
   async report(version: string, result: 'ok' | 'failed', detail?: string): Promise<void> {
     try {
-      await this.call('/v1/reports', { product: this.state.product, ...(this.state.channel && { channel: this.state.channel }), installedVersion: version, result, ...(detail && { detail: detail.slice(0, 1000) }) });
+      await this.call('/v1/reports', { product: this.state.product, ...(this.state.channel && { channel: this.state.channel }), installedVersion: version, result, ...(detail && { detail: withoutControlCharacters(detail).slice(0, 1000) }) });
     } catch (error) {
       this.options.log?.(`could not send the report: ${(error as Error).message}`);
     }

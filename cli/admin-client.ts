@@ -14,6 +14,7 @@ import type { Credentials } from '#lib/aws/sigv4.ts';
 import { signRequest } from '#lib/aws/sigv4.ts';
 import { adminCredentialsPath, readAdminCredentials } from '#local/admin-credentials.ts';
 import { readDemoFile } from '#local/demo.ts';
+import { localRegion } from '#local/region.ts';
 import { CliError } from './errors.ts';
 
 export interface ServerFlags {
@@ -59,13 +60,16 @@ export async function adminClient(flags: ServerFlags): Promise<AdminClient> {
   const dataDir = await localDataDir(flags);
   let credentials: () => Promise<Credentials>;
   let server = flags.server ?? process.env.SIGNET_SERVER;
-  let region = flags.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  let region: string | undefined;
   if (dataDir) {
     const local = await readAdminCredentials(dataDir);
     credentials = async () => local;
     server ??= (await readDemoFile(dataDir))?.baseUrl;
-    region ??= 'us-east-1';
+    // A local stack accepts signatures for its own region only; AWS_REGION describes the cloud.
+    if (flags.region !== undefined && flags.region !== localRegion) throw new CliError(`--region ${flags.region}: a local stack accepts signatures for ${localRegion} only`);
+    region = localRegion;
   } else {
+    region = flags.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
     const chain = defaultProvider();
     credentials = async () => chain();
   }

@@ -23,6 +23,7 @@ import type { Credentials } from '#lib/aws/sigv4.ts';
 import { verifySignedRequest } from '#lib/aws/sigv4.ts';
 import type { IamAuthorizerContext, OutgoingResponse } from './api-gateway-event.ts';
 import { fromLambdaResult, toApiGatewayEvent } from './api-gateway-event.ts';
+import { localAdminScope } from './region.ts';
 import { createRouter } from './router.ts';
 
 /** API Gateway HTTP API's request payload limit. */
@@ -151,6 +152,7 @@ export function createOrigin(options: OriginOptions) {
           body: body.toString('utf8'),
         },
         options.adminCredentials,
+        localAdminScope,
       );
       if (!verdict.ok) {
         log(`403 ${path}: ${verdict.reason}`);

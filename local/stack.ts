@@ -23,6 +23,7 @@ import { createEdgeServer } from '#lib/http/edge-server.ts';
 import { s3ObjectSource } from '#lib/aws/objects.ts';
 import { isProcessAlive } from './process-utils.ts';
 import { readAdminCredentials } from './admin-credentials.ts';
+import { localRegion } from './region.ts';
 import { cdnKeyDir, readLocalCdnKey, watchedKeyGroup } from './cdn-key.ts';
 import { deliveryEnv } from '#lib/delivery/config.ts';
 import { tufKeyDir } from './tuf-keys.ts';
@@ -92,7 +93,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 /** Environment the handlers read, as CDK sets it in Lambda, pointed at the local services. */
 function handlerEnvironment(dataDir: string, dynamodb: DynamoDbLocal, s3: S3Local): Record<string, string> {
   const env: Record<string, string> = {
-    AWS_REGION: 'us-east-1',
+    AWS_REGION: localRegion,
     AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
     AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,

@@ -1,4 +1,4 @@
-/** `signet license create|show|suspend|resume|revoke` and `signet blacklist add|remove`, `signet agents revoke`. */
+/** `signet license create|show|suspend|resume|revoke` and `signet blacklist add|remove`, `signet agents revoke|unrevoke`. */
 import type { Command } from 'commander';
 import type { LicenseView } from '#lib/licensing/admin.ts';
 import { licenseIdOf } from '#lib/licensing/secrets.ts';
@@ -106,4 +106,11 @@ export function registerLicense(program: Command): void {
       printRecord(`Agent ${agentId} revoked.`, {}, flags.json === true, result);
     },
   );
+  withServerOptions(
+    agents.command('unrevoke').description('lift an agent\'s revocation: its computer may register again (and takes a seat if one is free)').argument('<agent-id>'),
+  ).action(async (agentId: string, flags: CommonFlags) => {
+    const client = await adminClient(flags);
+    const result = await client.call<{ agent: Record<string, unknown> }>('POST', `/v1/admin/agents/${encodeURIComponent(agentId)}/unrevoke`);
+    printRecord(`Agent ${agentId} may register again; its old token stays void.`, {}, flags.json === true, result);
+  });
 }

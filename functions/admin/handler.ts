@@ -10,7 +10,7 @@ import { ApiError } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
 import { iamActor } from '#lib/http/iam.ts';
 import { json } from '#lib/http/response.ts';
-import { blacklistMachine, changeLicenseStatus, createLicense, revokeAgent, showLicense, unblacklistMachine } from '#lib/licensing/admin.ts';
+import { blacklistMachine, changeLicenseStatus, createLicense, revokeAgent, showLicense, unblacklistMachine, unrevokeAgent } from '#lib/licensing/admin.ts';
 import { blacklistBody, createLicenseBody, machineId } from '#lib/licensing/requests.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
 
@@ -45,6 +45,8 @@ export const handler = apiHandler(async (event) => {
       return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'revoke', actor, now) });
     case 'POST /v1/admin/agents/{agentId}/revoke':
       return json(200, { agent: await revokeAgent(store, idParam(event, 'agentId'), actor, now) });
+    case 'POST /v1/admin/agents/{agentId}/unrevoke':
+      return json(200, { agent: await unrevokeAgent(store, idParam(event, 'agentId'), actor, now) });
     case 'PUT /v1/admin/blacklist/{machineId}': {
       const machine = parseWith(machineId, event.pathParameters?.machineId);
       return json(200, await blacklistMachine(store, machine, optionalBody(event).reason, actor, now));

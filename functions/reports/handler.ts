@@ -9,7 +9,7 @@ import { FleetStore, shouldHalt } from '#lib/delivery/fleet.ts';
 import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 import { reportBody } from '#lib/delivery/requests.ts';
 import { parseJsonBody } from '#lib/http/body.ts';
-import { ApiError } from '#lib/http/errors.ts';
+import { ApiError, invalidRequest } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
 import { RateLimiter, rateLimitFromEnv } from '#lib/http/rate-limit.ts';
 import { json } from '#lib/http/response.ts';
@@ -17,7 +17,7 @@ import { authenticateAgent, bearerToken } from '#lib/licensing/authenticate.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
 import { halt } from '#lib/releases/channels.ts';
 import type { Channel } from '#lib/releases/store.ts';
-import { ReleaseStore, channelKey } from '#lib/releases/store.ts';
+import { ReleaseStore, channelKey, releaseKey } from '#lib/releases/store.ts';
 
 const { mainTable } = tableConfig();
 const licensing = new LicensingStore(dynamo(), mainTable);
@@ -33,9 +33,11 @@ export const handler = apiHandler(async (event) => {
   const report = parseJsonBody(event, reportBody);
   const now = new Date();
   const channelName = report.channel ?? DEFAULT_CHANNEL;
-  const { agent, extra } = await authenticateAgent(licensing, bearerToken(event.headers), now, [channelKey(report.product, channelName)]);
+  // The channel and the release reported on come with the authentication's one BatchGetItem.
+  const { agent, extra } = await authenticateAgent(licensing, bearerToken(event.headers), now, [channelKey(report.product, channelName), releaseKey(report.product, report.installedVersion)]);
   limiter.take(agent.agentId);
   if (report.product !== agent.product) throw new ApiError('PRODUCT_NOT_ENTITLED', `this agent is registered for ${agent.product}, not ${report.product}`);
+  if (!extra[1]) throw invalidRequest('installedVersion', `is not a released version of ${report.product}`);
 
   let previous = agent.installedVersion;
   for (let attempt = 0; ; attempt++) {

@@ -21,7 +21,8 @@ export interface SignableRequest {
   readonly body?: string;
 }
 
-const SERVICE = 'execute-api';
+/** The service API Gateway's IAM authorizer expects in a SigV4 credential scope. */
+export const API_GATEWAY_SERVICE = 'execute-api';
 /** How far a request's x-amz-date may be from now, as AWS allows. */
 const MAX_SKEW_MS = 15 * 60 * 1000;
 
@@ -49,8 +50,8 @@ function httpRequest(request: SignableRequest, headers: Record<string, string>) 
   };
 }
 
-function signer(credentials: Credentials, region: string) {
-  return new SignatureV4({ credentials, region, service: SERVICE, sha256: Hash.bind(null, 'sha256') });
+function signer(credentials: Credentials, region: string, service = API_GATEWAY_SERVICE) {
+  return new SignatureV4({ credentials, region, service, sha256: Hash.bind(null, 'sha256') });
 }
 
 /** Signs a request; returns the headers to send (host, x-amz-date, authorization, ...). */
@@ -63,14 +64,25 @@ export type SigV4Verdict = { ok: true; accessKeyId: string } | { ok: false; reas
 
 const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/\s,]+)\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/;
 
-/** Checks a SigV4-signed request against one set of credentials (the local admin's). */
-export async function verifySignedRequest(request: SignableRequest, credentials: Credentials, now = new Date()): Promise<SigV4Verdict> {
+/** The credential scope a verifier accepts: the region and service of the API it guards. */
+export interface SigningScope {
+  readonly region: string;
+  readonly service: string;
+}
+
+/**
+ * Checks a SigV4-signed request against one set of credentials (the local admin's) and
+ * the scope of the API that received it: a signature made for another region or service
+ * is refused, as AWS refuses it, even though it is valid for that scope.
+ */
+export async function verifySignedRequest(request: SignableRequest, credentials: Credentials, expected: SigningScope, now = new Date()): Promise<SigV4Verdict> {
   const header = request.headers.authorization ?? '';
   const match = AUTHORIZATION.exec(header);
   if (!match) return { ok: false, reason: 'missing or malformed SigV4 Authorization header' };
   const [, accessKeyId = '', date = '', region = '', service = '', signedHeaders = '', signature = ''] = match;
   if (accessKeyId !== credentials.accessKeyId) return { ok: false, reason: 'unknown access key' };
-  if (service !== SERVICE) return { ok: false, reason: `signed for service ${service}, not ${SERVICE}` };
+  if (region !== expected.region) return { ok: false, reason: `signed for region ${region}, not ${expected.region}` };
+  if (service !== expected.service) return { ok: false, reason: `signed for service ${service}, not ${expected.service}` };
   const amzDate = request.headers['x-amz-date'] ?? '';
   const dateMatch = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
   if (!dateMatch || !amzDate.startsWith(date)) return { ok: false, reason: 'missing or malformed x-amz-date' };
@@ -90,8 +102,8 @@ export async function verifySignedRequest(request: SignableRequest, credentials:
   if (declaredHash !== undefined && declaredHash !== createHash('sha256').update(request.body ?? '').digest('hex')) {
     return { ok: false, reason: 'x-amz-content-sha256 does not match the body' };
   }
-  const expected = await signer(credentials, region).sign(httpRequest(request, headers), { signingDate });
-  const expectedSignature = /Signature=([0-9a-f]{64})/.exec(expected.headers.authorization ?? '')?.[1] ?? '';
+  const recomputed = await signer(credentials, expected.region, expected.service).sign(httpRequest(request, headers), { signingDate });
+  const expectedSignature = /Signature=([0-9a-f]{64})/.exec(recomputed.headers.authorization ?? '')?.[1] ?? '';
   const ok = expectedSignature.length === 64 && timingSafeEqual(Buffer.from(expectedSignature), Buffer.from(signature));
   return ok ? { ok: true, accessKeyId } : { ok: false, reason: 'signature does not match' };
 }

@@ -117,6 +117,7 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'POST', path: '/v1/admin/licenses/{licenseId}/resume', functionId: 'admin', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/licenses/{licenseId}/revoke', functionId: 'admin', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/agents/{agentId}/revoke', functionId: 'admin', authorization: 'iam' },
+  { method: 'POST', path: '/v1/admin/agents/{agentId}/unrevoke', functionId: 'admin', authorization: 'iam' },
   { method: 'PUT', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
   { method: 'DELETE', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
   // Publishing and rollout (CI and operators), SigV4-signed.

@@ -1,5 +1,6 @@
 /** Request bodies of the agent delivery endpoints (zod/mini, strict). */
 import * as z from 'zod/mini';
+import { freeText } from '#lib/http/text.ts';
 import { productName } from '#lib/licensing/requests.ts';
 import { channelName, versionString } from '#lib/releases/requests.ts';
 
@@ -15,5 +16,5 @@ export const reportBody = z.strictObject({
   channel: z.optional(channelName),
   installedVersion: versionString,
   result: z.enum(['ok', 'failed']),
-  detail: z.optional(z.string().check(z.maxLength(1000))),
+  detail: z.optional(freeText(1000)),
 });

@@ -39,6 +39,9 @@ export function describeIssue(issue: Issue, input: unknown): { field: string; pr
       return { field: path, problem: issue.format === 'regex' ? 'has characters or a form that is not allowed' : `must be a valid ${issue.format}` };
     case 'not_multiple_of':
       return { field: path, problem: `must be a multiple of ${String(issue.divisor)}` };
+    case 'custom':
+      // Our own refinements (freeText in text.ts) say what is wrong in `params.problem`.
+      return { field: path || 'body', problem: typeof issue.params?.problem === 'string' ? issue.params.problem : 'is not valid' };
     default:
       return { field: path || 'body', problem: 'is not valid' };
   }
@@ -52,11 +55,30 @@ export function parseWith<T>(schema: z.ZodMiniType<T>, value: unknown): T {
   throw invalidRequest(field, problem);
 }
 
-export function parseJsonBody<T>(event: APIGatewayProxyEventV2, schema: z.ZodMiniType<T>, maxBytes = DEFAULT_MAX_BODY_BYTES): T {
-  const contentType = (event.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (contentType !== 'application/json') {
-    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON, sent with Content-Type: application/json');
+/**
+ * Why a body with these headers is not one we read (UTF-8 JSON, as sent), or undefined.
+ * JSON is UTF-8 (RFC 8259): a charset parameter may only say so. Nothing decodes a
+ * Content-Encoding on the way (API Gateway does not), so any but `identity` would be
+ * read as garbage.
+ */
+export function unsupportedMediaType(headers: Readonly<Record<string, string | undefined>>): string | undefined {
+  const [mediaType = '', ...parameters] = (headers['content-type'] ?? '').split(';');
+  if (mediaType.trim().toLowerCase() !== 'application/json') return 'the body must be JSON, sent with Content-Type: application/json';
+  for (const parameter of parameters) {
+    const separator = parameter.indexOf('=');
+    const name = (separator < 0 ? parameter : parameter.slice(0, separator)).trim().toLowerCase();
+    if (name !== 'charset') continue;
+    const charset = parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    if (charset !== 'utf-8') return 'the body must be UTF-8 JSON: a charset other than utf-8 is not supported';
   }
+  const encodings = (headers['content-encoding'] ?? '').split(',').map((e) => e.trim().toLowerCase()).filter(Boolean);
+  if (encodings.some((e) => e !== 'identity')) return 'the body must be sent as is: a Content-Encoding other than identity is not supported';
+  return undefined;
+}
+
+export function parseJsonBody<T>(event: APIGatewayProxyEventV2, schema: z.ZodMiniType<T>, maxBytes = DEFAULT_MAX_BODY_BYTES): T {
+  const unsupported = unsupportedMediaType(event.headers);
+  if (unsupported) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', unsupported);
   const raw = event.body ?? '';
   const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
   if (Buffer.byteLength(text) > maxBytes) throw new ApiError('PAYLOAD_TOO_LARGE', `the body must be at most ${maxBytes} bytes`);

@@ -89,6 +89,16 @@ export async function revokeAgent(store: LicensingStore, agentId: string, actor:
   return agentView({ ...agent, status: 'revoked' });
 }
 
+/** Lifts an operator's revocation: the computer may register again (and takes a seat if one is free). */
+export async function unrevokeAgent(store: LicensingStore, agentId: string, actor: string, now: Date) {
+  const agent = await store.getAgent(agentId);
+  if (!agent) throw new ApiError('NOT_FOUND', `no agent ${agentId}`);
+  if (agent.status !== 'revoked') throw new ApiError('CONFLICT', `the agent is ${agent.status}, not revoked`);
+  const outcome = await store.unrevokeAgent({ agentId, now, audit: { actor, action: 'agent.unrevoke', subject: agentId } });
+  if (!outcome.ok) throw new ApiError('CONFLICT', 'the agent changed meanwhile; look again');
+  return agentView({ ...agent, status: 'unrevoked' });
+}
+
 export async function blacklistMachine(store: LicensingStore, machineId: string, reason: string | undefined, actor: string, now: Date) {
   const entry = { machineHash: machineHashOf(machineId), machineId, ...(reason && { reason }), addedAt: now.toISOString(), addedBy: actor };
   await store.addToBlacklist(entry, { actor, action: 'blacklist.add', subject: machineId, ...(reason && { detail: { reason } }) }, now);

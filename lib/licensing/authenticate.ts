@@ -6,7 +6,7 @@
  */
 import { ApiError } from '#lib/http/errors.ts';
 import type { Agent, License } from './model.ts';
-import { LAST_SEEN_RESOLUTION_MS, computerBlacklisted, licenseRefusal } from './model.ts';
+import { LAST_SEEN_RESOLUTION_MS, agentRevoked, computerBlacklisted, licenseRefusal } from './model.ts';
 import { digestsEqual, parseAgentToken, sha256Hex } from './secrets.ts';
 import type { Key, LicensingStore } from './store.ts';
 
@@ -33,8 +33,9 @@ export async function authenticateAgent(store: LicensingStore, token: string, no
   const { license, agent, blacklisted, extra } = await store.readAccess(parsed, extraKeys);
   if (!agent || agent.licenseId !== parsed.licenseId || agent.machineHash !== parsed.machineHash) throw invalidCredentials();
   if (!digestsEqual(agent.tokenHash, sha256Hex(parsed.secret))) throw invalidCredentials();
-  if (agent.status === 'revoked') throw new ApiError('AGENT_REVOKED', 'this agent has been revoked by an operator');
+  if (agent.status === 'revoked') throw agentRevoked(agent.agentId);
   if (agent.status === 'reclaimed') throw invalidCredentials('the seat of this agent was reclaimed after a long silence: register again');
+  if (agent.status !== 'active') throw invalidCredentials('this agent holds no seat (its revocation was lifted): register again');
   const refusal = licenseRefusal(license, agent.product, now);
   if (refusal) throw refusal;
   if (blacklisted) throw computerBlacklisted();

@@ -25,7 +25,12 @@ export interface License {
   readonly updatedAt: string;
 }
 
-export type AgentStatus = 'active' | 'revoked' | 'reclaimed';
+/**
+ * `active` holds a seat. `revoked` (by an operator) and `reclaimed` (after a long silence)
+ * gave it back; a revoked agent's computer may not register again until an operator
+ * lifts the revocation, which makes it `unrevoked`: no seat, free to register again.
+ */
+export type AgentStatus = 'active' | 'revoked' | 'reclaimed' | 'unrevoked';
 
 export interface Agent {
   readonly agentId: string;
@@ -74,6 +79,18 @@ export const seatsExhausted = (license: License) =>
   new ApiError('SEATS_EXHAUSTED', `all ${license.seats} seats of the license are taken`);
 
 export const computerBlacklisted = () => new ApiError('COMPUTER_BLACKLISTED', 'this computer is blacklisted');
+
+export const agentRevoked = (agentId: string) =>
+  new ApiError('AGENT_REVOKED', `agent ${agentId} has been revoked by an operator; it stays out until an operator lifts the revocation`);
+
+/**
+ * Why the record already kept for this license, product and computer refuses a new
+ * registration: only an operator's revocation does, until an operator lifts it. Any
+ * other status (active, reclaimed, unrevoked, none) may register.
+ */
+export function registrationRefusal(agent: Pick<Agent, 'agentId' | 'status'> | undefined): ApiError | undefined {
+  return agent?.status === 'revoked' ? agentRevoked(agent.agentId) : undefined;
+}
 
 /** The status changes an operator may make, and from where. Revoked is final. */
 export const licenseTransitions: Record<'suspend' | 'resume' | 'revoke', { from: readonly LicenseStatus[]; to: LicenseStatus }> = {

@@ -4,7 +4,7 @@
  */
 import { ApiError } from '#lib/http/errors.ts';
 import type { Agent, License } from './model.ts';
-import { computerBlacklisted, isReclaimable, licenseRefusal, seatsExhausted } from './model.ts';
+import { computerBlacklisted, isReclaimable, licenseRefusal, registrationRefusal, seatsExhausted } from './model.ts';
 import { agentIdOf, digestsEqual, licenseIdOf, licenseKeyHash, machineHashOf, newAgentToken } from './secrets.ts';
 import type { LicensingStore, TransactionOutcome } from './store.ts';
 
@@ -47,6 +47,9 @@ export async function registerAgent(store: LicensingStore, request: Registration
     const refusal = licenseRefusal(validLicense, request.product, at);
     if (refusal) throw refusal;
     if (blacklisted) throw computerBlacklisted();
+    // Only after the key checked out: the agent's state is nobody else's business.
+    const revoked = registrationRefusal(agent);
+    if (revoked) throw revoked;
     if (!validLicense) throw new ApiError('LICENSE_INVALID', 'the license key is not valid'); // unreachable; narrows the type
 
     const { token, secretHash } = newAgentToken(licenseId, machineHash, agentId);

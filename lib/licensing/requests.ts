@@ -3,26 +3,32 @@
  * Strict objects: an unknown field is a client bug worth hearing about.
  */
 import * as z from 'zod/mini';
+import { freeText } from '#lib/http/text.ts';
 
 const token = (max: number) => z.string().check(z.minLength(1), z.maxLength(max), z.regex(/^[A-Za-z0-9._-]+$/));
 
 export const productName = z.string().check(z.minLength(1), z.maxLength(63), z.regex(/^[a-z0-9][a-z0-9-]*$/));
 
-/** Machine ids as platforms make them: /etc/machine-id, a Windows MachineGuid (with or without braces), a serial. */
-export const machineId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:{}-]+$/));
+/**
+ * Machine ids as platforms make them: /etc/machine-id, a Windows MachineGuid (with or
+ * without braces), a serial. Normalized here, once, to lower case: tools print the same
+ * GUID in either case, and registration, the manifest and the blacklist must all hash
+ * the same form (docs/data-model.md, "Machine ids").
+ */
+export const machineId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:{}-]+$/), z.toLowerCase());
 
 export const registrationBody = z.strictObject({
-  licenseKey: z.string().check(z.minLength(1), z.maxLength(64)),
+  licenseKey: freeText(64, 1),
   machineId,
   product: productName,
   os: token(32),
   arch: token(32),
-  hostname: z.optional(z.string().check(z.minLength(1), z.maxLength(253))),
+  hostname: z.optional(freeText(253, 1)),
   agentVersion: z.optional(token(64)),
 });
 
 export const createLicenseBody = z.strictObject({
-  customer: z.string().check(z.minLength(1), z.maxLength(200)),
+  customer: freeText(200, 1),
   products: z.array(productName).check(z.minLength(1), z.maxLength(50)),
   seats: z.int().check(z.minimum(1), z.maximum(1_000_000)),
   /** A date (`2027-12-31`, the end of that day UTC) or a date-time. */
@@ -31,7 +37,7 @@ export const createLicenseBody = z.strictObject({
 });
 
 export const blacklistBody = z.strictObject({
-  reason: z.optional(z.string().check(z.maxLength(500))),
+  reason: z.optional(freeText(500)),
 });
 
 /** `2027-12-31` means through the end of that day, UTC. */

@@ -184,7 +184,7 @@ export class LicensingStore {
    * revoked or reclaimed; the count goes down. `silentBefore` makes it a reclaim that
    * only happens if the agent has still not been seen since then.
    */
-  async releaseSeat(input: { agentId: string; licenseId: string; status: Exclude<AgentStatus, 'active'>; now: Date; silentBefore?: string; audit: AuditEntry }): Promise<TransactionOutcome> {
+  async releaseSeat(input: { agentId: string; licenseId: string; status: Extract<AgentStatus, 'revoked' | 'reclaimed'>; now: Date; silentBefore?: string; audit: AuditEntry }): Promise<TransactionOutcome> {
     const { agentId, licenseId, status, now, silentBefore, audit } = input;
     return this.transact([
       {
@@ -205,6 +205,27 @@ export class LicensingStore {
           ConditionExpression: '#seatsUsed > :zero',
           ExpressionAttributeNames: { '#seatsUsed': 'seatsUsed', '#updatedAt': 'updatedAt' },
           ExpressionAttributeValues: { ':one': 1, ':zero': 0, ':now': now.toISOString() },
+        },
+      },
+      auditPut(this.table, audit, now),
+    ]);
+  }
+
+  /**
+   * Lifts an operator's revocation: the agent goes from revoked to unrevoked (still no
+   * seat, its token still void), so its computer may register again. Only from revoked.
+   */
+  async unrevokeAgent(input: { agentId: string; now: Date; audit: AuditEntry }): Promise<TransactionOutcome> {
+    const { agentId, now, audit } = input;
+    return this.transact([
+      {
+        Update: {
+          TableName: this.table,
+          Key: agentKey(agentId),
+          UpdateExpression: 'SET #status = :unrevoked, #unrevokedAt = :now',
+          ConditionExpression: '#status = :revoked',
+          ExpressionAttributeNames: { '#status': 'status', '#unrevokedAt': 'unrevokedAt' },
+          ExpressionAttributeValues: { ':unrevoked': 'unrevoked', ':revoked': 'revoked', ':now': now.toISOString() },
         },
       },
       auditPut(this.table, audit, now),

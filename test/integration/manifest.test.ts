@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTestLicense, stackInfo } from '#test/support/licensing.ts';
+import { runSignet } from '#test/support/cli.ts';
 import { agentFor, haltChannel, licensedAgent, manifest, pool, promoteTo, publishVersion, report } from '#test/support/delivery.ts';
 
 const PRODUCT = 'manifest-av';
@@ -126,6 +127,14 @@ describe('POST /v1/manifest under each license state', () => {
     expect((await manifest(token, { product: PRODUCT })).body.error?.code).toBe('COMPUTER_BLACKLISTED');
   });
 
+  it('refuses an agent registered as Manifest-Case-PC once manifest-case-pc is blacklisted (403 COMPUTER_BLACKLISTED)', async () => {
+    const { licenseKey } = await createTestLicense({ products: [PRODUCT] });
+    const { token } = await agentFor(licenseKey, PRODUCT, 'Manifest-Case-PC');
+    expect((await manifest(token, { product: PRODUCT })).status).toBe(200);
+    await (await admin()).call('PUT', '/v1/admin/blacklist/manifest-case-pc', {});
+    expect((await manifest(token, { product: PRODUCT })).body.error?.code).toBe('COMPUTER_BLACKLISTED');
+  });
+
   it('refuses a product the agent is not registered for (403 PRODUCT_NOT_ENTITLED)', async () => {
     const { token } = await licensedAgent(PRODUCT);
     expect((await manifest(token, { product: 'demo-av' })).body.error?.code).toBe('PRODUCT_NOT_ENTITLED');
@@ -177,6 +186,35 @@ describe('POST /v1/reports and the fleet', () => {
       { version: '1.1.0', agents: 1, ok: 0, failed: 1 },
       { version: '1.0.0', agents: 1, ok: 2, failed: 0 },
     ]);
+  });
+
+  it.each(['\u0000', '\r\nforged line', '\u001b[2J', '\u007f', '\u009b31m'])('refuses a report whose detail holds the control character in %j with 400 naming detail', async (control) => {
+    const { token } = await licensedAgent(PRODUCT);
+    const response = await fetch(`${stackInfo().baseUrl}/v1/reports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ product: PRODUCT, installedVersion: '1.0.0', result: 'failed', detail: `disk full${control}` }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: { code: 'INVALID_REQUEST', message: 'detail: must not contain control characters' } });
+  });
+
+  it('refuses a report of a version never released with 400 INVALID_REQUEST naming installedVersion; signet fleet does not show it', async () => {
+    const product = 'unreleased-av';
+    await publishVersion(product, '1.0.0', files('u1'));
+    const { token } = await licensedAgent(product);
+    const response = await fetch(`${stackInfo().baseUrl}/v1/reports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ product, installedVersion: '9.9.9', result: 'ok' }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: { code: 'INVALID_REQUEST', message: `installedVersion: is not a released version of ${product}` } });
+    expect(await report(token, { product, installedVersion: '1.0.0', result: 'ok' })).toBe(202);
+
+    const fleet = await runSignet(['fleet', '--product', product, '--data-dir', stackInfo().dataDir, '--json']);
+    expect(fleet.code).toBe(0);
+    expect((JSON.parse(fleet.stdout) as { versions: Array<{ version: string }> }).versions.map((v) => v.version)).toEqual(['1.0.0']);
   });
 
   it('refuses a malformed report with 400 and an unauthenticated one with 401', async () => {

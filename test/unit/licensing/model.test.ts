@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { License } from '#lib/licensing/model.ts';
-import { isReclaimable, licenseRefusal } from '#lib/licensing/model.ts';
+import { isReclaimable, licenseRefusal, registrationRefusal } from '#lib/licensing/model.ts';
 import { expiryInstant } from '#lib/licensing/requests.ts';
 
 const now = new Date('2026-11-21T12:00:00Z');
@@ -34,6 +34,22 @@ describe('licenseRefusal', () => {
     [license({ products: ['other'] }), 'PRODUCT_NOT_ENTITLED'],
   ])('answers %j with the most permanent reason, %s', (input, code) => {
     expect(licenseRefusal(input, 'demo-av', now)?.code).toBe(code);
+  });
+});
+
+describe('registrationRefusal', () => {
+  it('refuses the computer of a revoked agent with 403 AGENT_REVOKED naming the agent', () => {
+    const refusal = registrationRefusal({ agentId: 'a1', status: 'revoked' });
+    expect(refusal).toMatchObject({ code: 'AGENT_REVOKED', status: 403 });
+    expect(refusal?.message).toContain('a1');
+  });
+
+  it.each(['active', 'reclaimed', 'unrevoked'] as const)('lets a %s agent register again', (status) => {
+    expect(registrationRefusal({ agentId: 'a1', status })).toBeUndefined();
+  });
+
+  it('lets a computer without an agent register', () => {
+    expect(registrationRefusal(undefined)).toBeUndefined();
   });
 });
 

@@ -1,0 +1,37 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import * as z from 'zod/mini';
+import { parseJsonBody, unsupportedMediaType } from '#lib/http/body.ts';
+
+const schema = z.strictObject({ name: z.string() });
+const event = (headers: Record<string, string>, body = '{"name":"x"}') => ({ headers, body, isBase64Encoded: false }) as unknown as APIGatewayProxyEventV2;
+
+describe('parseJsonBody reads UTF-8 JSON sent as is, and nothing else', () => {
+  it.each([
+    ['no charset', { 'content-type': 'application/json' }],
+    ['charset=utf-8', { 'content-type': 'application/json; charset=utf-8' }],
+    ['charset=UTF-8, any case and spacing', { 'content-type': 'Application/JSON;Charset=UTF-8' }],
+    ['a quoted charset', { 'content-type': 'application/json; charset="utf-8"' }],
+    ['another parameter', { 'content-type': 'application/json; foo=bar' }],
+    ['Content-Encoding: identity', { 'content-type': 'application/json', 'content-encoding': 'identity' }],
+    ['Content-Encoding: IDENTITY', { 'content-type': 'application/json', 'content-encoding': 'IDENTITY' }],
+  ])('accepts %s', (_name, headers) => {
+    expect(unsupportedMediaType(headers)).toBeUndefined();
+    expect(parseJsonBody(event(headers), schema)).toEqual({ name: 'x' });
+  });
+
+  it.each([
+    ['charset=utf-16', { 'content-type': 'application/json; charset=utf-16' }],
+    ['charset=UTF-16LE', { 'content-type': 'application/json; charset=UTF-16LE' }],
+    ['charset=iso-8859-1', { 'content-type': 'application/json; charset=iso-8859-1' }],
+    ['an empty charset', { 'content-type': 'application/json; charset=' }],
+    ['a second charset that is not utf-8', { 'content-type': 'application/json; charset=utf-8; charset=utf-16' }],
+    ['Content-Encoding: gzip', { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
+    ['Content-Encoding: br', { 'content-type': 'application/json', 'content-encoding': 'br' }],
+    ['Content-Encoding: identity, gzip', { 'content-type': 'application/json', 'content-encoding': 'identity, gzip' }],
+    ['another media type', { 'content-type': 'text/plain' }],
+    ['no content type', {}],
+  ])('refuses %s with 415 UNSUPPORTED_MEDIA_TYPE', (_name, headers) => {
+    expect(() => parseJsonBody(event(headers), schema)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 }));
+  });
+});
