@@ -6,7 +6,8 @@ on loopback the kernel would otherwise absorb megabytes per connection.
 
     python3 stalled-readers.py HOST PORT REQUEST_PATH HOST_HEADER COUNT
 
-Prints "ready" once every request is sent. On a line "check" from stdin it reads each
+Prints "ready" once every connection has the first bytes of its answer (so the server
+has begun every one of them; MSG_PEEK leaves those bytes unread). On a line "check" from stdin it reads each
 connection to its end (10 s at most each) and prints one JSON line:
 {"closed": connections that reached end of stream, "maxBytes": most bytes one received}.
 """
@@ -23,6 +24,9 @@ for _ in range(count):
     s.connect((host, port))
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\n\r\n".encode())
     sockets.append(s)
+for s in sockets:
+    s.settimeout(60)
+    s.recv(1, socket.MSG_PEEK)
 print("ready", flush=True)
 
 for line in sys.stdin:
