@@ -4,6 +4,8 @@
  * machine: "the local origin serves /v1/health at 0.4x a bare Node server" says more
  * than "3,100 req/s" on an unknown box.
  */
+import type { RuntimeKey, RuntimeSettings } from '#lib/config.ts';
+import { variables } from '#lib/config.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -95,11 +97,16 @@ export function startBareServer(file: string): Promise<{ url: string; stop: () =
   });
 }
 
-/** The benchmarks send thousands of requests as one agent from one address: lift the per-instance rate limits. */
-export function liftRateLimits(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  for (const name of ['MANIFEST', 'REPORTS', 'REGISTRATION']) {
-    env[`SIGNET_${name}_PER_MINUTE`] = '100000000';
-    env[`SIGNET_${name}_BURST`] = '100000000';
-  }
+/** The benchmarks send thousands of requests as one agent from one address: the per-instance rate limits, lifted. */
+export const liftedRateLimits = Object.fromEntries(
+  (['registration', 'manifest', 'reports'] as const).flatMap((name) => [
+    [`${name}PerMinute`, 100_000_000],
+    [`${name}Burst`, 100_000_000],
+  ]),
+) as Partial<RuntimeSettings>;
+
+/** The same for a `signet local` child process, through the variables it reads (lib/config.ts). */
+export function liftRateLimits(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  for (const [key, value] of Object.entries(liftedRateLimits)) env[variables[key as RuntimeKey].name] = String(value);
   return env;
 }

@@ -5,6 +5,8 @@
  */
 import * as z from 'zod/mini';
 import { en } from 'zod/locales';
+import type { RuntimeKey, RuntimeSettings } from '#lib/config.ts';
+import { ConfigError as VariableError, defaultRuntimeSettings, parseVariable, runtimeKeys, variables } from '#lib/config.ts';
 
 /** CloudFront, its certificates and the WAF web ACL it uses live in this region only. */
 export const GLOBAL_REGION = 'us-east-1';
@@ -81,6 +83,14 @@ const schema = z.strictObject({
    * The CI pipeline that publishes releases: GitHub Actions runs of `branch` in `repository`
    * may assume the publishing role (OIDC). Without it no publishing role is created.
    */
+  /**
+   * How the service behaves, the same settings the local stack takes (lib/config.ts declares
+   * each, with its default and bounds): pollSeconds, grantLifetimeSeconds, the rate limits
+   * (registration/manifest/reports PerMinute and Burst), haltFailureRate, haltMinReports,
+   * timestampExpiryHours; and timestampRefreshMinutes, the schedule of the timestamp refresh.
+   * Each function gets as environment variables exactly the ones it reads.
+   */
+  runtime: z._default(z.record(z.string(), z.number()), {}),
   github: z.optional(
     z.strictObject({
       repository: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name')),
@@ -101,7 +111,16 @@ const schema = z.strictObject({
 
 type Parsed = z.infer<typeof schema>;
 
-export interface SignetConfig extends Parsed {
+/** The `runtime` block with every default filled in. */
+export interface DeployedRuntime extends RuntimeSettings {
+  /** How often the scheduled refresh re-signs timestamp.json. */
+  readonly timestampRefreshMinutes: number;
+}
+
+export const DEFAULT_TIMESTAMP_REFRESH_MINUTES = 60;
+
+export interface SignetConfig extends Omit<Parsed, 'runtime'> {
+  readonly runtime: DeployedRuntime;
   readonly globalRegion: typeof GLOBAL_REGION;
   /** `[primaryRegion, ...replicaRegions]`: where storage and API stacks are deployed. */
   readonly regions: readonly string[];
@@ -136,11 +155,40 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (parsed.api.throttleBurstLimit < parsed.api.throttleRateLimit) {
     problems.push(`  ${CONTEXT_KEY}.api.throttleBurstLimit: must be at least throttleRateLimit`);
   }
+  const runtime = parseRuntime(parsed.runtime, problems);
   if (problems.length > 0) {
     throw new ConfigError(`invalid cdk.json context "${CONTEXT_KEY}":\n${problems.join('\n')}`);
   }
   const account = parsed.account ?? nonEmpty(env.CDK_DEFAULT_ACCOUNT);
-  return { ...parsed, account, globalRegion: GLOBAL_REGION, regions };
+  return { ...parsed, runtime, account, globalRegion: GLOBAL_REGION, regions };
+}
+
+/** The runtime block, checked by the same rules the functions apply to their variables; problems are appended. */
+function parseRuntime(raw: Record<string, number>, problems: string[]): DeployedRuntime {
+  const settings: Record<string, number> = { ...(defaultRuntimeSettings() as unknown as Record<string, number>), timestampRefreshMinutes: DEFAULT_TIMESTAMP_REFRESH_MINUTES };
+  for (const [key, value] of Object.entries(raw)) {
+    const field = `  ${CONTEXT_KEY}.runtime.${key}`;
+    if (key === 'timestampRefreshMinutes') {
+      if (!Number.isInteger(value) || value < 1 || value > 24 * 60) problems.push(`${field}: must be a whole number of minutes from 1 to 1440`);
+      else settings[key] = value;
+    } else if (!(runtimeKeys as readonly string[]).includes(key)) {
+      problems.push(`${field}: is not a runtime setting (known: ${[...runtimeKeys, 'timestampRefreshMinutes'].join(', ')})`);
+    } else {
+      try {
+        settings[key] = parseVariable(key as RuntimeKey, String(value)) as number;
+      } catch (error) {
+        if (!(error instanceof VariableError)) throw error;
+        problems.push(`${field}: ${error.message.replace(variables[key as RuntimeKey].name, key)}`);
+      }
+    }
+  }
+  // Two missed refreshes in a row must not let the timestamp expire under the agents.
+  const expiryMinutes = (settings.timestampExpiryHours ?? 0) * 60;
+  const refreshMinutes = settings.timestampRefreshMinutes ?? DEFAULT_TIMESTAMP_REFRESH_MINUTES;
+  if (expiryMinutes < 3 * refreshMinutes) {
+    problems.push(`  ${CONTEXT_KEY}.runtime.timestampExpiryHours: must be at least 3 refresh periods (${(3 * refreshMinutes) / 60} h with timestampRefreshMinutes ${refreshMinutes})`);
+  }
+  return settings as unknown as DeployedRuntime;
 }
 
 /** `cdk synth -c signet='{...}'` hands the value over as a string. */

@@ -15,7 +15,7 @@ import { signRequest } from '#lib/aws/sigv4.ts';
 import { adminCredentialsPath, readAdminCredentials } from '#local/admin-credentials.ts';
 import { readDemoFile } from '#local/demo.ts';
 import { localRegion } from '#local/region.ts';
-import { CliError } from './errors.ts';
+import { AdminApiError, CliError } from './errors.ts';
 
 export interface ServerFlags {
   server?: string;
@@ -99,8 +99,7 @@ export async function adminClient(flags: ServerFlags): Promise<AdminClient> {
       }
       const payload = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
       if (!response.ok) {
-        const detail = payload?.error ? `${payload.error.code}: ${payload.error.message}` : `HTTP ${response.status}`;
-        throw new CliError(`${method} ${path} failed: ${detail}`);
+        throw new AdminApiError(response.status, payload?.error?.code ?? `HTTP_${response.status}`, payload?.error?.message ?? `HTTP ${response.status}`, `${method} ${path}`);
       }
       return payload as T;
     },

@@ -1,5 +1,7 @@
 /** The `signet` command line: one sub-command per file under commands/. */
 import { Command, CommanderError } from 'commander';
+import { Refusal } from '#lib/errors.ts';
+import { ConfigError } from '#lib/config.ts';
 import { LocalStackError } from '#local/errors.ts';
 import { CliError } from './errors.ts';
 import { registerLocal } from './commands/local.ts';
@@ -32,8 +34,11 @@ try {
     // --help and --version end here too, with exit code 0.
     process.exit(error.exitCode);
   }
-  if (error instanceof CliError || error instanceof LocalStackError) {
+  if (error instanceof CliError || error instanceof LocalStackError || error instanceof ConfigError) {
     console.error(`signet: ${error.message}`);
+  } else if (error instanceof Refusal) {
+    // What the service's own code refused when a command ran it in-process (publish's checks, say).
+    console.error(`signet: ${error.code}: ${error.message}`);
   } else {
     console.error(`signet: ${error instanceof Error ? error.message : String(error)}`);
     if (process.env.SIGNET_DEBUG) console.error(error);

@@ -1,38 +1,186 @@
 /**
- * Runtime configuration, read once from the environment when a function's container
- * starts. A missing variable fails the cold start with a message that names it, rather
- * than a confusing error on the first request.
+ * Every environment variable a function reads, declared once: its name, its type, its
+ * default and bounds. A function lists the variables it reads (`config` in
+ * lib/definitions/routes.ts); CDK sets exactly those, the Lambda entry parses exactly
+ * those once at init, and reading one it did not list fails at init, not on a request.
  *
- * Endpoints are not configured here: the AWS SDK reads `AWS_ENDPOINT_URL_DYNAMODB` and
- * `AWS_ENDPOINT_URL_S3` itself, which is how the local stack points the same code at
- * DynamoDB Local and s3rver.
+ * Two kinds:
+ * - `resource`: where things are (a table, the bucket, a KMS key), set by the base
+ *   function construct's bind methods together with the IAM grant.
+ * - `runtime`: how the service behaves (poll interval, grant lifetime, rate limits,
+ *   auto-halt, timestamp expiry), set from the `runtime` block of the deployment config;
+ *   the local stack takes the same settings from its options or from the same variables.
+ *
+ * Endpoints are not configured here: the AWS SDK reads `AWS_ENDPOINT_URL_*` itself.
  */
-import { bucketEnvVar } from './definitions/bucket.ts';
-import { mainTable } from './definitions/tables.ts';
 
-export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  const value = env[name];
-  if (value === undefined || value === '') {
-    throw new Error(`missing environment variable ${name}`);
+interface Spec<T, Kind extends 'resource' | 'runtime' = 'resource' | 'runtime'> {
+  readonly name: string;
+  readonly kind: Kind;
+  readonly description: string;
+  /** Absent: the variable must be set. */
+  readonly default?: T;
+  /** The value, or a sentence that says what is wrong with it. */
+  parse(raw: string): T | { readonly problem: string };
+}
+
+function text(name: string, description: string): Spec<string, 'resource'> {
+  return { name, kind: 'resource', description, parse: (raw) => raw };
+}
+
+function integer(name: string, description: string, bounds: { default: number; min: number; max: number }): Spec<number, 'runtime'> {
+  return {
+    name,
+    kind: 'runtime',
+    description,
+    default: bounds.default,
+    parse(raw) {
+      const value = Number(raw);
+      if (!/^\d+$/.test(raw.trim()) || value < bounds.min || value > bounds.max) {
+        return { problem: `must be a whole number from ${bounds.min} to ${bounds.max}` };
+      }
+      return value;
+    },
+  };
+}
+
+function fraction(name: string, description: string, bounds: { default: number }): Spec<number, 'runtime'> {
+  return {
+    name,
+    kind: 'runtime',
+    description,
+    default: bounds.default,
+    parse(raw) {
+      const value = Number(raw);
+      if (raw.trim() === '' || !(value > 0 && value <= 1)) return { problem: 'must be a number above 0 and at most 1' };
+      return value;
+    },
+  };
+}
+
+const perMinute = (name: string, what: string, fallback: number) =>
+  integer(`SIGNET_${name}_PER_MINUTE`, `${what} allowed per minute (token bucket refill), per function instance`, { default: fallback, min: 1, max: 1_000_000_000 });
+const burst = (name: string, what: string, fallback: number) =>
+  integer(`SIGNET_${name}_BURST`, `${what} allowed at once (token bucket size), per function instance`, { default: fallback, min: 1, max: 1_000_000_000 });
+
+export const variables = {
+  mainTable: text('SIGNET_TABLE_MAIN', 'the main table (lib/definitions/tables.ts)'),
+  bucket: text('SIGNET_BUCKET', 'the signature bucket'),
+  snapshotKmsKey: text('SIGNET_SNAPSHOT_KMS_KEY', 'ARN of the KMS key that signs snapshot metadata'),
+  timestampKmsKey: text('SIGNET_TIMESTAMP_KMS_KEY', 'ARN of the KMS key that signs timestamp metadata'),
+  cdnKmsKey: text('SIGNET_CDN_KMS_KEY', 'ARN of the KMS key that signs download grants'),
+  cdnParameter: text('SIGNET_CDN_PARAMETER', 'SSM parameter with the CDN base URL and key-pair id'),
+  cdnParameterRegion: text('SIGNET_CDN_PARAMETER_REGION', 'region of that parameter'),
+
+  pollSeconds: integer('SIGNET_POLL_SECONDS', 'how often agents are told to poll', { default: 900, min: 30, max: 86_400 }),
+  grantLifetimeSeconds: integer('SIGNET_GRANT_LIFETIME_SECONDS', 'how long a download grant is valid; renewed when a quarter is left', {
+    default: 3_600,
+    min: 4,
+    max: 7 * 86_400,
+  }),
+  registrationPerMinute: perMinute('REGISTRATION', 'registrations per client address', 120),
+  registrationBurst: burst('REGISTRATION', 'registrations per client address', 120),
+  manifestPerMinute: perMinute('MANIFEST', 'manifest requests per agent', 60),
+  manifestBurst: burst('MANIFEST', 'manifest requests per agent', 30),
+  reportsPerMinute: perMinute('REPORTS', 'reports per agent', 30),
+  reportsBurst: burst('REPORTS', 'reports per agent', 10),
+  haltFailureRate: fraction('SIGNET_HALT_FAILURE_RATE', "share of failed reports on a rollout's version that halts it", { default: 0.2 }),
+  haltMinReports: integer('SIGNET_HALT_MIN_REPORTS', 'reports on a version before its failure rate counts', { default: 20, min: 1, max: 1_000_000 }),
+  timestampExpiryHours: integer('SIGNET_TIMESTAMP_EXPIRY_HOURS', 'how long a signed timestamp.json is valid', { default: 24, min: 1, max: 24 * 30 }),
+} as const;
+
+export type VariableKey = keyof typeof variables;
+export type VariableValue<K extends VariableKey> = (typeof variables)[K] extends Spec<infer T, 'resource' | 'runtime'> ? T : never;
+export type Settings = { -readonly [K in VariableKey]: VariableValue<K> };
+
+export type RuntimeKey = { [K in VariableKey]: (typeof variables)[K]['kind'] extends 'runtime' ? K : never }[VariableKey];
+export type RuntimeSettings = Pick<Settings, RuntimeKey>;
+
+export const runtimeKeys = (Object.keys(variables) as VariableKey[]).filter((key): key is RuntimeKey => variables[key].kind === 'runtime');
+
+/** Every runtime setting at its default. */
+export function defaultRuntimeSettings(): RuntimeSettings {
+  return Object.fromEntries(runtimeKeys.map((key) => [key, variables[key].default])) as unknown as RuntimeSettings;
+}
+
+export class ConfigError extends Error {}
+
+/** A value as the variable's spec reads it, or a ConfigError that names the variable. */
+export function parseVariable<K extends VariableKey>(key: K, raw: string): VariableValue<K> {
+  const spec = variables[key] as Spec<VariableValue<K>>;
+  const value = spec.parse(raw);
+  if (typeof value === 'object' && value !== null && 'problem' in value) {
+    throw new ConfigError(`${spec.name} ${value.problem}, got "${raw}"`);
   }
-  return value;
+  return value as VariableValue<K>;
 }
 
-export interface TableConfig {
-  readonly mainTable: string;
+/**
+ * One function's configuration: the variables it declared, parsed at init. Reading one
+ * it did not declare throws at once, so a missing declaration (which would leave CDK not
+ * setting the variable) fails the first start, locally or in Lambda.
+ */
+export class FunctionConfig {
+  constructor(
+    readonly functionId: string,
+    private readonly values: ReadonlyMap<VariableKey, unknown>,
+  ) {}
+
+  get<K extends VariableKey>(key: K): VariableValue<K> {
+    if (!this.values.has(key)) {
+      throw new ConfigError(`function ${this.functionId} reads ${variables[key].name} but does not declare it (config in lib/definitions/routes.ts)`);
+    }
+    return this.values.get(key) as VariableValue<K>;
+  }
+
+  /** Whether the variable was declared and set (the cloud-only ones are absent locally). */
+  has(key: VariableKey): boolean {
+    return this.values.has(key);
+  }
 }
 
-export function tableConfig(env: NodeJS.ProcessEnv = process.env): TableConfig {
-  return { mainTable: requireEnv(mainTable.envVar, env) };
+/**
+ * The declared variables from an environment: a runtime one falls back to its default,
+ * a resource one must be set unless `optional` lists it (the CDN identity, say, which
+ * may come from elsewhere). Every problem at once, each naming its variable.
+ */
+export function configFromEnv(
+  functionId: string,
+  declared: readonly VariableKey[],
+  env: Readonly<Record<string, string | undefined>>,
+  optional: readonly VariableKey[] = [],
+): FunctionConfig {
+  const values = new Map<VariableKey, unknown>();
+  const problems: string[] = [];
+  for (const key of declared) {
+    const spec = variables[key] as Spec<unknown>;
+    const raw = env[spec.name];
+    if (raw === undefined || raw === '') {
+      if (spec.default !== undefined) values.set(key, spec.default);
+      else if (!optional.includes(key)) problems.push(`missing environment variable ${spec.name} (${spec.description})`);
+      continue;
+    }
+    try {
+      values.set(key, parseVariable(key, raw));
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`function ${functionId}: ${problems.join('; ')}`);
+  return new FunctionConfig(functionId, values);
 }
 
-export function bucketName(env: NodeJS.ProcessEnv = process.env): string {
-  return requireEnv(bucketEnvVar, env);
+/** The declared variables from values the caller already has (the local stack's). */
+export function configFromValues(functionId: string, declared: readonly VariableKey[], values: Partial<Settings>): FunctionConfig {
+  return new FunctionConfig(functionId, new Map(declared.flatMap((key) => (values[key] === undefined ? [] : [[key, values[key]] as const]))));
 }
 
-/** How often agents are told to poll for updates, in seconds. */
-export function pollSeconds(env: NodeJS.ProcessEnv = process.env): number {
-  const value = Number(env.SIGNET_POLL_SECONDS ?? 900);
-  if (!Number.isInteger(value) || value < 30) throw new Error(`SIGNET_POLL_SECONDS must be an integer >= 30, got ${env.SIGNET_POLL_SECONDS}`);
-  return value;
+/** Runtime settings from an environment (what `signet local` reads): defaults where unset, an error that names a bad one. */
+export function runtimeSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): RuntimeSettings {
+  const settings = defaultRuntimeSettings() as unknown as Record<string, unknown>;
+  for (const key of runtimeKeys) {
+    const raw = env[variables[key].name];
+    if (raw !== undefined && raw !== '') settings[key] = parseVariable(key, raw);
+  }
+  return settings as unknown as RuntimeSettings;
 }

@@ -6,11 +6,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
-import { s3Uploader } from '#lib/aws/upload.ts';
-import { bucketName } from '#lib/config.ts';
 import { promote } from '#lib/releases/channels.ts';
-import type { PublishSummary } from '#lib/releases/publish.ts';
+import type { PublishDeps, PublishSummary } from '#lib/releases/publish.ts';
 import { publish } from '#lib/releases/publish.ts';
 import type { RepositoryDeps } from '#lib/releases/repository.ts';
 import { commitRelease } from '#lib/releases/repository.ts';
@@ -22,9 +19,12 @@ export const demoSetFiles: Record<string, string> = {
   'engine.cfg': 'heuristics=on\nmax-scan-size=100M\n',
 };
 
+/** The service's repository, and how files reach its bucket. */
+export type InProcessRepository = RepositoryDeps & Pick<PublishDeps, 'upload'>;
+
 /** Publishes `files` as `product` `version` in-process (the same library `signet publish` uses). */
 export async function publishInProcess(
-  deps: RepositoryDeps,
+  deps: InProcessRepository,
   targetsSigner: Signer,
   request: { product: string; version: string; files: Record<string, string | Buffer> },
   actor: string,
@@ -35,7 +35,7 @@ export async function publishInProcess(
     return await publish(
       {
         objects: deps.objects,
-        upload: s3Uploader(new S3Client({}), bucketName()),
+        upload: deps.upload,
         repository: {
           targetsVersion: async () => (await deps.store.repositoryState())?.targetsVersion ?? 0,
           commit: (body) => commitRelease(deps, body, actor),
@@ -50,7 +50,7 @@ export async function publishInProcess(
   }
 }
 
-export async function publishDemoSet(deps: RepositoryDeps, targetsSigner: Signer, actor: string, product: string, channel: string): Promise<PublishSummary> {
+export async function publishDemoSet(deps: InProcessRepository, targetsSigner: Signer, actor: string, product: string, channel: string): Promise<PublishSummary> {
   const summary = await publishInProcess(deps, targetsSigner, { product, version: '1.0.0', files: demoSetFiles }, actor);
   await promote(deps.store, { product, channel, version: '1.0.0', percent: 100 }, actor, deps.now());
   return summary;

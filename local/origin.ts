@@ -24,12 +24,11 @@ import { verifySignedRequest } from '#lib/aws/sigv4.ts';
 import type { IamAuthorizerContext, OutgoingResponse } from './api-gateway-event.ts';
 import { fromLambdaResult, toApiGatewayEvent } from './api-gateway-event.ts';
 import { localAdminScope } from './region.ts';
+import type { LambdaHandler } from './handlers.ts';
 import { createRouter } from './router.ts';
 
 /** API Gateway HTTP API's request payload limit. */
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
-
-export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 export interface OriginOptions {
   readonly routes: readonly RouteDefinition[];

@@ -2,13 +2,12 @@
  * What a first start creates, in order. Later features append their steps here; see
  * seed.ts for the rules a step follows (named, recorded when done, idempotent).
  */
-import { dynamo } from '#lib/aws/clients.ts';
-import { tableConfig } from '#lib/config.ts';
-import { createLicense } from '#lib/licensing/admin.ts';
-import { LicensingStore } from '#lib/licensing/store.ts';
 import { readFile } from 'node:fs/promises';
+import { adminDependencies } from '#functions/admin/handler.ts';
+import { releasesDependencies } from '#functions/releases/handler.ts';
+import { s3Uploader } from '#lib/aws/upload.ts';
+import { createLicense } from '#lib/licensing/admin.ts';
 import { putRoot } from '#lib/releases/repository.ts';
-import { repositoryDeps } from '#lib/releases/service.ts';
 import { publishDemoSet } from './demo-set.ts';
 import { ensureTufKeys, rootPath, tufSigner } from './tuf-keys.ts';
 import { adminCredentialsPath, ensureAdminCredentials } from './admin-credentials.ts';
@@ -34,9 +33,9 @@ const adminCredentials: SeedStep = {
 
 const demoLicense: SeedStep = {
   name: 'demo-license',
-  async run({ dataDir, baseUrl, log }) {
+  async run({ dataDir, baseUrl, log, services }) {
     if ((await readDemoFile(dataDir))?.licenseKey) return;
-    const store = new LicensingStore(dynamo(), tableConfig().mainTable);
+    const { store } = adminDependencies(services('admin'));
     const now = new Date();
     const { licenseKey, license } = await createLicense(
       store,
@@ -64,19 +63,21 @@ const tufKeys: SeedStep = {
 
 const repositoryRoot: SeedStep = {
   name: 'repository-root',
-  async run({ dataDir }) {
+  async run({ dataDir, services }) {
     const root = JSON.parse(await readFile(rootPath(dataDir), 'utf8')) as unknown;
-    await putRoot(await repositoryDeps(), root, localAdminArn);
+    await putRoot(await releasesDependencies(services('releases')), root, localAdminArn);
     await updateDemoFile(dataDir, { rootPath: rootPath(dataDir) });
   },
 };
 
 const demoSet: SeedStep = {
   name: 'demo-set',
-  async run({ dataDir, log }) {
-    const deps = await repositoryDeps();
+  async run({ dataDir, log, services }) {
+    const releases = services('releases');
+    const deps = await releasesDependencies(releases);
     if (await deps.store.release(demoProduct, '1.0.0')) return;
-    const summary = await publishDemoSet(deps, await tufSigner(dataDir, 'targets'), localAdminArn, demoProduct, demoChannel);
+    const upload = s3Uploader(releases.s3(), deps.bucket);
+    const summary = await publishDemoSet({ ...deps, upload }, await tufSigner(dataDir, 'targets'), localAdminArn, demoProduct, demoChannel);
     log(`published ${demoProduct} ${summary.version} (${summary.files} files) and promoted it to ${demoChannel}`);
   },
 };

@@ -6,12 +6,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Services } from '#lib/services.ts';
 import { writeFileAtomic } from './files.ts';
 
 export interface SeedContext {
   readonly dataDir: string;
   readonly baseUrl: string;
   readonly log: (line: string) => void;
+  /** The stack's services as function `functionId` sees them: a step uses what that function would. */
+  readonly services: (functionId: string) => Services;
 }
 
 export interface SeedStep {

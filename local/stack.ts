@@ -7,35 +7,37 @@ import { Agent } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bucketEnvVar, localBucketName } from '#lib/definitions/bucket.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dynamoDocumentClient } from '#lib/aws/clients.ts';
+import { s3ObjectSource } from '#lib/aws/objects.ts';
+import type { RuntimeSettings } from '#lib/config.ts';
+import { defaultRuntimeSettings } from '#lib/config.ts';
+import { localBucketName } from '#lib/definitions/bucket.ts';
 import { functions, routes } from '#lib/definitions/routes.ts';
 import { localTableName, tables } from '#lib/definitions/tables.ts';
+import { createEdgeServer } from '#lib/http/edge-server.ts';
+import type { Logger } from '#lib/log.ts';
 import { checkJava, ensureTables, startDynamoDbLocal } from './dynamodb-local.ts';
-import type { DynamoDbLocal } from './dynamodb-local.ts';
 import { LocalStackError } from './errors.ts';
 import { writeFileAtomic } from './files.ts';
-import { localCredentials, localS3Client, localS3Environment, startS3Local } from './s3-local.ts';
-import type { S3Local } from './s3-local.ts';
-import type { LambdaHandler } from './origin.ts';
+import type { BuiltFunction } from './handlers.ts';
+import { functionBuilders } from './handlers.ts';
+import { localS3Client, startS3Local } from './s3-local.ts';
 import { createOrigin } from './origin.ts';
-import { createEdgeServer } from '#lib/http/edge-server.ts';
-import { s3ObjectSource } from '#lib/aws/objects.ts';
 import { isProcessAlive } from './process-utils.ts';
 import { readAdminCredentials } from './admin-credentials.ts';
 import { localRegion } from './region.ts';
-import { cdnKeyDir, readLocalCdnKey, watchedKeyGroup } from './cdn-key.ts';
-import { deliveryEnv } from '#lib/delivery/config.ts';
-import { tufKeyDir } from './tuf-keys.ts';
-import { localKeyDirEnv } from '#lib/tuf/online-signers.ts';
+import { watchedKeyGroup, cdnKeyDir } from './cdn-key.ts';
 import { readDemoFile, updateDemoFile } from './demo.ts';
 import { seedSteps } from './seed-steps.ts';
 import { runSeedSteps } from './seed.ts';
+import type { LocalContext } from './services.ts';
+import { localServices } from './services.ts';
 
 /** Where a running stack says how to reach its local AWS services (for `signet publish` and tests). */
 export const servicesPath = (dataDir: string) => join(dataDir, 'services.json');
 
-export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export interface LocalStackOptions {
   /** 0 picks a free port (tests); the ready line and `baseUrl` carry the real one. */
@@ -48,6 +50,12 @@ export interface LocalStackOptions {
   readonly log?: (line: string) => void;
   /** How long an object download may make no progress before its connection is closed (default 30 s, CloudFront's origin read timeout). */
   readonly objectIdleTimeoutMs?: number;
+  /** The runtime settings (poll interval, grant lifetime, rate limits, ...); the rest keep their defaults (lib/config.ts). */
+  readonly runtime?: Partial<RuntimeSettings>;
+  /** How often the timestamp refresh runs (default hourly, as in the cloud); it also runs once at start. */
+  readonly timestampRefreshSeconds?: number;
+  /** Each function's logger; by default Powertools Logger on stdout, as in Lambda. */
+  readonly functionLogger?: (functionId: string) => Logger;
 }
 
 export const DEFAULT_OBJECT_IDLE_TIMEOUT_MS = 30_000;
@@ -60,18 +68,29 @@ export interface LocalStack {
   readonly bucket: string;
   /** Names of the first-start steps this start ran (empty on a warm start). */
   readonly seeded: readonly string[];
+  /** The functions as built for this stack, by id: call a handler in-process, look at its dependencies. */
+  readonly functions: ReadonlyMap<string, BuiltFunction>;
+  /** The stack's own DynamoDB and S3 clients (the handlers share them). */
+  readonly dynamo: DynamoDBDocumentClient;
+  readonly s3: S3Client;
   stop(): Promise<void>;
 }
+
+/** Data dirs held by stacks of this process (the lock file holds the pid, which two stacks here share). */
+const heldHere = new Set<string>();
 
 /** The lock makes a second stack on the same data dir fail clearly instead of corrupting it. */
 async function acquireLock(dataDir: string): Promise<() => Promise<void>> {
   const lockFile = join(dataDir, 'local.lock');
   const holder = Number(await readFile(lockFile, 'utf8').catch(() => ''));
-  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isProcessAlive(holder)) {
-    throw new LocalStackError(`another signet local (pid ${holder}) is using ${dataDir}: stop it, or pass --data-dir`);
-  }
+  const busy = heldHere.has(dataDir) || (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isProcessAlive(holder));
+  if (busy) throw new LocalStackError(`another signet local (pid ${heldHere.has(dataDir) ? process.pid : holder}) is using ${dataDir}: stop it, or pass --data-dir`);
+  heldHere.add(dataDir);
   await writeFileAtomic(lockFile, String(process.pid));
-  return () => rm(lockFile, { force: true });
+  return async () => {
+    heldHere.delete(dataDir);
+    await rm(lockFile, { force: true });
+  };
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -90,62 +109,40 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-/** Environment the handlers read, as CDK sets it in Lambda, pointed at the local services. */
-function handlerEnvironment(dataDir: string, dynamodb: DynamoDbLocal, s3: S3Local): Record<string, string> {
-  const env: Record<string, string> = {
-    AWS_REGION: localRegion,
-    AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    ...localS3Environment,
-    [bucketEnvVar]: localBucketName,
-    [localKeyDirEnv]: tufKeyDir(dataDir),
-  };
-  for (const table of tables) env[table.envVar] = localTableName(table);
-  return env;
-}
-
-async function loadHandlers() {
-  const loaded = new Map<string, { definition: (typeof functions)[number]; handler: LambdaHandler }>();
+/**
+ * Every function, built with this stack's services (local/services.ts) by the factory its
+ * Lambda entry uses.
+ */
+async function buildFunctions(context: LocalContext): Promise<Map<string, BuiltFunction>> {
+  const built = new Map<string, BuiltFunction>();
   for (const definition of functions) {
-    const module = (await import(pathToFileURL(join(repositoryRoot, definition.entry)).href)) as { handler?: LambdaHandler };
-    if (typeof module.handler !== 'function') throw new Error(`${definition.entry} exports no handler`);
-    loaded.set(definition.id, { definition, handler: module.handler });
+    const build = functionBuilders[definition.id];
+    if (!build) throw new Error(`local/handlers.ts builds no function ${definition.id}`);
+    built.set(definition.id, await build(localServices(definition.id, context)));
   }
-  return loaded;
+  return built;
 }
 
 /**
- * The local stand-in for EventBridge schedules: each function with `scheduleMinutes`
- * runs once at start (a stack that was down may have an expired timestamp) and then on
- * its interval. `SIGNET_SCHEDULE_SCALE` shrinks the intervals for tests.
+ * The local stand-in for EventBridge schedules: each scheduled function runs once at
+ * start (a stack that was down may have an expired timestamp) and then on its interval.
  */
-function startSchedules(loaded: Awaited<ReturnType<typeof loadHandlers>>, log: (line: string) => void, stops: Array<() => Promise<void>>): void {
-  const scale = Number(process.env.SIGNET_SCHEDULE_SCALE ?? 1);
-  for (const { definition, handler } of loaded.values()) {
-    if (!definition.scheduleMinutes) continue;
+function startSchedules(built: ReadonlyMap<string, BuiltFunction>, everyMs: number, log: (line: string) => void, stops: Array<() => Promise<void>>): void {
+  for (const definition of functions) {
+    const fn = built.get(definition.id);
+    if (!definition.scheduled || !fn) continue;
     const run = () =>
-      handler({ source: 'signet.local.schedule' }, { awsRequestId: `schedule-${Date.now()}` } as never).catch((error: unknown) =>
+      fn.handler({ source: 'signet.local.schedule' }, { awsRequestId: `schedule-${Date.now()}` } as never).catch((error: unknown) =>
         log(`scheduled ${definition.id} failed: ${error instanceof Error ? error.message : String(error)}`),
       );
     void run();
-    const timer = setInterval(run, definition.scheduleMinutes * 60_000 * scale);
+    const timer = setInterval(run, everyMs);
     timer.unref();
     stops.push(async () => clearInterval(timer));
   }
 }
 
-/**
- * The handlers are imported once per process and keep what they read at import (clients,
- * table names, signers), as in a Lambda container. So one process runs one local stack
- * in its life: a second would serve with the first one's endpoints and keys. (A start
- * that failed before loading the handlers does not count.)
- */
-let startedInThisProcess = false;
-
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  if (startedInThisProcess) throw new LocalStackError('this process already ran a local stack: its handlers keep that stack\'s endpoints and keys, so start another stack in a new process');
   const log = options.log ?? (() => undefined);
   const dataDir = isAbsolute(options.dataDir) ? options.dataDir : resolve(options.dataDir);
   checkJava();
@@ -183,32 +180,36 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const [dynamodb, s3] = await Promise.all([startDynamoDbLocal(dataDir), startS3Local(dataDir, localBucketName)]);
     stops.push(dynamodb.stop, s3.stop);
-    Object.assign(process.env, handlerEnvironment(dataDir, dynamodb, s3));
     await writeFileAtomic(servicesPath(dataDir), `${JSON.stringify({ s3Endpoint: s3.endpoint, dynamodbEndpoint: dynamodb.endpoint, bucket: localBucketName }, null, 2)}\n`);
     stops.push(() => rm(servicesPath(dataDir), { force: true }));
     await ensureTables(dynamodb.client, tables, localTableName);
 
-    const seeded = await runSeedSteps(seedSteps, { dataDir, baseUrl, log });
+    // The handlers' clients: the same settings as in Lambda, pointed at the local services.
+    const dynamo = dynamoDocumentClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    stops.push(async () => dynamo.destroy());
+    const context: LocalContext = {
+      dataDir,
+      baseUrl,
+      dynamo,
+      s3: s3.client,
+      settings: { ...defaultRuntimeSettings(), ...options.runtime },
+      ...(options.functionLogger && { logger: options.functionLogger }),
+    };
+    const seeded = await runSeedSteps(seedSteps, { dataDir, baseUrl, log, services: (functionId) => localServices(functionId, context) });
     if (await readDemoFile(dataDir)) await updateDemoFile(dataDir, { baseUrl });
-    // The manifest's download grants: signed with the newest local CDN key, for this origin.
-    const cdnKey = await readLocalCdnKey(dataDir);
-    Object.assign(process.env, {
-      [deliveryEnv.cdnBaseUrl]: baseUrl,
-      [deliveryEnv.keyPairId]: cdnKey.keyPairId,
-      [deliveryEnv.privateKeyFile]: join(cdnKeyDir(dataDir), `${cdnKey.keyPairId}.key.pem`),
-    });
-    const keyDir = cdnKeyDir(dataDir);
-    const keyGroup = watchedKeyGroup(keyDir);
+    const keyGroup = watchedKeyGroup(cdnKeyDir(dataDir));
     await keyGroup(); // a broken key file fails the start, not the first download
-    startedInThisProcess = true;
-    const loaded = await loadHandlers();
+    const built = await buildFunctions(context);
     // The origin's own S3 client, with no cap on connections: the SDK's default pool of 50
     // let 50 readers that never read hold every download (each keeps its S3 stream open).
     const originS3 = localS3Client(s3.endpoint, new Agent({ keepAlive: true, maxSockets: Infinity }));
     stops.push(async () => originS3.destroy());
     handle = createOrigin({
       routes,
-      functions: loaded,
+      functions: new Map(functions.flatMap((definition) => {
+        const fn = built.get(definition.id);
+        return fn ? [[definition.id, { definition, handler: fn.handler }] as const] : [];
+      })),
       objects: s3ObjectSource(originS3, localBucketName),
       objectIdleTimeoutMs: options.objectIdleTimeoutMs ?? DEFAULT_OBJECT_IDLE_TIMEOUT_MS,
       keyGroup,
@@ -216,8 +217,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       log,
     });
     stops.push(releaseLock);
-    startSchedules(loaded, log, stops);
-    return { baseUrl, dataDir, dynamodbEndpoint: dynamodb.endpoint, s3Endpoint: s3.endpoint, bucket: localBucketName, seeded, stop };
+    startSchedules(built, (options.timestampRefreshSeconds ?? 3600) * 1000, log, stops);
+    return { baseUrl, dataDir, dynamodbEndpoint: dynamodb.endpoint, s3Endpoint: s3.endpoint, bucket: localBucketName, seeded, functions: built, dynamo, s3: s3.client, stop };
   } catch (error) {
     await stop();
     await releaseLock();

@@ -11,9 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import autocannon from 'autocannon';
-import { dynamo } from '#lib/aws/clients.ts';
+import type { ManifestDeps } from '#functions/manifest/handler.ts';
+import type { ReleasesDeps } from '#functions/releases/handler.ts';
+import { s3Uploader } from '#lib/aws/upload.ts';
+import { localTableName, mainTable } from '#lib/definitions/tables.ts';
+import { createLicense } from '#lib/licensing/admin.ts';
+import { LicensingStore } from '#lib/licensing/store.ts';
 import { promote } from '#lib/releases/channels.ts';
-import { repositoryDeps } from '#lib/releases/service.ts';
 import { toApiGatewayEvent } from '#local/api-gateway-event.ts';
 import { publishInProcess } from '#local/demo-set.ts';
 import { localAdminArn } from '#local/origin.ts';
@@ -22,7 +26,7 @@ import { tufSigner } from '#local/tuf-keys.ts';
 import { readDemoFile } from '#local/demo.ts';
 import { startSignetLocal } from '#test/support/cli.ts';
 import type { Figure, Suite } from '../harness.ts';
-import { liftRateLimits, load, startBareServer } from '../harness.ts';
+import { liftRateLimits, liftedRateLimits, load, startBareServer } from '../harness.ts';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<{ statusCode?: number; body?: string }>;
 const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
@@ -38,30 +42,27 @@ function post(path: string, body: unknown, headers: Record<string, string> = {})
 
 async function inProcess(): Promise<Figure[]> {
   const dataDir = await mkdtemp(join(tmpdir(), 'signet-bench-manifest-'));
-  liftRateLimits();
-  const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false });
+  const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false, runtime: liftedRateLimits });
   try {
-    const deps = await repositoryDeps();
+    const releases = stack.functions.get('releases')?.deps as ReleasesDeps;
+    const deps = { ...releases, upload: s3Uploader(stack.s3, releases.bucket) };
     const signer = await tufSigner(dataDir, 'targets');
     const many: Record<string, string> = {};
     for (let i = 0; i < 1000; i++) many[`sig-${String(i).padStart(4, '0')}.db`] = `signatures ${i}`;
     await publishInProcess(deps, signer, { product: 'bench-one', version: '1.0.0', files: { 'main.sig': 'one' } }, localAdminArn);
     await publishInProcess(deps, signer, { product: 'bench-many', version: '1.0.0', files: many }, localAdminArn);
     for (const product of ['bench-one', 'bench-many']) await promote(deps.store, { product, channel: 'stable', version: '1.0.0', percent: 100 }, localAdminArn, new Date());
-    const { createLicense } = await import('#lib/licensing/admin.ts');
-    const { LicensingStore } = await import('#lib/licensing/store.ts');
-    const { tableConfig } = await import('#lib/config.ts');
-    const { licenseKey } = await createLicense(new LicensingStore(dynamo(), tableConfig().mainTable), { customer: 'bench', products: ['bench-one', 'bench-many'], seats: 10, expires: '2099-12-31' }, 'bench', new Date());
+    const { licenseKey } = await createLicense(new LicensingStore(stack.dynamo, localTableName(mainTable)), { customer: 'bench', products: ['bench-one', 'bench-many'], seats: 10, expires: '2099-12-31' }, 'bench', new Date());
 
-    const agents = (await import('#functions/agents/handler.ts')).handler as unknown as Handler;
-    const manifestModule = await import('#functions/manifest/handler.ts');
-    const manifest = manifestModule.handler as unknown as Handler;
+    const agents = stack.functions.get('agents')?.handler as unknown as Handler;
+    const manifestFunction = stack.functions.get('manifest');
+    const manifest = manifestFunction?.handler as unknown as Handler;
     const tokenFor = async (product: string) =>
       (JSON.parse((await agents(post('/v1/agents', { licenseKey, machineId: `bench-${product}`, product, os: 'linux', arch: 'x64' }), context)).body ?? '{}') as { token: string }).token;
     const tokens = { one: await tokenFor('bench-one'), many: await tokenFor('bench-many') };
 
     let roundTrips = 0;
-    dynamo().middlewareStack.add(
+    stack.dynamo.middlewareStack.add(
       (next) => async (args) => {
         roundTrips++;
         return next(args);
@@ -88,7 +89,7 @@ async function inProcess(): Promise<Figure[]> {
     }
     // Every manifest request this function instance served (warm-up and timed ones included) and every signature it made.
     const served = REQUESTS + 2 * (TIMED + 50);
-    const signatures = manifestModule.grants.signatures;
+    const signatures = (manifestFunction?.deps as ManifestDeps).grants.signatures;
     const perRequest = roundTrips / REQUESTS;
     return [
       { name: 'manifest handler time, 1,000-file release', value: manyMs, baseline: oneMs, unit: 'ms', baselineName: '1-file release', higherIsBetter: false, target: '< 1.5x' },

@@ -8,14 +8,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { dynamo } from '#lib/aws/clients.ts';
-import { tableConfig } from '#lib/config.ts';
+import { localTableName, mainTable } from '#lib/definitions/tables.ts';
 import { createLicense } from '#lib/licensing/admin.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
 import { toApiGatewayEvent } from '#local/api-gateway-event.ts';
 import { startLocalStack } from '#local/stack.ts';
 import type { Figure, Suite } from '../harness.ts';
-import { liftRateLimits } from '../harness.ts';
+import { liftedRateLimits } from '../harness.ts';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<{ statusCode?: number; body?: string }>;
 
@@ -41,12 +40,11 @@ export const licensingSuite: Suite = {
   name: 'licensing paths (in-process handlers, DynamoDB Local)',
   async run(): Promise<Figure[]> {
     const dataDir = await mkdtemp(join(tmpdir(), 'signet-bench-lic-'));
-    liftRateLimits();
-    const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false });
+    const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false, runtime: liftedRateLimits });
     try {
       let roundTrips = 0;
       let ioNs = 0n;
-      dynamo().middlewareStack.add(
+      stack.dynamo.middlewareStack.add(
         (next) => async (args) => {
           roundTrips++;
           const started = process.hrtime.bigint();
@@ -58,10 +56,10 @@ export const licensingSuite: Suite = {
         },
         { step: 'deserialize', name: 'benchRoundTripCounter' },
       );
-      const health = (await import('#functions/health/handler.ts')).handler as unknown as Handler;
-      const agents = (await import('#functions/agents/handler.ts')).handler as unknown as Handler;
+      const health = stack.functions.get('health')?.handler as unknown as Handler;
+      const agents = stack.functions.get('agents')?.handler as unknown as Handler;
       const { licenseKey } = await createLicense(
-        new LicensingStore(dynamo(), tableConfig().mainTable),
+        new LicensingStore(stack.dynamo, localTableName(mainTable)),
         { customer: 'bench', products: ['demo-av'], seats: ITERATIONS + WARMUP + 10, expires: '2099-12-31' },
         'bench',
         new Date(),

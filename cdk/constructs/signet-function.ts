@@ -16,12 +16,12 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { bucketEnvVar, metadataSpace, pathSpaces, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
+import type { RuntimeKey, RuntimeSettings, VariableKey } from '#lib/config.ts';
+import { variables } from '#lib/config.ts';
+import { metadataSpace, pathSpaces, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
 import type { Access } from '#lib/definitions/routes.ts';
 import type { TableDefinition } from '#lib/definitions/tables.ts';
-import { deliveryEnv } from '#lib/delivery/config.ts';
 import type { OnlineRole } from '#lib/tuf/online-signers.ts';
-import { onlineKeyEnv } from '#lib/tuf/online-signers.ts';
 import { NODE_22_REASON, acknowledge, acknowledgeWildcardResources } from '../nag.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -36,6 +36,7 @@ export const CREATE_REQUIRE_BANNER = "import { createRequire } from 'module'; co
 export const RUNTIME = lambda.Runtime.NODEJS_22_X;
 
 const SIGNING_SIDS: Record<OnlineRole, string> = { snapshot: 'SignSnapshotMetadata', timestamp: 'SignTimestampMetadata' };
+const SIGNING_KEY_VARIABLES: Record<OnlineRole, VariableKey> = { snapshot: 'snapshotKmsKey', timestamp: 'timestampKmsKey' };
 export const ARCHITECTURE = lambda.Architecture.ARM_64;
 
 export interface SignetFunctionProps {
@@ -47,8 +48,13 @@ export interface SignetFunctionProps {
   readonly logRetention: logs.RetentionDays;
   /** Applies to the log group; the function itself is stateless. */
   readonly logRemovalPolicy: RemovalPolicy;
-  /** @default - none */
-  readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * The runtime settings the function reads (lib/config.ts), and the deployment's values
+   * for them: each becomes its environment variable. Resource variables come from the
+   * bind methods.
+   * @default - none
+   */
+  readonly settings?: { readonly keys: readonly RuntimeKey[]; readonly values: RuntimeSettings };
   /** The shared-deps layer; pass the packages it provides as `externalModules`. @default - no layer */
   readonly layer?: lambda.ILayerVersion;
   /**
@@ -63,6 +69,8 @@ export class SignetFunction extends Construct {
   readonly function: NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /** The variables (lib/config.ts) this construct has set so far: what the function can read. */
+  readonly variablesSet = new Set<VariableKey>();
 
   constructor(scope: Construct, id: string, props: SignetFunctionProps) {
     super(scope, id);
@@ -94,7 +102,7 @@ export class SignetFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       // NodejsFunction ships the map; Node only applies it to stack traces when told to.
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      environment: { NODE_OPTIONS: '--enable-source-maps' },
       layers: props.layer ? [props.layer] : [],
       bundling: {
         format: OutputFormat.ESM,
@@ -109,11 +117,18 @@ export class SignetFunction extends Construct {
       },
     });
     acknowledge(this.function, { id: 'AwsSolutions-L1', reason: NODE_22_REASON });
+    for (const key of props.settings?.keys ?? []) this.setVariable(key, String(props.settings?.values[key]));
+  }
+
+  /** Sets one declared variable; every environment variable of the function goes through here. */
+  private setVariable(key: VariableKey, value: string): void {
+    this.function.addEnvironment(variables[key].name, value);
+    this.variablesSet.add(key);
   }
 
   /** Sets the table's environment variable and grants exactly the access the definition names. */
   bindTable(table: ITableV2, definition: TableDefinition, access: Access): this {
-    this.function.addEnvironment(definition.envVar, table.tableName);
+    this.setVariable(definition.variable, table.tableName);
     if (access === 'write') table.grantReadWriteData(this.function);
     else table.grantReadData(this.function);
     if (definition.globalSecondaryIndexes.length > 0) {
@@ -128,7 +143,7 @@ export class SignetFunction extends Construct {
   }
 
   /**
-   * Sets `SIGNET_BUCKET` and grants object access under the published prefixes only
+   * Sets the bucket variable (`SIGNET_BUCKET`) and grants object access under the published prefixes only
    * (lib/definitions/bucket.ts), never a delete: targets and versioned metadata are
    * immutable once published.
    * - `read`: GetObject under `metadata/` and `targets/`.
@@ -143,7 +158,7 @@ export class SignetFunction extends Construct {
    *   real denial. No prefix condition: a HEAD request carries no `s3:prefix` to match.
    */
   bindBucket(bucket: IBucket, access: Access): this {
-    this.function.addEnvironment(bucketEnvVar, bucket.bucketName);
+    this.setVariable('bucket', bucket.bucketName);
     const objects = (prefix: string) => bucket.arnForObjects(`${prefix}*`);
     const statements =
       access === 'write'
@@ -169,12 +184,12 @@ export class SignetFunction extends Construct {
   }
 
   /**
-   * Lets the function sign as a TUF online role: sets the role's environment variable
-   * (`onlineKeyEnv`, lib/tuf/online-signers.ts) to the key ARN and grants `kms:Sign` and
-   * `kms:GetPublicKey` on that one key.
+   * Lets the function sign as a TUF online role: sets the role's key variable
+   * (`snapshotKmsKey` or `timestampKmsKey`, lib/config.ts) to the key ARN and grants
+   * `kms:Sign` and `kms:GetPublicKey` on that one key.
    */
   bindSigningKey(role: OnlineRole, key: IKey): this {
-    this.function.addEnvironment(onlineKeyEnv[role], key.keyArn);
+    this.setVariable(SIGNING_KEY_VARIABLES[role], key.keyArn);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: SIGNING_SIDS[role], actions: ['kms:Sign', 'kms:GetPublicKey'], resources: [key.keyArn] }),
     );
@@ -183,27 +198,27 @@ export class SignetFunction extends Construct {
 
   /**
    * Lets the function sign CloudFront download grants with the CDN key: sets
-   * `SIGNET_CDN_KMS_KEY` (`deliveryEnv.kmsKey`, lib/delivery/config.ts) to the key ARN and
+   * `cdnKmsKey` (`SIGNET_CDN_KMS_KEY`, lib/config.ts) to the key ARN and
    * grants `kms:Sign` on that one key, nothing else (the public half reaches CloudFront
    * through the global stack's custom resource, not through this function).
    */
   bindCdnSigningKey(key: IKey): this {
-    this.function.addEnvironment(deliveryEnv.kmsKey, key.keyArn);
+    this.setVariable('cdnKmsKey', key.keyArn);
     this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SignCdnGrants', actions: ['kms:Sign'], resources: [key.keyArn] }));
     return this;
   }
 
   /**
    * Lets the function read the CDN's identity (`{ baseUrl, keyPairId }`) at cold start from
-   * the SSM parameter the global stack writes: sets `SIGNET_CDN_PARAMETER` and
-   * `SIGNET_CDN_PARAMETER_REGION` (`deliveryEnv`) and grants `ssm:GetParameter` on exactly
+   * the SSM parameter the global stack writes: sets `cdnParameter` and
+   * `cdnParameterRegion` (lib/config.ts) and grants `ssm:GetParameter` on exactly
    * that parameter. The ARN is built from the name, not taken from the parameter construct:
    * the global stack depends on the API stack, so a reference back would be a cycle.
    */
   bindCdnParameter(parameterName: string, region: string): this {
     if (!parameterName.startsWith('/')) throw new Error(`${this.node.path}: the CDN parameter name must be fully qualified (/signet/cdn), got ${parameterName}`);
-    this.function.addEnvironment(deliveryEnv.parameter, parameterName);
-    this.function.addEnvironment(deliveryEnv.parameterRegion, region);
+    this.setVariable('cdnParameter', parameterName);
+    this.setVariable('cdnParameterRegion', region);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ReadCdnParameter', actions: ['ssm:GetParameter'], resources: [ssmParameterArn(Stack.of(this), parameterName, region)] }),
     );

@@ -16,7 +16,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/routes.ts';
-import { functions as definedFunctions, routeKey, routes as definedRoutes } from '#lib/definitions/routes.ts';
+import { declaredVariables, functions as definedFunctions, routeKey, routes as definedRoutes } from '#lib/definitions/routes.ts';
 import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import type { SignetConfig } from '../config.ts';
 import { PublishingRole } from '../constructs/publishing-role.ts';
@@ -99,7 +99,7 @@ export class ApiStack extends Stack implements ApiResources {
     for (const definition of functions) {
       const fn = this.createFunction(definition, config, storage, props, shared, logRemovalPolicy);
       created.set(definition.id, fn);
-      if (definition.scheduleMinutes !== undefined && isPrimaryRegion) schedules.set(definition.id, this.schedule(definition, definition.scheduleMinutes, fn));
+      if (definition.scheduled && isPrimaryRegion) schedules.set(definition.id, this.schedule(definition, config.runtime.timestampRefreshMinutes, fn));
     }
     this.functions = created;
     this.schedules = schedules;
@@ -153,6 +153,7 @@ export class ApiStack extends Stack implements ApiResources {
       logRemovalPolicy,
       layer: shared.layer,
       externalModules: shared.externalModules,
+      settings: { keys: definition.settings, values: config.runtime },
     });
     for (const { table, access } of definition.tables) fn.bindTable(storage.tableFor(table), table, access);
     if (definition.bucket) fn.bindBucket(storage.bucket, definition.bucket);
@@ -161,12 +162,19 @@ export class ApiStack extends Stack implements ApiResources {
       fn.bindCdnSigningKey(keys.cdnSigningKey);
       fn.bindCdnParameter(config.cdnParameterName, config.globalRegion);
     }
+    // What the function reads at init (declaredVariables) is what it is given, no more, no less.
+    const declared = new Set(declaredVariables(definition));
+    const set = fn.variablesSet;
+    const missing = [...declared].filter((key) => !set.has(key));
+    const extra = [...set].filter((key) => !declared.has(key));
+    if (missing.length > 0 || extra.length > 0) {
+      throw new Error(`${definition.id}: declares ${[...declared].join(', ')} but is given ${[...set].join(', ')} (missing: ${missing.join(', ') || 'none'}; extra: ${extra.join(', ') || 'none'})`);
+    }
     return fn;
   }
 
   /** An EventBridge rule that invokes the function every `minutes` minutes. */
   private schedule(definition: FunctionDefinition, minutes: number, fn: SignetFunction): events.Rule {
-    if (!Number.isInteger(minutes) || minutes < 1) throw new Error(`${definition.id}: scheduleMinutes must be a whole number of minutes, at least 1 (got ${minutes})`);
     return new events.Rule(this, `${definition.id}Schedule`, {
       description: `Signet: runs ${definition.id} every ${minutes} minute${minutes === 1 ? '' : 's'}`,
       schedule: events.Schedule.rate(Duration.minutes(minutes)),

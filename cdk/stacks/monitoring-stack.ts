@@ -21,22 +21,15 @@ import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/route
 import { functions as definedFunctions, routeKey, routes as definedRoutes } from '#lib/definitions/routes.ts';
 import type { TableDefinition } from '#lib/definitions/tables.ts';
 import { tables as definedTables } from '#lib/definitions/tables.ts';
+import { logMessages, logMetrics } from '#lib/log.ts';
 import type { SignetConfig } from '../config.ts';
 import type { SignetFunction } from '../constructs/signet-function.ts';
 import type { ApiResources } from './api-stack.ts';
 import type { StorageResources } from './storage-stack.ts';
 
-/** Namespace of the metrics this stack derives from logs (metric filters); nothing else writes to it. */
-export const METRIC_NAMESPACE = 'Signet';
-
 /** The registration route, counted from the API's access log (the `agents` function serves other routes too). */
 export const REGISTRATION_ROUTE_KEY = 'POST /v1/agents';
 
-/**
- * The line functions/reports/handler.ts logs when a rollout's failure rate halts it; a
- * test checks that the handler still logs it.
- */
-export const AUTO_HALT_LOG_MESSAGE = 'rollout halted by its failure rate';
 
 /** The HTTP API 5xx-rate alarm ignores periods with fewer requests: two errors in three requests is not an outage signal. */
 export const MIN_REQUESTS_FOR_ERROR_RATE = 10;
@@ -173,8 +166,8 @@ export class MonitoringStack extends Stack {
     };
     for (const definition of functions) {
       const lambda = fn(definition.id).function;
-      const scheduled = definition.scheduleMinutes !== undefined && api.schedules.has(definition.id);
-      const period = scheduled ? Duration.minutes(definition.scheduleMinutes ?? 5) : FIVE_MINUTES;
+      const scheduled = definition.scheduled === true && api.schedules.has(definition.id);
+      const period = scheduled ? Duration.minutes(config.runtime.timestampRefreshMinutes) : FIVE_MINUTES;
       // Agent-facing functions see steady traffic: one timeout is noise, a second period with errors is not.
       const agentFacing = routes.some((r) => r.functionId === definition.id && r.authorization === 'public');
       alarm(`${definition.id}-errors`, {
@@ -259,17 +252,18 @@ export class MonitoringStack extends Stack {
     const registrations = new logs.MetricFilter(this, 'RegistrationRequests', {
       logGroup: api.accessLogs,
       filterPattern: logs.FilterPattern.stringValue('$.routeKey', '=', REGISTRATION_ROUTE_KEY),
-      metricNamespace: METRIC_NAMESPACE,
-      metricName: 'RegistrationRequests',
+      metricNamespace: logMetrics.namespace,
+      metricName: logMetrics.registrations,
       metricValue: '1',
     }).metric({ period: FIVE_MINUTES, statistic: 'Sum', label: `registrations (${REGISTRATION_ROUTE_KEY})` });
     const autoHalts = new logs.MetricFilter(this, 'RolloutAutoHalts', {
       logGroup: fn('reports').logGroup,
       // A quoted phrase, not a JSON selector: Lambda's text log format puts a timestamp,
       // request id and level before the handler's JSON, and a phrase matches either way.
-      filterPattern: logs.FilterPattern.allTerms(AUTO_HALT_LOG_MESSAGE),
-      metricNamespace: METRIC_NAMESPACE,
-      metricName: 'RolloutAutoHalts',
+      // The message the reports function logs when it halts a rollout: both import it from lib/log.ts.
+      filterPattern: logs.FilterPattern.allTerms(logMessages.autoHalt),
+      metricNamespace: logMetrics.namespace,
+      metricName: logMetrics.autoHalts,
       metricValue: '1',
     }).metric({ period: FIVE_MINUTES, statistic: 'Sum', label: 'rollouts halted by their failure rate' });
     alarm('rollout-auto-halts', {

@@ -1,6 +1,7 @@
 /** `signet local` (= `npm start`): runs the local stack in the foreground until Ctrl-C. */
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { runtimeSettingsFromEnv } from '#lib/config.ts';
 import { startLocalStack } from '#local/stack.ts';
 import { dataDirOption, parsePort } from '../options.ts';
 
@@ -47,6 +48,8 @@ export function registerLocal(program: Command): void {
         host: flags.host,
         dataDir: dataDirOption(flags.dataDir),
         fresh: flags.fresh === true,
+        // The same variables a Lambda function reads (lib/config.ts): SIGNET_POLL_SECONDS, ...
+        runtime: runtimeSettingsFromEnv(process.env),
         log: flags.quiet ? undefined : (line) => console.log(`  ${new Date().toISOString()} ${line}`),
       });
       if (!signalled) {

@@ -3,8 +3,6 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { s3ObjectStore } from '#lib/aws/objects.ts';
 import { s3Uploader } from '#lib/aws/upload.ts';
-import { ApiError, errorStatus } from '#lib/http/errors.ts';
-import type { ErrorCode } from '#lib/http/errors.ts';
 import type { CommitResult } from '#lib/releases/repository.ts';
 import type { Channel, RepositoryState } from '#lib/releases/store.ts';
 import { publish } from '#lib/releases/publish.ts';
@@ -12,7 +10,7 @@ import { pemSigner } from '#lib/tuf/signer.ts';
 import { tufKeyDir } from '#local/tuf-keys.ts';
 import type { ServerFlags } from '../admin-client.ts';
 import { adminClient, withServerOptions } from '../admin-client.ts';
-import { CliError } from '../errors.ts';
+import { AdminApiError, CliError } from '../errors.ts';
 import { printRecord } from '../output.ts';
 import { s3For } from '../services.ts';
 
@@ -20,13 +18,6 @@ interface Flags extends ServerFlags {
   json?: boolean;
 }
 
-
-/** The admin client's errors carry the contract code; the publish library wants an ApiError back. */
-function asApiError(error: unknown): unknown {
-  const match = error instanceof CliError ? /failed: ([A-Z_]+): (.*)$/.exec(error.message) : null;
-  if (match?.[1] && match[1] in errorStatus) return new ApiError(match[1] as ErrorCode, match[2] ?? '');
-  return error;
-}
 
 function progressLine(done: { files: number; bytes: number }, total: { files: number; bytes: number }): void {
   if (!process.stderr.isTTY) return;
@@ -66,7 +57,8 @@ export function registerPublish(program: Command): void {
         upload: s3Uploader(s3, bucket),
         repository: {
           targetsVersion: async () => (await client.call<{ state: RepositoryState | null }>('GET', '/v1/admin/repository')).state?.targetsVersion ?? 0,
-          commit: (body) => client.call<CommitResult>('POST', '/v1/admin/releases', body).catch((error: unknown) => { throw asApiError(error); }),
+          // An AdminApiError carries the service's code: publish retries REPOSITORY_MOVED_ON itself.
+          commit: (body) => client.call<CommitResult>('POST', '/v1/admin/releases', body),
         },
         targetsSigner,
         now: () => new Date(),
@@ -74,7 +66,8 @@ export function registerPublish(program: Command): void {
       },
       { product: flags.product, version: flags.version, dir: flags.dir, retention },
     ).catch((error: unknown) => {
-      throw error instanceof ApiError ? new CliError(`${error.code}: ${error.message}`) : error;
+      // The service's refusal, said as the service says it: `CONFLICT: ... already published ...`.
+      throw error instanceof AdminApiError ? new CliError(`${error.code}: ${error.detail}`) : error;
     });
     let channel: Channel | undefined;
     if (flags.channel) {

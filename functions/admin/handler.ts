@@ -3,24 +3,32 @@
  * The caller's IAM identity is recorded as the actor of every change.
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { dynamo } from '#lib/aws/clients.ts';
-import { tableConfig } from '#lib/config.ts';
+import { InvalidRequest, NotFound } from '#lib/errors.ts';
 import { parseJsonBody, parseWith } from '#lib/http/body.ts';
-import { ApiError } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
 import { iamActor } from '#lib/http/iam.ts';
 import { json } from '#lib/http/response.ts';
 import { blacklistMachine, changeLicenseStatus, createLicense, revokeAgent, showLicense, unblacklistMachine, unrevokeAgent } from '#lib/licensing/admin.ts';
 import { blacklistBody, createLicenseBody, machineId } from '#lib/licensing/requests.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
+import type { Logger } from '#lib/log.ts';
+import type { Services } from '#lib/services.ts';
 
-const store = new LicensingStore(dynamo(), tableConfig().mainTable);
+export interface AdminDeps {
+  readonly store: LicensingStore;
+  readonly logger: Logger;
+  readonly now: () => Date;
+}
+
+export function adminDependencies(services: Services): AdminDeps {
+  return { store: new LicensingStore(services.dynamo, services.config.get('mainTable')), logger: services.logger, now: services.now };
+}
+
 const HEX32 = /^[0-9a-f]{32}$/;
-
 
 function idParam(event: APIGatewayProxyEventV2, name: string): string {
   const value = event.pathParameters?.[name] ?? '';
-  if (!HEX32.test(value)) throw new ApiError('INVALID_REQUEST', `${name}: must be 32 lower-case hex characters`);
+  if (!HEX32.test(value)) throw new InvalidRequest(name, 'must be 32 lower-case hex characters');
   return value;
 }
 
@@ -29,31 +37,33 @@ function optionalBody(event: APIGatewayProxyEventV2) {
   return event.body ? parseJsonBody(event, blacklistBody) : {};
 }
 
-export const handler = apiHandler(async (event) => {
-  const actor = iamActor(event);
-  const now = new Date();
-  switch (event.routeKey) {
-    case 'POST /v1/admin/licenses':
-      return json(201, await createLicense(store, parseJsonBody(event, createLicenseBody), actor, now));
-    case 'GET /v1/admin/licenses/{licenseId}':
-      return json(200, await showLicense(store, idParam(event, 'licenseId')));
-    case 'POST /v1/admin/licenses/{licenseId}/suspend':
-      return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'suspend', actor, now) });
-    case 'POST /v1/admin/licenses/{licenseId}/resume':
-      return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'resume', actor, now) });
-    case 'POST /v1/admin/licenses/{licenseId}/revoke':
-      return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'revoke', actor, now) });
-    case 'POST /v1/admin/agents/{agentId}/revoke':
-      return json(200, { agent: await revokeAgent(store, idParam(event, 'agentId'), actor, now) });
-    case 'POST /v1/admin/agents/{agentId}/unrevoke':
-      return json(200, { agent: await unrevokeAgent(store, idParam(event, 'agentId'), actor, now) });
-    case 'PUT /v1/admin/blacklist/{machineId}': {
-      const machine = parseWith(machineId, event.pathParameters?.machineId);
-      return json(200, await blacklistMachine(store, machine, optionalBody(event).reason, actor, now));
+export function createAdminHandler({ store, logger, now: clock }: AdminDeps) {
+  return apiHandler(logger, async (event) => {
+    const actor = iamActor(event);
+    const now = clock();
+    switch (event.routeKey) {
+      case 'POST /v1/admin/licenses':
+        return json(201, await createLicense(store, parseJsonBody(event, createLicenseBody), actor, now));
+      case 'GET /v1/admin/licenses/{licenseId}':
+        return json(200, await showLicense(store, idParam(event, 'licenseId')));
+      case 'POST /v1/admin/licenses/{licenseId}/suspend':
+        return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'suspend', actor, now) });
+      case 'POST /v1/admin/licenses/{licenseId}/resume':
+        return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'resume', actor, now) });
+      case 'POST /v1/admin/licenses/{licenseId}/revoke':
+        return json(200, { license: await changeLicenseStatus(store, idParam(event, 'licenseId'), 'revoke', actor, now) });
+      case 'POST /v1/admin/agents/{agentId}/revoke':
+        return json(200, { agent: await revokeAgent(store, idParam(event, 'agentId'), actor, now) });
+      case 'POST /v1/admin/agents/{agentId}/unrevoke':
+        return json(200, { agent: await unrevokeAgent(store, idParam(event, 'agentId'), actor, now) });
+      case 'PUT /v1/admin/blacklist/{machineId}': {
+        const machine = parseWith(machineId, event.pathParameters?.machineId);
+        return json(200, await blacklistMachine(store, machine, optionalBody(event).reason, actor, now));
+      }
+      case 'DELETE /v1/admin/blacklist/{machineId}':
+        return json(200, await unblacklistMachine(store, parseWith(machineId, event.pathParameters?.machineId), actor, now));
+      default:
+        throw new NotFound(`no admin route ${event.routeKey}`);
     }
-    case 'DELETE /v1/admin/blacklist/{machineId}':
-      return json(200, await unblacklistMachine(store, parseWith(machineId, event.pathParameters?.machineId), actor, now));
-    default:
-      throw new ApiError('NOT_FOUND', `no admin route ${event.routeKey}`);
-  }
-});
+  });
+}

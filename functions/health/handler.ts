@@ -1,17 +1,33 @@
 /**
- * GET /v1/health: answers 200 when this function can reach its table. One strongly
- * consistent-free GetItem on a key that never exists: the cheapest proof that the
- * credentials, the network path and the table are all there.
+ * GET /v1/health: answers 200 when this function can reach its table. One GetItem on a
+ * key that never exists: the cheapest proof that the credentials, the network path and
+ * the table are all there.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { dynamo } from '#lib/aws/clients.ts';
-import { tableConfig } from '#lib/config.ts';
 import { apiHandler } from '#lib/http/handler.ts';
 import { json } from '#lib/http/response.ts';
+import type { Logger } from '#lib/log.ts';
+import type { Services } from '#lib/services.ts';
 
-const { mainTable } = tableConfig();
+export interface HealthDeps {
+  /** Resolves when the table answers. */
+  readonly tableAnswers: () => Promise<void>;
+  readonly logger: Logger;
+}
 
-export const handler = apiHandler(async () => {
-  await dynamo().send(new GetCommand({ TableName: mainTable, Key: { pk: 'health', sk: 'health' } }));
-  return json(200, { status: 'ok' });
-});
+export function healthDependencies(services: Services): HealthDeps {
+  const table = services.config.get('mainTable');
+  return {
+    tableAnswers: async () => {
+      await services.dynamo.send(new GetCommand({ TableName: table, Key: { pk: 'health', sk: 'health' } }));
+    },
+    logger: services.logger,
+  };
+}
+
+export function createHealthHandler(deps: HealthDeps) {
+  return apiHandler(deps.logger, async () => {
+    await deps.tableAnswers();
+    return json(200, { status: 'ok' });
+  });
+}

@@ -1,55 +1,52 @@
 /**
  * POST /v1/manifest: the hot path every agent calls when timestamp.json says something
- * changed. One strongly consistent BatchGetItem reads the agent, its license, its
- * computer's blacklist entry and the channel; the grant is a cached signature.
+ * changed. The use case (buildManifest) reads the agent, its license, its computer's
+ * blacklist entry and the channel in one strongly consistent BatchGetItem; the grant is
+ * a cached signature.
  */
-import { dynamo } from '#lib/aws/clients.ts';
-import { pollSeconds, tableConfig } from '#lib/config.ts';
-import { deliveryConfig } from '#lib/delivery/config.ts';
 import { GrantIssuer } from '#lib/delivery/grant.ts';
-import { DEFAULT_CHANNEL, chooseVersion } from '#lib/delivery/manifest.ts';
-import type { Manifest } from '#lib/delivery/manifest.ts';
+import type { ManifestDeps as UseCaseDeps } from '#lib/delivery/manifest.ts';
+import { buildManifest } from '#lib/delivery/manifest.ts';
 import { manifestBody } from '#lib/delivery/requests.ts';
 import { parseJsonBody } from '#lib/http/body.ts';
-import { ApiError } from '#lib/http/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
-import { RateLimiter, rateLimitFromEnv } from '#lib/http/rate-limit.ts';
+import { RateLimiter } from '#lib/http/rate-limit.ts';
 import { json } from '#lib/http/response.ts';
-import { authenticateAgent, bearerToken } from '#lib/licensing/authenticate.ts';
+import { bearerToken } from '#lib/licensing/authenticate.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
-import type { Channel } from '#lib/releases/store.ts';
-import { ReleaseStore, channelKey } from '#lib/releases/store.ts';
+import type { Logger } from '#lib/log.ts';
+import { ReleaseStore } from '#lib/releases/store.ts';
+import type { Services } from '#lib/services.ts';
 
-const { mainTable } = tableConfig();
-const licensing = new LicensingStore(dynamo(), mainTable);
-const releases = new ReleaseStore(dynamo(), mainTable);
-const delivery = await deliveryConfig();
-export const grants = new GrantIssuer(delivery.signer, { baseUrl: delivery.cdnBaseUrl, lifetimeSeconds: delivery.grantLifetimeSeconds, renewBeforeSeconds: delivery.renewBeforeSeconds });
-const poll = pollSeconds();
-// An agent asks for a manifest when timestamp.json changed: a few times an hour at most.
-const limiter = new RateLimiter(rateLimitFromEnv('MANIFEST', { perMinute: 60, burst: 30 }));
+export interface ManifestDeps extends UseCaseDeps {
+  readonly grants: GrantIssuer;
+  readonly logger: Logger;
+  readonly now: () => Date;
+}
 
-export const handler = apiHandler(async (event) => {
-  const request = parseJsonBody(event, manifestBody);
-  const token = bearerToken(event.headers);
-  const now = new Date();
-  const channelName = request.channel ?? DEFAULT_CHANNEL;
-  const { agent, extra } = await authenticateAgent(licensing, token, now, [channelKey(request.product, channelName)]);
-  const { pk: _pk, sk: _sk, ...channelItem } = extra[0] ?? {};
-  const channel = extra[0] ? (channelItem as unknown as Channel) : undefined;
-  limiter.take(agent.agentId);
-  const chosen = chooseVersion(agent, request, channel);
-  const setManifest = chosen.setManifest ?? (await releases.release(request.product, chosen.version))?.setManifestPath;
-  if (!setManifest) throw new ApiError('NOT_FOUND', `${request.product} ${chosen.version} is no longer available`);
-  const manifest: Manifest = {
-    product: request.product,
-    channel: channelName,
-    version: chosen.version,
-    setManifest,
-    metadataUrl: `${delivery.cdnBaseUrl}/metadata/`,
-    targetsUrl: `${delivery.cdnBaseUrl}/targets/`,
-    download: await grants.grant(request.product, now),
-    pollSeconds: poll,
+export async function manifestDependencies(services: Services): Promise<ManifestDeps> {
+  const { config } = services;
+  const table = config.get('mainTable');
+  const cdn = await services.cdn();
+  const lifetimeSeconds = config.get('grantLifetimeSeconds');
+  // An agent asks for a manifest when timestamp.json changed: a few times an hour at most.
+  const limiter = new RateLimiter({ perSecond: config.get('manifestPerMinute') / 60, burst: config.get('manifestBurst') });
+  return {
+    access: new LicensingStore(services.dynamo, table),
+    releases: new ReleaseStore(services.dynamo, table),
+    // Renewed when a quarter is left: a download started with a grant has that long at least.
+    grants: new GrantIssuer(cdn.signer, { baseUrl: cdn.baseUrl, lifetimeSeconds, renewBeforeSeconds: Math.floor(lifetimeSeconds / 4) }),
+    cdnBaseUrl: cdn.baseUrl,
+    pollSeconds: config.get('pollSeconds'),
+    admit: (agentId) => limiter.take(agentId),
+    logger: services.logger,
+    now: services.now,
   };
-  return json(200, manifest);
-});
+}
+
+export function createManifestHandler(deps: ManifestDeps) {
+  return apiHandler(deps.logger, async (event) => {
+    const request = parseJsonBody(event, manifestBody);
+    return json(200, await buildManifest(deps, bearerToken(event.headers), request, deps.now()));
+  });
+}

@@ -1,14 +1,36 @@
 /**
- * Scheduled: re-signs timestamp.json well before it expires (it is valid for a day; this
- * runs every hour), so agents can tell a live repository from a frozen or replayed one.
+ * Scheduled: re-signs timestamp.json well before it expires (`timestampExpiryHours`; it
+ * runs every `timestampRefreshMinutes`), so agents can tell a live repository from a
+ * frozen or replayed one. Holds the timestamp key only.
  */
+import { s3ObjectStore } from '#lib/aws/objects.ts';
+import type { Logger } from '#lib/log.ts';
+import { logMessages } from '#lib/log.ts';
+import type { TimestampDeps } from '#lib/releases/repository.ts';
 import { refreshTimestamp } from '#lib/releases/repository.ts';
-import { repositoryDeps } from '#lib/releases/service.ts';
+import { ReleaseStore } from '#lib/releases/store.ts';
+import type { Services } from '#lib/services.ts';
 
-const deps = await repositoryDeps();
+export interface TimestampRefreshDeps extends TimestampDeps {
+  readonly logger: Logger;
+}
 
-export const handler = async (): Promise<{ timestampVersion: number | null }> => {
-  const result = await refreshTimestamp(deps);
-  console.log(JSON.stringify({ level: 'info', message: 'timestamp refreshed', timestampVersion: result?.timestampVersion ?? null }));
-  return { timestampVersion: result?.timestampVersion ?? null };
-};
+export async function timestampRefreshDependencies(services: Services): Promise<TimestampRefreshDeps> {
+  const { config } = services;
+  return {
+    store: new ReleaseStore(services.dynamo, config.get('mainTable')),
+    objects: s3ObjectStore(services.s3(), config.get('bucket')),
+    signers: { timestamp: await services.onlineSigner('timestamp') },
+    now: services.now,
+    timestampExpiryHours: config.get('timestampExpiryHours'),
+    logger: services.logger,
+  };
+}
+
+export function createTimestampRefreshHandler(deps: TimestampRefreshDeps) {
+  return async (): Promise<{ timestampVersion: number | null }> => {
+    const result = await refreshTimestamp(deps);
+    deps.logger.info(logMessages.timestampRefreshed, { timestampVersion: result?.timestampVersion ?? null });
+    return { timestampVersion: result?.timestampVersion ?? null };
+  };
+}

@@ -10,12 +10,12 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
-import { dynamo } from '#lib/aws/clients.ts';
-import { tableConfig } from '#lib/config.ts';
+import { cloudServices } from '#lib/aws/cloud-services.ts';
 import { apiHandler } from '#lib/http/handler.ts';
 import { json } from '#lib/http/response.ts';
 
-const { mainTable } = tableConfig();
+const services = cloudServices('health');
+const mainTable = services.config.get('mainTable');
 const s3 = new S3Client({ maxAttempts: 2 });
 const kms = new KMSClient({ maxAttempts: 2 });
 
@@ -25,9 +25,9 @@ const DownloadRequest = z.object({
   product: z.enum(['desktop', 'server']),
 });
 
-export const handler = apiHandler(async (event) => {
+export const handler = apiHandler(services.logger, async (event) => {
   const request = DownloadRequest.parse(JSON.parse(event.body ?? '{}'));
-  await dynamo().send(new GetCommand({ TableName: mainTable, Key: { pk: `license#${request.licenseKey}`, sk: 'license' } }));
+  await services.dynamo.send(new GetCommand({ TableName: mainTable, Key: { pk: `license#${request.licenseKey}`, sk: 'license' } }));
   await s3.send(new GetObjectCommand({ Bucket: 'measure', Key: `metadata/${request.product}.json` }));
   await kms.send(new SignCommand({ KeyId: 'alias/measure', Message: new Uint8Array([1]), SigningAlgorithm: 'ECDSA_SHA_256' }));
   const url = getSignedUrl({

@@ -24,7 +24,7 @@ const runs = Number(process.env.RUNS ?? 21);
 if (!Number.isInteger(runs) || runs < 15) throw new Error(`RUNS must be an integer >= 15, got ${process.env.RUNS}`);
 
 const entries = [
-  { id: 'health', file: 'functions/health/handler.ts' },
+  { id: 'health', file: 'functions/health/index.ts' },
   { id: 'heavier', file: 'layers/shared-deps/heavier-entry.ts' },
 ] as const;
 

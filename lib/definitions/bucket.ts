@@ -7,8 +7,6 @@
  * CloudFront signed URL required). The bucket itself is private in every case.
  */
 
-export const bucketEnvVar = 'SIGNET_BUCKET';
-
 /** The local stack's bucket name (CloudFormation generates the cloud one). */
 export const localBucketName = 'signet-signatures';
 

@@ -3,6 +3,7 @@
  * function per entry in `functions` and one HTTP API route per entry in `routes`; the
  * local origin dispatches to the same handler modules by the same route keys.
  */
+import type { RuntimeKey, VariableKey } from '#lib/config.ts';
 import type { TableDefinition } from './tables.ts';
 import { mainTable } from './tables.ts';
 
@@ -11,7 +12,7 @@ export type Access = 'read' | 'write';
 export interface FunctionDefinition {
   /** Stable construct id and the folder under `functions/`. */
   readonly id: string;
-  /** Handler module, relative to the repository root; it exports `handler`. */
+  /** The Lambda entry, relative to the repository root; it exports `handler`. Beside it, `handler.ts` exports the factory the local stack uses. */
   readonly entry: string;
   readonly memoryMb: number;
   readonly timeoutSeconds: number;
@@ -23,8 +24,24 @@ export interface FunctionDefinition {
   readonly signingKeys?: ReadonlyArray<'snapshot' | 'timestamp'>;
   /** Signs CloudFront download grants with the CDN key (KMS in the cloud, a file locally). */
   readonly cdnSigning?: boolean;
-  /** Run on a schedule instead of (or besides) serving routes. */
-  readonly scheduleMinutes?: number;
+  /** Runs on a schedule (every `timestampRefreshMinutes` of the runtime settings) instead of serving routes. */
+  readonly scheduled?: boolean;
+  /** The runtime settings it reads (lib/config.ts); CDK sets exactly these from the deployment's `runtime` block. */
+  readonly settings: readonly RuntimeKey[];
+}
+
+/**
+ * Every variable a function reads: the resource ones its tables, bucket and keys imply
+ * (set by the base construct's bind methods) and its runtime settings.
+ */
+export function declaredVariables(definition: FunctionDefinition): VariableKey[] {
+  return [
+    ...definition.tables.map((t) => t.table.variable),
+    ...(definition.bucket ? (['bucket'] as const) : []),
+    ...(definition.signingKeys ?? []).map((role) => (role === 'snapshot' ? 'snapshotKmsKey' : 'timestampKmsKey') as VariableKey),
+    ...(definition.cdnSigning ? (['cdnKmsKey', 'cdnParameter', 'cdnParameterRegion'] as const) : []),
+    ...definition.settings,
+  ];
 }
 
 /**
@@ -47,61 +64,75 @@ export interface RouteDefinition {
 export const functions: readonly FunctionDefinition[] = [
   {
     id: 'health',
-    entry: 'functions/health/handler.ts',
+    entry: 'functions/health/index.ts',
     memoryMb: 256,
     timeoutSeconds: 5,
     tables: [{ table: mainTable, access: 'read' }],
+    settings: [],
   },
   {
     id: 'agents',
-    entry: 'functions/agents/handler.ts',
+    entry: 'functions/agents/index.ts',
     memoryMb: 512,
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'write' }],
+    settings: ['pollSeconds', 'registrationPerMinute', 'registrationBurst'],
   },
   {
     id: 'admin',
-    entry: 'functions/admin/handler.ts',
+    entry: 'functions/admin/index.ts',
     memoryMb: 512,
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'write' }],
+    settings: [],
   },
   {
     // The hot path: sized for a fast cold start and a cached grant per product.
     id: 'manifest',
-    entry: 'functions/manifest/handler.ts',
+    entry: 'functions/manifest/index.ts',
     memoryMb: 1024,
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'write' }],
     cdnSigning: true,
+    settings: ['pollSeconds', 'grantLifetimeSeconds', 'manifestPerMinute', 'manifestBurst'],
   },
   {
     id: 'reports',
-    entry: 'functions/reports/handler.ts',
+    entry: 'functions/reports/index.ts',
     memoryMb: 512,
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'write' }],
+    settings: ['reportsPerMinute', 'reportsBurst', 'haltFailureRate', 'haltMinReports'],
   },
   {
     id: 'releases',
-    entry: 'functions/releases/handler.ts',
+    entry: 'functions/releases/index.ts',
     memoryMb: 1024,
     timeoutSeconds: 29,
     tables: [{ table: mainTable, access: 'write' }],
     bucket: 'write',
     signingKeys: ['snapshot', 'timestamp'],
+    settings: ['timestampExpiryHours'],
   },
   {
     id: 'timestampRefresh',
-    entry: 'functions/timestamp-refresh/handler.ts',
+    entry: 'functions/timestamp-refresh/index.ts',
     memoryMb: 512,
     timeoutSeconds: 60,
     tables: [{ table: mainTable, access: 'write' }],
     bucket: 'write',
     signingKeys: ['timestamp'],
-    scheduleMinutes: 60,
+    scheduled: true,
+    settings: ['timestampExpiryHours'],
   },
 ];
+
+/** The definition of function `id`; an unknown id is a bug, so it throws. */
+export function functionDefinition(id: string): FunctionDefinition {
+  const found = functions.find((f) => f.id === id);
+  if (!found) throw new Error(`no function ${id} in lib/definitions/routes.ts`);
+  return found;
+}
 
 export const routes: readonly RouteDefinition[] = [
   { method: 'GET', path: '/v1/health', functionId: 'health', authorization: 'public' },

@@ -7,6 +7,8 @@
  * so the Lambda code and the local stack can import this file without aws-cdk-lib.
  */
 
+import type { VariableKey } from '#lib/config.ts';
+
 export type AttributeType = 'S' | 'N' | 'B';
 
 export interface KeyAttribute {
@@ -25,8 +27,8 @@ export interface GlobalSecondaryIndexDefinition {
 export interface TableDefinition {
   /** Stable construct id in CDK and the suffix of the local table name. */
   readonly id: string;
-  /** The environment variable that carries the physical table name to the functions. */
-  readonly envVar: string;
+  /** The variable (lib/config.ts) that carries the physical table name to the functions. */
+  readonly variable: VariableKey;
   readonly partitionKey: KeyAttribute;
   readonly sortKey?: KeyAttribute;
   readonly globalSecondaryIndexes: readonly GlobalSecondaryIndexDefinition[];
@@ -42,7 +44,7 @@ export interface TableDefinition {
  */
 export const mainTable: TableDefinition = {
   id: 'Main',
-  envVar: 'SIGNET_TABLE_MAIN',
+  variable: 'mainTable',
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
   globalSecondaryIndexes: [

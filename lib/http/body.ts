@@ -4,7 +4,7 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type * as z from 'zod/mini';
-import { ApiError, invalidRequest } from './errors.ts';
+import { InvalidRequest, PayloadTooLarge, UnsupportedMediaType } from '#lib/errors.ts';
 
 /** Our bodies are small; anything near this is not an agent talking. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024;
@@ -52,7 +52,7 @@ export function parseWith<T>(schema: z.ZodMiniType<T>, value: unknown): T {
   if (result.success) return result.data;
   const first = result.error.issues[0];
   const { field, problem } = first ? describeIssue(first, value) : { field: 'body', problem: 'is not valid' };
-  throw invalidRequest(field, problem);
+  throw new InvalidRequest(field, problem);
 }
 
 /**
@@ -78,15 +78,15 @@ export function unsupportedMediaType(headers: Readonly<Record<string, string | u
 
 export function parseJsonBody<T>(event: APIGatewayProxyEventV2, schema: z.ZodMiniType<T>, maxBytes = DEFAULT_MAX_BODY_BYTES): T {
   const unsupported = unsupportedMediaType(event.headers);
-  if (unsupported) throw new ApiError('UNSUPPORTED_MEDIA_TYPE', unsupported);
+  if (unsupported) throw new UnsupportedMediaType(unsupported);
   const raw = event.body ?? '';
   const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-  if (Buffer.byteLength(text) > maxBytes) throw new ApiError('PAYLOAD_TOO_LARGE', `the body must be at most ${maxBytes} bytes`);
+  if (Buffer.byteLength(text) > maxBytes) throw new PayloadTooLarge(maxBytes);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw invalidRequest('body', 'is not valid JSON');
+    throw new InvalidRequest('body', 'is not valid JSON');
   }
   return parseWith(schema, value);
 }

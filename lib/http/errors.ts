@@ -1,8 +1,10 @@
 /**
- * The contract's error codes (CONTRACT.md), one class for all of them. A handler throws
- * an `ApiError`; the error middleware turns it into `{ error: { code, message } }` with
- * its status. Anything else that escapes a handler is a bug and becomes a generic 500.
+ * Errors at the HTTP edge: the one table that says which status answers which code, and
+ * the contract's error body, `{ error: { code, message } }`. Domain refusals
+ * (lib/errors.ts) are mapped here and nowhere else; the codes below the refusals' are the
+ * edge's own (a parse error, a wrong method, a range), answered before any domain code runs.
  */
+import type { Refusal, RefusalCode } from '#lib/errors.ts';
 
 export const errorStatus = {
   INVALID_REQUEST: 400,
@@ -19,6 +21,7 @@ export const errorStatus = {
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
   CONFLICT: 409,
+  REPOSITORY_MOVED_ON: 409,
   SEATS_EXHAUSTED: 409,
   PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
@@ -28,7 +31,7 @@ export const errorStatus = {
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   UNAVAILABLE: 503,
-} as const;
+} as const satisfies Record<RefusalCode, number> & Record<string, number>;
 
 export type ErrorCode = keyof typeof errorStatus;
 
@@ -36,33 +39,15 @@ export interface ErrorBody {
   readonly error: { readonly code: ErrorCode; readonly message: string };
 }
 
-export class ApiError extends Error {
-  readonly code: ErrorCode;
-  readonly status: number;
-  /** Extra response headers, e.g. `Retry-After` for 429 and 503. */
-  readonly headers: Readonly<Record<string, string>>;
-
-  constructor(code: ErrorCode, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.name = 'ApiError';
-    this.code = code;
-    this.status = errorStatus[code];
-    this.headers = headers;
-  }
-
-  toBody(): ErrorBody {
-    return { error: { code: this.code, message: this.message } };
-  }
+export function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
 }
 
-/** 400 that names the offending field, as the contract asks. */
-export function invalidRequest(field: string, problem: string): ApiError {
-  return new ApiError('INVALID_REQUEST', `${field}: ${problem}`);
-}
-
-/** 503 with a Retry-After, for a downstream (DynamoDB, S3, KMS) that did not answer. */
-export function unavailable(what: string, retryAfterSeconds = 5): ApiError {
-  return new ApiError('UNAVAILABLE', `${what} is unavailable, retry later`, {
-    'retry-after': String(retryAfterSeconds),
-  });
+/** A refusal as an HTTP answer: its status, its body, and `Retry-After` when it says when. */
+export function refusalResponse(refusal: Refusal): { status: number; body: ErrorBody; headers: Record<string, string> } {
+  return {
+    status: errorStatus[refusal.code],
+    body: errorBody(refusal.code, refusal.message),
+    headers: refusal.retryAfterSeconds === undefined ? {} : { 'retry-after': String(refusal.retryAfterSeconds) },
+  };
 }

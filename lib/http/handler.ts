@@ -1,10 +1,15 @@
 /**
- * The one wrapper every API function uses: middy with the error mapping below, so each
- * handler file is only "parse, call the domain, map the result".
+ * The one wrapper every API function uses: middy, with the refusal mapping below, so each
+ * handler file is only "parse, call the domain, map the result". The contract's error body
+ * is ours (`{ error: { code, message } }`), which is why this is not
+ * @middy/http-error-handler: that one answers text, and exposes messages by status.
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { ApiError, unavailable } from './errors.ts';
+import { Refusal, Unavailable } from '#lib/errors.ts';
+import type { Logger } from '#lib/log.ts';
+import { logMessages } from '#lib/log.ts';
+import { errorBody, refusalResponse } from './errors.ts';
 import type { HttpResult } from './response.ts';
 import { json } from './response.ts';
 
@@ -31,19 +36,21 @@ function isDownstreamOutage(error: unknown): boolean {
   return DOWNSTREAM_UNAVAILABLE.has(error.name) || (typeof code === 'string' && DOWNSTREAM_UNAVAILABLE.has(code));
 }
 
-export function toErrorResult(error: unknown, requestId: string): HttpResult {
-  const apiError =
-    error instanceof ApiError ? error : isDownstreamOutage(error) ? unavailable('a backing service') : undefined;
-  if (apiError) return json(apiError.status, apiError.toBody(), { ...apiError.headers });
+export function toErrorResult(error: unknown, requestId: string, logger: Logger): HttpResult {
+  const refusal = error instanceof Refusal ? error : isDownstreamOutage(error) ? new Unavailable('a backing service is unavailable, retry later') : undefined;
+  if (refusal) {
+    const { status, body, headers } = refusalResponse(refusal);
+    return json(status, body, headers);
+  }
   // A bug, not a client mistake: log it whole for us, tell the client nothing about it.
-  console.error(JSON.stringify({ level: 'error', requestId, message: 'unhandled error', error: String(error), stack: error instanceof Error ? error.stack : undefined }));
-  return json(500, { error: { code: 'INTERNAL', message: `internal error (request ${requestId})` } });
+  logger.error(logMessages.unhandledError, { requestId, error: error instanceof Error ? error : String(error) });
+  return json(500, errorBody('INTERNAL', `internal error (request ${requestId})`));
 }
 
-export function apiHandler(fn: ApiHandler) {
+export function apiHandler(logger: Logger, fn: ApiHandler) {
   return middy<APIGatewayProxyEventV2, HttpResult>()
     .onError((request) => {
-      request.response = toErrorResult(request.error, request.context.awsRequestId);
+      request.response = toErrorResult(request.error, request.context.awsRequestId, logger);
     })
     .handler(fn);
 }

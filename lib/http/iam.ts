@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { ApiError } from './errors.ts';
+import { Forbidden } from '#lib/errors.ts';
 
 /**
  * The IAM principal of a SigV4-signed request, as API Gateway's IAM authorizer (or the
@@ -8,6 +8,6 @@ import { ApiError } from './errors.ts';
  */
 export function iamActor(event: APIGatewayProxyEventV2): string {
   const iam = (event.requestContext as { authorizer?: { iam?: { userArn?: string } } }).authorizer?.iam;
-  if (!iam?.userArn) throw new ApiError('FORBIDDEN', 'this route needs a SigV4-signed request');
+  if (!iam?.userArn) throw new Forbidden('this route needs a SigV4-signed request');
   return iam.userArn;
 }

@@ -1,11 +1,11 @@
 /**
  * Per-key token buckets, kept in the function instance. A client over its rate gets
- * `429 RATE_LIMITED` with the seconds until it may try again. The buckets are per
+ * `RATE_LIMITED` (429) with the seconds until it may try again. The buckets are per
  * instance, so the limit is approximate across a fleet of instances: the exact,
  * global limit per IP is the WAF rate-based rule at the CDN; this one stops a single
  * misbehaving agent from costing DynamoDB reads, without any I/O of its own.
  */
-import { ApiError } from './errors.ts';
+import { RateLimited } from '#lib/errors.ts';
 
 export interface RateLimit {
   /** Tokens added per second. */
@@ -30,7 +30,7 @@ export class RateLimiter {
     if (tokens < 1) {
       this.buckets.set(key, { tokens, at: nowMs });
       const retryAfter = Math.max(1, Math.ceil((1 - tokens) / this.limit.perSecond));
-      throw new ApiError('RATE_LIMITED', `too many requests, retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
+      throw new RateLimited(retryAfter);
     }
     this.buckets.set(key, { tokens: tokens - 1, at: nowMs });
     if (this.buckets.size > MAX_KEYS) {

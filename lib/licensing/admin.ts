@@ -1,5 +1,5 @@
 /** What operators do to licenses, agents and the blacklist; each change is audited in its own transaction. */
-import { ApiError, invalidRequest } from '#lib/http/errors.ts';
+import { Conflict, InvalidRequest, NotFound } from '#lib/errors.ts';
 import type { Agent, License } from './model.ts';
 import { licenseTransitions } from './model.ts';
 import { expiryInstant } from './requests.ts';
@@ -28,8 +28,8 @@ export async function createLicense(
   now: Date,
 ): Promise<{ licenseKey: string; license: LicenseView }> {
   const expiresAt = expiryInstant(input.expires);
-  if (!expiresAt) throw invalidRequest('expires', 'is not a valid date');
-  if (expiresAt.getTime() <= now.getTime()) throw invalidRequest('expires', 'must be in the future');
+  if (!expiresAt) throw new InvalidRequest('expires', 'is not a valid date');
+  if (expiresAt.getTime() <= now.getTime()) throw new InvalidRequest('expires', 'must be in the future');
   const licenseKey = newLicenseKey();
   const license: License = {
     licenseId: licenseIdOf(licenseKey),
@@ -50,13 +50,13 @@ export async function createLicense(
     now,
   );
   // 160 random bits do not collide; a failure here is a retried request that already wrote.
-  if (!outcome.ok) throw new ApiError('CONFLICT', 'a license with this id exists already; create it again');
+  if (!outcome.ok) throw new Conflict('a license with this id exists already; create it again');
   return { licenseKey, license: viewOf(license) };
 }
 
 async function requireLicense(store: LicensingStore, licenseId: string): Promise<License> {
   const license = await store.getLicense(licenseId);
-  if (!license) throw new ApiError('NOT_FOUND', `no license ${licenseId}`);
+  if (!license) throw new NotFound(`no license ${licenseId}`);
   return license;
 }
 
@@ -76,26 +76,26 @@ export async function changeLicenseStatus(
   const { from, to } = licenseTransitions[action];
   const outcome = await store.setLicenseStatus({ licenseId, from, to, now, audit: { actor, action: `license.${action}`, subject: licenseId } });
   const license = await requireLicense(store, licenseId);
-  if (!outcome.ok) throw new ApiError('CONFLICT', `cannot ${action} a license that is ${license.status}`);
+  if (!outcome.ok) throw new Conflict(`cannot ${action} a license that is ${license.status}`);
   return viewOf(license);
 }
 
 export async function revokeAgent(store: LicensingStore, agentId: string, actor: string, now: Date) {
   const agent = await store.getAgent(agentId);
-  if (!agent) throw new ApiError('NOT_FOUND', `no agent ${agentId}`);
-  if (agent.status !== 'active') throw new ApiError('CONFLICT', `the agent is already ${agent.status}`);
+  if (!agent) throw new NotFound(`no agent ${agentId}`);
+  if (agent.status !== 'active') throw new Conflict(`the agent is already ${agent.status}`);
   const outcome = await store.releaseSeat({ agentId, licenseId: agent.licenseId, status: 'revoked', now, audit: { actor, action: 'agent.revoke', subject: agentId } });
-  if (!outcome.ok) throw new ApiError('CONFLICT', 'the agent changed meanwhile; look again');
+  if (!outcome.ok) throw new Conflict('the agent changed meanwhile; look again');
   return agentView({ ...agent, status: 'revoked' });
 }
 
 /** Lifts an operator's revocation: the computer may register again (and takes a seat if one is free). */
 export async function unrevokeAgent(store: LicensingStore, agentId: string, actor: string, now: Date) {
   const agent = await store.getAgent(agentId);
-  if (!agent) throw new ApiError('NOT_FOUND', `no agent ${agentId}`);
-  if (agent.status !== 'revoked') throw new ApiError('CONFLICT', `the agent is ${agent.status}, not revoked`);
+  if (!agent) throw new NotFound(`no agent ${agentId}`);
+  if (agent.status !== 'revoked') throw new Conflict(`the agent is ${agent.status}, not revoked`);
   const outcome = await store.unrevokeAgent({ agentId, now, audit: { actor, action: 'agent.unrevoke', subject: agentId } });
-  if (!outcome.ok) throw new ApiError('CONFLICT', 'the agent changed meanwhile; look again');
+  if (!outcome.ok) throw new Conflict('the agent changed meanwhile; look again');
   return agentView({ ...agent, status: 'unrevoked' });
 }
 
@@ -107,6 +107,6 @@ export async function blacklistMachine(store: LicensingStore, machineId: string,
 
 export async function unblacklistMachine(store: LicensingStore, machineId: string, actor: string, now: Date) {
   const outcome = await store.removeFromBlacklist(machineHashOf(machineId), { actor, action: 'blacklist.remove', subject: machineId }, now);
-  if (!outcome.ok) throw new ApiError('NOT_FOUND', `machine ${machineId} is not blacklisted`);
+  if (!outcome.ok) throw new NotFound(`machine ${machineId} is not blacklisted`);
   return { machineId, blacklisted: false };
 }

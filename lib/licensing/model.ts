@@ -3,7 +3,8 @@
  * and which contract code refuses what. The DynamoDB layout is in store.ts and
  * docs/data-model.md.
  */
-import { ApiError } from '#lib/http/errors.ts';
+import { AgentRevoked, LicenseExpired, LicenseInvalid, LicenseRevoked, LicenseSuspended, ProductNotEntitled } from '#lib/errors.ts';
+import type { Refusal } from '#lib/errors.ts';
 
 export type LicenseStatus = 'active' | 'suspended' | 'revoked';
 
@@ -62,34 +63,22 @@ export interface BlacklistEntry {
  * revoked is final, suspended and expired need the customer, not-entitled needs another
  * license. Checked in that order, so the most permanent reason wins.
  */
-export function licenseRefusal(license: License | undefined, product: string, now: Date): ApiError | undefined {
-  if (!license) return new ApiError('LICENSE_INVALID', 'the license key is not valid');
-  if (license.status === 'revoked') return new ApiError('LICENSE_REVOKED', 'the license has been revoked');
-  if (license.status === 'suspended') return new ApiError('LICENSE_SUSPENDED', 'the license is suspended');
-  if (Date.parse(license.expiresAt) <= now.getTime()) {
-    return new ApiError('LICENSE_EXPIRED', `the license expired at ${license.expiresAt}`);
-  }
-  if (!license.products.includes(product)) {
-    return new ApiError('PRODUCT_NOT_ENTITLED', `the license does not entitle product "${product}"`);
-  }
+export function licenseRefusal(license: License | undefined, product: string, now: Date): Refusal | undefined {
+  if (!license) return new LicenseInvalid();
+  if (license.status === 'revoked') return new LicenseRevoked();
+  if (license.status === 'suspended') return new LicenseSuspended();
+  if (Date.parse(license.expiresAt) <= now.getTime()) return new LicenseExpired(license.expiresAt);
+  if (!license.products.includes(product)) return new ProductNotEntitled(`the license does not entitle product "${product}"`);
   return undefined;
 }
-
-export const seatsExhausted = (license: License) =>
-  new ApiError('SEATS_EXHAUSTED', `all ${license.seats} seats of the license are taken`);
-
-export const computerBlacklisted = () => new ApiError('COMPUTER_BLACKLISTED', 'this computer is blacklisted');
-
-export const agentRevoked = (agentId: string) =>
-  new ApiError('AGENT_REVOKED', `agent ${agentId} has been revoked by an operator; it stays out until an operator lifts the revocation`);
 
 /**
  * Why the record already kept for this license, product and computer refuses a new
  * registration: only an operator's revocation does, until an operator lifts it. Any
  * other status (active, reclaimed, unrevoked, none) may register.
  */
-export function registrationRefusal(agent: Pick<Agent, 'agentId' | 'status'> | undefined): ApiError | undefined {
-  return agent?.status === 'revoked' ? agentRevoked(agent.agentId) : undefined;
+export function registrationRefusal(agent: Pick<Agent, 'agentId' | 'status'> | undefined): Refusal | undefined {
+  return agent?.status === 'revoked' ? new AgentRevoked(agent.agentId) : undefined;
 }
 
 /** The status changes an operator may make, and from where. Revoked is final. */

@@ -2,11 +2,14 @@
  * Agent registration: check the license and the computer, then take a seat, or, for a
  * machine that already holds one, hand out a fresh token without taking another.
  */
-import { ApiError } from '#lib/http/errors.ts';
+import { ComputerBlacklisted, LicenseInvalid, SeatsExhausted, Unavailable } from '#lib/errors.ts';
 import type { Agent, License } from './model.ts';
-import { computerBlacklisted, isReclaimable, licenseRefusal, registrationRefusal, seatsExhausted } from './model.ts';
+import { isReclaimable, licenseRefusal, registrationRefusal } from './model.ts';
 import { agentIdOf, digestsEqual, licenseIdOf, licenseKeyHash, machineHashOf, newAgentToken } from './secrets.ts';
 import type { LicensingStore, TransactionOutcome } from './store.ts';
+
+/** What registration needs of the licensing store (an in-memory fake stands in for it in unit tests). */
+export type RegistrationStore = Pick<LicensingStore, 'readAccess' | 'touch' | 'getLicense' | 'takeSeat' | 'rotateToken' | 'seatHolders' | 'releaseSeat'>;
 
 export interface RegistrationRequest {
   readonly licenseKey: string;
@@ -32,7 +35,7 @@ const RECLAIM_CANDIDATES = 5;
 
 const pause = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 20 * 2 ** attempt)));
 
-export async function registerAgent(store: LicensingStore, request: RegistrationRequest, now: () => Date): Promise<Registration> {
+export async function registerAgent(store: RegistrationStore, request: RegistrationRequest, now: () => Date): Promise<Registration> {
   const keyHash = licenseKeyHash(request.licenseKey);
   const licenseId = licenseIdOf(request.licenseKey);
   const machineHash = machineHashOf(request.machineId);
@@ -46,11 +49,11 @@ export async function registerAgent(store: LicensingStore, request: Registration
     const validLicense = license && digestsEqual(license.keyHash, keyHash) ? license : undefined;
     const refusal = licenseRefusal(validLicense, request.product, at);
     if (refusal) throw refusal;
-    if (blacklisted) throw computerBlacklisted();
+    if (blacklisted) throw new ComputerBlacklisted();
     // Only after the key checked out: the agent's state is nobody else's business.
     const revoked = registrationRefusal(agent);
     if (revoked) throw revoked;
-    if (!validLicense) throw new ApiError('LICENSE_INVALID', 'the license key is not valid'); // unreachable; narrows the type
+    if (!validLicense) throw new LicenseInvalid(); // unreachable; narrows the type
 
     const { token, secretHash } = newAgentToken(licenseId, machineHash, agentId);
     const record: Agent = {
@@ -86,15 +89,15 @@ export async function registerAgent(store: LicensingStore, request: Registration
           reclaimTried = true;
           continue;
         }
-        throw seatsExhausted(fresh);
+        throw new SeatsExhausted(fresh.seats);
       }
     }
   }
-  throw new ApiError('UNAVAILABLE', 'the license is busy with other registrations, retry later', { 'retry-after': '2' });
+  throw new Unavailable('the license is busy with other registrations, retry later', 2);
 }
 
 /** Frees the seat of the least recently seen agent if it has been silent longer than the license allows. */
-export async function reclaimOneSeat(store: LicensingStore, license: License, now: Date): Promise<boolean> {
+export async function reclaimOneSeat(store: RegistrationStore, license: License, now: Date): Promise<boolean> {
   const holders = await store.seatHolders(license.licenseId, RECLAIM_CANDIDATES);
   const silentBefore = new Date(now.getTime() - license.reclaimAfterDays * 86_400_000).toISOString();
   for (const holder of holders) {

@@ -4,7 +4,8 @@
  * (unlike for passwords): the secrets are random, not chosen by people, so there is
  * nothing to guess from a stolen hash.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256Hex } from '#lib/hash.ts';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -22,10 +23,6 @@ function base32(bytes: Buffer): string {
   }
   if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
   return out;
-}
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Compares two hex digests without leaking, through timing, how much of them matched. */

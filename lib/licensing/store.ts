@@ -5,48 +5,24 @@
  * concurrency. Reads that decide access are strongly consistent: a revocation takes
  * effect on the very next call.
  */
-import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Agent, AgentStatus, BlacklistEntry, License, LicenseStatus } from './model.ts';
 import type { AuditEntry } from '#lib/audit.ts';
 import { auditPut } from '#lib/audit.ts';
+import type { Item, Key, TransactItem, TransactionOutcome } from '#lib/aws/table.ts';
+import { getMany, itemId, transact, withoutKeys } from '#lib/aws/table.ts';
 import { agentKey, blacklistKey, licenseKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
 
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
-export type Key = { pk: string; sk: string };
+export type { AuditEntry, Key, TransactionOutcome };
 
-export type { AuditEntry };
-
-/** The outcome of a conditional transaction, by which of its items refused. */
-export type TransactionOutcome = { ok: true } | { ok: false; failed: readonly number[]; conflict: boolean };
-
-function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
-  if (!item) return undefined;
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ttl: _ttl, ...rest } = item;
-  return rest as T;
-}
+const strip = withoutKeys;
 
 export class LicensingStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
   ) {}
-
-  /** Strongly consistent BatchGetItem of up to 100 keys, following UnprocessedKeys. */
-  async getMany(keys: readonly Key[]): Promise<Map<string, Record<string, unknown>>> {
-    const found = new Map<string, Record<string, unknown>>();
-    let pending: Key[] = [...keys];
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 50 * 2 ** Math.min(attempt, 5)));
-      if (attempt > 8) throw Object.assign(new Error('BatchGetItem left keys unprocessed'), { name: 'ThrottlingException' });
-      const result = await this.db.send(
-        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
-      );
-      for (const item of result.Responses?.[this.table] ?? []) found.set(`${item.pk}|${item.sk}`, item);
-      pending = (result.UnprocessedKeys?.[this.table]?.Keys ?? []) as Key[];
-    }
-    return found;
-  }
 
   /**
    * The agent, its license and the machine's blacklist entry, in one round trip, plus
@@ -56,11 +32,11 @@ export class LicensingStore {
     license?: License;
     agent?: Agent;
     blacklisted: boolean;
-    extra: ReadonlyArray<Record<string, unknown> | undefined>;
+    extra: ReadonlyArray<Item | undefined>;
   }> {
     const keys = [licenseKey(ids.licenseId), agentKey(ids.agentId), blacklistKey(ids.machineHash)];
-    const items = await this.getMany([...keys, ...extra]);
-    const get = (k: Key) => items.get(`${k.pk}|${k.sk}`);
+    const items = await getMany(this.db, this.table, [...keys, ...extra]);
+    const get = (k: Key) => items.get(itemId(k));
     return {
       license: strip<License>(get(keys[0] as Key)),
       agent: strip<Agent>(get(keys[1] as Key)),
@@ -79,18 +55,8 @@ export class LicensingStore {
     return strip<Agent>(result.Item);
   }
 
-  private async transact(items: TransactItem[]): Promise<TransactionOutcome> {
-    try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
-      return { ok: true };
-    } catch (error) {
-      if ((error as { name?: string }).name !== 'TransactionCanceledException') throw error;
-      const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
-      const failed = reasons.flatMap((r, i) => (r.Code === 'ConditionalCheckFailed' ? [i] : []));
-      const conflict = reasons.some((r) => r.Code === 'TransactionConflict');
-      if (failed.length === 0 && !conflict) throw error;
-      return { ok: false, failed, conflict };
-    }
+  private transact(items: TransactItem[]): Promise<TransactionOutcome> {
+    return transact(this.db, items);
   }
 
   /** Conditions under which a license may hand out a seat for `product` at `now`. */

@@ -5,8 +5,11 @@
  * draws a new, independent wave.
  */
 import { createHash } from 'node:crypto';
-import { ApiError } from '#lib/http/errors.ts';
+import { Conflict, NotFound } from '#lib/errors.ts';
 import type { Channel, ReleaseStore } from './store.ts';
+
+/** What rollout changes need of the release store. */
+export type ChannelStore = Pick<ReleaseStore, 'channel' | 'putChannel'>;
 import { compareVersions } from './versions.ts';
 
 /** The agent's place in [0, 10000) for this version: its wave position, in hundredths of a percent. */
@@ -30,21 +33,21 @@ export function versionForAgent(channel: Channel, agentId: string, installedVers
 }
 
 export async function promote(
-  store: ReleaseStore,
+  store: ChannelStore & Pick<ReleaseStore, 'release'>,
   input: { product: string; channel: string; version: string; percent: number },
   actor: string,
   now: Date,
 ): Promise<Channel> {
   const { product, channel: name, version, percent } = input;
   const release = await store.release(product, version);
-  if (!release) throw new ApiError('NOT_FOUND', `${product} ${version} is not published`);
+  if (!release) throw new NotFound(`${product} ${version} is not published`);
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = await store.channel(product, name);
     let previousVersion = current?.previousVersion;
     let previousSetManifest = current?.previousSetManifest;
     if (current && current.version !== version) {
       if (compareVersions(version, current.version) < 0) {
-        throw new ApiError('CONFLICT', `${name} is at ${current.version}; a channel does not go back to ${version} (halt the rollout instead)`);
+        throw new Conflict(`${name} is at ${current.version}; a channel does not go back to ${version} (halt the rollout instead)`);
       }
       // The outgoing version becomes the fallback only if it had reached everyone.
       const outgoingComplete = current.status === 'active' && current.percent >= 100;
@@ -67,17 +70,17 @@ export async function promote(
     const audit = { actor, action: 'channel.promote', subject: `${product}/${name}`, detail: { version, percent, previousVersion: previousVersion ?? null } };
     if (await store.putChannel(next, current?.revision, audit, now)) return next;
   }
-  throw new ApiError('CONFLICT', 'the channel kept changing; try again');
+  throw new Conflict('the channel kept changing; try again');
 }
 
-export async function halt(store: ReleaseStore, input: { product: string; channel: string }, actor: string, now: Date): Promise<Channel> {
+export async function halt(store: ChannelStore, input: { product: string; channel: string }, actor: string, now: Date): Promise<Channel> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = await store.channel(input.product, input.channel);
-    if (!current) throw new ApiError('NOT_FOUND', `no channel ${input.channel} for ${input.product}`);
+    if (!current) throw new NotFound(`no channel ${input.channel} for ${input.product}`);
     if (current.status === 'halted') return current;
     const next: Channel = { ...current, status: 'halted', revision: current.revision + 1, updatedAt: now.toISOString(), updatedBy: actor };
     const audit = { actor, action: 'channel.halt', subject: `${input.product}/${input.channel}`, detail: { version: current.version, percent: current.percent } };
     if (await store.putChannel(next, current.revision, audit, now)) return next;
   }
-  throw new ApiError('CONFLICT', 'the channel kept changing; try again');
+  throw new Conflict('the channel kept changing; try again');
 }

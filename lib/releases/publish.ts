@@ -11,9 +11,9 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { ObjectStore } from '#lib/aws/objects.ts';
-import { mapLimit } from '#lib/aws/objects.ts';
+import { mapLimit } from '#lib/concurrency.ts';
 import { metadataSpace } from '#lib/definitions/bucket.ts';
-import { ApiError } from '#lib/http/errors.ts';
+import { InvalidRequest, Unavailable } from '#lib/errors.ts';
 import { parseTargets, signMetadata } from '#lib/tuf/metadata.ts';
 import type { Signer } from '#lib/tuf/signer.ts';
 import type { CommitResult } from './repository.ts';
@@ -68,11 +68,11 @@ async function sha256OfFile(file: string): Promise<string> {
 export async function scanSet(product: string, dir: string): Promise<LocalFile[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-  if (files.length === 0) throw new ApiError('INVALID_REQUEST', `${dir} holds no files`);
+  if (files.length === 0) throw new InvalidRequest('dir', `${dir} holds no files`);
   return mapLimit(files.sort(), 4, async (file) => {
     const path = relative(dir, file).split(sep).join('/');
     if (!path.split('/').every((segment) => FILE_NAME.test(segment) && segment !== '.' && segment !== '..')) {
-      throw new ApiError('INVALID_REQUEST', `file name not allowed: ${path} (letters, digits, dot, dash, underscore)`);
+      throw new InvalidRequest('dir', `file name not allowed: ${path} (letters, digits, dot, dash, underscore; at most 128 characters)`);
     }
     const [sha256, info] = await Promise.all([sha256OfFile(file), stat(file)]);
     return { file, path, sha256, length: info.size, target: fileTargetPath(product, sha256, path) };
@@ -90,7 +90,7 @@ function readableTargets(bytes: Buffer) {
 
 export async function publish(deps: PublishDeps, request: PublishRequest): Promise<PublishSummary> {
   const { product, version } = request;
-  if (!isVersion(version)) throw new ApiError('INVALID_REQUEST', `version "${version}": use 1 to 4 dot-separated whole numbers, e.g. 1.2.3`);
+  if (!isVersion(version)) throw new InvalidRequest('version', `"${version}": use 1 to 4 dot-separated whole numbers, e.g. 1.2.3`);
   const retention = request.retention ?? DEFAULT_RETENTION;
 
   const files = await scanSet(product, request.dir);
@@ -124,7 +124,7 @@ export async function publish(deps: PublishDeps, request: PublishRequest): Promi
         await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
         continue;
       }
-      throw new ApiError('UNAVAILABLE', `metadata/${currentVersion}.targets.json is not in the bucket yet; run the publish again shortly`);
+      throw new Unavailable(`metadata/${currentVersion}.targets.json is not in the bucket yet; run the publish again shortly`);
     }
     const kept = previous ? versionsIn(previous, product).filter((v) => v.version !== version).slice(0, retention - 1) : [];
     const retainedManifests = await mapLimit(kept, 8, async (v) => {
@@ -149,7 +149,7 @@ export async function publish(deps: PublishDeps, request: PublishRequest): Promi
       };
     } catch (error) {
       // Another publisher committed first: build on what it committed, sign again.
-      if (attempt < 5 && error instanceof ApiError && error.code === 'CONFLICT' && error.message.includes('moved on')) continue;
+      if (attempt < 5 && (error as { code?: unknown }).code === 'REPOSITORY_MOVED_ON') continue;
       throw error;
     }
   }

@@ -16,9 +16,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Metadata, Root, Targets } from '@tufjs/models';
 import type { ObjectStore } from '#lib/aws/objects.ts';
-import { mapLimit } from '#lib/aws/objects.ts';
+import { mapLimit } from '#lib/concurrency.ts';
 import { metadataSpace, stagingPrefix } from '#lib/definitions/bucket.ts';
-import { ApiError } from '#lib/http/errors.ts';
+import { Conflict, Forbidden, InvalidRequest, RepositoryMovedOn, Unavailable } from '#lib/errors.ts';
 import type { Signer } from '#lib/tuf/signer.ts';
 import { newSnapshot, newTimestamp, parseRoot, parseTargets, parseTimestamp, signMetadata, toBytes, verifyRole } from '#lib/tuf/metadata.ts';
 import { parseSetManifest, targetObjectKey } from './set-manifest.ts';
@@ -31,33 +31,41 @@ export interface RepositoryDeps {
   readonly objects: ObjectStore;
   readonly signers: { readonly snapshot: Signer; readonly timestamp: Signer };
   readonly now: () => Date;
+  /** How long a signed timestamp.json is valid. */
+  readonly timestampExpiryHours: number;
 }
+
+/** What refreshing the timestamp needs: the timestamp key only (the scheduled function holds no other). */
+export type TimestampDeps = Omit<RepositoryDeps, 'signers'> & { readonly signers: Pick<RepositoryDeps['signers'], 'timestamp'> };
 
 const metadataKey = (name: string) => `${metadataSpace.prefix}${name}`;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-const rootCache = new Map<number, Root>();
+/** Root metadata by version, per bucket (its objects): a version's root never changes once written. */
+const rootCaches = new WeakMap<ObjectStore, Map<number, Root>>();
 
 /** The committed targets metadata of `state`: under its final name, or still staged. */
 export async function committedTargets(objects: ObjectStore, state: RepositoryState): Promise<Buffer | undefined> {
   if (state.targetsVersion === 0) return undefined;
   const bytes = (state.staged ? await objects.get(state.staged.targets) : undefined) ?? (await objects.get(metadataKey(`${state.targetsVersion}.targets.json`)));
-  if (!bytes) throw new ApiError('UNAVAILABLE', `targets version ${state.targetsVersion} is missing from the bucket`, { 'retry-after': '30' });
+  if (!bytes) throw new Unavailable(`targets version ${state.targetsVersion} is missing from the bucket`, 30);
   return bytes;
 }
 
 export async function loadRoot(objects: ObjectStore, version: number): Promise<Root> {
+  let rootCache = rootCaches.get(objects);
+  if (!rootCache) rootCaches.set(objects, (rootCache = new Map()));
   const cached = rootCache.get(version);
   if (cached) return cached;
   const bytes = await objects.get(metadataKey(`${version}.root.json`));
-  if (!bytes) throw new ApiError('UNAVAILABLE', `root version ${version} is missing from the bucket`, { 'retry-after': '30' });
+  if (!bytes) throw new Unavailable(`root version ${version} is missing from the bucket`, 30);
   const root = parseRoot(bytes).signed;
   rootCache.set(version, root);
   return root;
 }
 
 function requireInitialized(state: RepositoryState | undefined): RepositoryState {
-  if (!state) throw new ApiError('CONFLICT', 'the repository has no root yet: run signet keys init and upload the root first');
+  if (!state) throw new Conflict('the repository has no root yet: run signet keys init and upload the root first');
   return state;
 }
 
@@ -67,7 +75,7 @@ export async function putRoot(deps: RepositoryDeps, rootJson: unknown, actor: st
   try {
     metadata = parseRoot(JSON.stringify(rootJson));
   } catch (error) {
-    throw new ApiError('INVALID_REQUEST', `root: not TUF root metadata (${error instanceof Error ? error.message : 'unreadable'})`);
+    throw new InvalidRequest('root', `not TUF root metadata (${error instanceof Error ? error.message : 'unreadable'})`);
   }
   const state = await deps.store.repositoryState();
   const expectedVersion = (state?.rootVersion ?? 0) + 1;
@@ -76,16 +84,16 @@ export async function putRoot(deps: RepositoryDeps, rootJson: unknown, actor: st
       const current = await deps.objects.get(metadataKey(`${state.rootVersion}.root.json`));
       if (current && current.equals(toBytes(metadata))) return { rootVersion: state.rootVersion }; // a re-run
     }
-    throw new ApiError('CONFLICT', `root: expected version ${expectedVersion}, got ${metadata.signed.version}`);
+    throw new Conflict(`root: expected version ${expectedVersion}, got ${metadata.signed.version}`);
   }
-  if (!metadata.signed.consistentSnapshot) throw new ApiError('INVALID_REQUEST', 'root: consistent_snapshot must be true');
+  if (!metadata.signed.consistentSnapshot) throw new InvalidRequest('root', 'consistent_snapshot must be true');
   if (state && !verifyRole(await loadRoot(deps.objects, state.rootVersion), 'root', metadata)) {
-    throw new ApiError('FORBIDDEN', 'root: not signed by the current root keys');
+    throw new Forbidden('root: not signed by the current root keys');
   }
-  if (!verifyRole(metadata.signed, 'root', metadata)) throw new ApiError('FORBIDDEN', 'root: not signed by its own root keys');
+  if (!verifyRole(metadata.signed, 'root', metadata)) throw new Forbidden('root: not signed by its own root keys');
   for (const role of ['snapshot', 'timestamp'] as const) {
     if (!metadata.signed.roles[role]?.keyIDs.includes(deps.signers[role].key.keyID)) {
-      throw new ApiError('CONFLICT', `root: the service's online ${role} key ${deps.signers[role].key.keyID} is not a ${role} key of this root`);
+      throw new Conflict(`root: the service's online ${role} key ${deps.signers[role].key.keyID} is not a ${role} key of this root`);
     }
   }
   await deps.objects.put(metadataKey(`${metadata.signed.version}.root.json`), toBytes(metadata));
@@ -100,7 +108,7 @@ export async function putRoot(deps: RepositoryDeps, rootJson: unknown, actor: st
     updatedAt: now.toISOString(),
   };
   if (!(await deps.store.commit({ expected: state, next, audit: { actor, action: 'repository.root', subject: `root v${next.rootVersion}` }, now }))) {
-    throw new ApiError('CONFLICT', 'the repository changed meanwhile; upload the root again');
+    throw new Conflict('the repository changed meanwhile; upload the root again');
   }
   return { rootVersion: next.rootVersion };
 }
@@ -120,24 +128,24 @@ export interface CommitResult {
 /** Commits a release: checks, writes the new metadata, moves the repository state, writes timestamp.json. */
 export async function commitRelease(deps: RepositoryDeps, request: CommitRequest, actor: string): Promise<CommitResult> {
   const { product, version } = request;
-  if (!isVersion(version)) throw new ApiError('INVALID_REQUEST', 'version: must be 1 to 4 dot-separated whole numbers, e.g. 1.2.3');
+  if (!isVersion(version)) throw new InvalidRequest('version', 'must be 1 to 4 dot-separated whole numbers, e.g. 1.2.3');
   let targets: Metadata<Targets>;
   try {
     targets = parseTargets(JSON.stringify(request.targets));
   } catch (error) {
-    throw new ApiError('INVALID_REQUEST', `targets: not TUF targets metadata (${error instanceof Error ? error.message : 'unreadable'})`);
+    throw new InvalidRequest('targets', `not TUF targets metadata (${error instanceof Error ? error.message : 'unreadable'})`);
   }
   const state = requireInitialized(await deps.store.repositoryState());
   const root = await loadRoot(deps.objects, state.rootVersion);
-  if (!verifyRole(root, 'targets', targets)) throw new ApiError('FORBIDDEN', 'targets: not signed by the targets key(s) of the current root');
+  if (!verifyRole(root, 'targets', targets)) throw new Forbidden('targets: not signed by the targets key(s) of the current root');
   const now = deps.now();
-  if (targets.signed.isExpired(now)) throw new ApiError('INVALID_REQUEST', 'targets: already expired');
+  if (targets.signed.isExpired(now)) throw new InvalidRequest('targets', 'already expired');
 
   const set = Object.values(targets.signed.targets).find((t) => {
     const custom = customOf(t);
     return custom?.kind === 'set' && custom.product === product && custom.version === version;
   });
-  if (!set) throw new ApiError('INVALID_REQUEST', `targets: no set manifest for ${product} ${version}`);
+  if (!set) throw new InvalidRequest('targets', `no set manifest for ${product} ${version}`);
   const setSha = set.hashes.sha256 ?? '';
 
   const existing = await deps.store.release(product, version);
@@ -148,14 +156,14 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
       if (state.staged || !timestamp || parseTimestamp(timestamp).signed.snapshotMeta.version < state.snapshotVersion) await refreshTimestamp(deps);
       return { release: existing, alreadyPublished: true, snapshotVersion: state.snapshotVersion };
     }
-    throw new ApiError('CONFLICT', `${product} ${version} is already published with other content: versions are immutable, publish a higher one`);
+    throw new Conflict(`${product} ${version} is already published with other content: versions are immutable, publish a higher one`);
   }
   const latest = await deps.store.latestRelease(product);
   if (latest && compareVersions(version, latest.version) <= 0) {
-    throw new ApiError('CONFLICT', `${product} ${version} is not above the latest published version ${latest.version}: versions only go up`);
+    throw new Conflict(`${product} ${version} is not above the latest published version ${latest.version}: versions only go up`);
   }
   if (targets.signed.version !== state.targetsVersion + 1) {
-    throw new ApiError('CONFLICT', `targets: version ${targets.signed.version} does not follow the repository's ${state.targetsVersion}; the repository moved on, build on the current one`);
+    throw new RepositoryMovedOn(`targets: version ${targets.signed.version} does not follow the repository's ${state.targetsVersion}; the repository moved on, build on the current one`);
   }
 
   // Everything the new targets add must already be in the bucket, and the set manifest must say what it claims.
@@ -163,17 +171,17 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
   const previousPaths = new Set(previous ? Object.keys(parseTargets(previous).signed.targets) : []);
   const added = Object.values(targets.signed.targets).filter((t) => !previousPaths.has(t.path));
   const missing = (await mapLimit(added, 16, async (t) => ((await deps.objects.exists(targetObjectKey(t.path))) ? undefined : t.path))).filter(Boolean);
-  if (missing.length > 0) throw new ApiError('CONFLICT', `targets not uploaded yet: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+  if (missing.length > 0) throw new Conflict(`targets not uploaded yet: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
   const manifestBytes = await deps.objects.get(targetObjectKey(set.path));
   if (!manifestBytes || sha256(manifestBytes) !== setSha || manifestBytes.length !== set.length) {
-    throw new ApiError('CONFLICT', `the set manifest ${set.path} in the bucket does not match its targets entry`);
+    throw new Conflict(`the set manifest ${set.path} in the bucket does not match its targets entry`);
   }
   const manifest = parseSetManifest(manifestBytes);
-  if (manifest.product !== product || manifest.version !== version) throw new ApiError('INVALID_REQUEST', 'the set manifest names another product or version');
+  if (manifest.product !== product || manifest.version !== version) throw new InvalidRequest('targets', 'the set manifest names another product or version');
   for (const file of manifest.files) {
     const entry = targets.signed.targets[file.target];
     if (!entry || entry.hashes.sha256 !== file.sha256 || entry.length !== file.length) {
-      throw new ApiError('INVALID_REQUEST', `the set manifest lists ${file.target}, which the targets metadata does not vouch for`);
+      throw new InvalidRequest('targets', `the set manifest lists ${file.target}, which the targets metadata does not vouch for`);
     }
   }
 
@@ -189,7 +197,7 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
   const release: Release = { product, version, setManifestPath: set.path, setManifestSha256: setSha, targetsVersion: targets.signed.version, files: manifest.files.length, publishedAt: now.toISOString(), publishedBy: actor };
   const next: RepositoryState = { ...state, targetsVersion: targets.signed.version, snapshotVersion, staged, revision: state.revision + 1, updatedAt: now.toISOString() };
   const committed = await deps.store.commit({ expected: state, next, release, audit: { actor, action: 'release.publish', subject: `${product} ${version}`, detail: { targetsVersion: next.targetsVersion, files: release.files } }, now });
-  if (!committed) throw new ApiError('CONFLICT', 'the repository moved on while this release was committed; build on the current one');
+  if (!committed) throw new RepositoryMovedOn('the repository moved on while this release was committed; build on the current one');
 
   // 3. Final names, then visible.
   await refreshTimestamp(deps);
@@ -201,7 +209,7 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
  * each commit) so the timestamp never expires; concurrent writers converge: each writes
  * the state it committed, then checks that nobody committed a newer one after it.
  */
-export async function refreshTimestamp(deps: RepositoryDeps): Promise<{ timestampVersion: number } | undefined> {
+export async function refreshTimestamp(deps: TimestampDeps): Promise<{ timestampVersion: number } | undefined> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const state = await deps.store.repositoryState();
     if (!state || state.snapshotVersion === 0) return undefined; // nothing published yet
@@ -227,7 +235,7 @@ export async function refreshTimestamp(deps: RepositoryDeps): Promise<{ timestam
     }
     snapshotBytes ??= await deps.objects.get(metadataKey(`${state.snapshotVersion}.snapshot.json`));
     if (!snapshotBytes) throw new Error(`snapshot ${state.snapshotVersion} is missing from the bucket`);
-    const timestamp = await signMetadata(newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now), [deps.signers.timestamp]);
+    const timestamp = await signMetadata(newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now, deps.timestampExpiryHours / 24), [deps.signers.timestamp]);
     const { staged: _copied, ...rest } = state;
     const next: RepositoryState = { ...rest, timestampVersion: state.timestampVersion + 1, revision: state.revision + 1, updatedAt: now.toISOString() };
     if (!(await deps.store.commit({ expected: state, next, now }))) continue;
@@ -239,5 +247,5 @@ export async function refreshTimestamp(deps: RepositoryDeps): Promise<{ timestam
     }
     return { timestampVersion: next.timestampVersion };
   }
-  throw new ApiError('UNAVAILABLE', 'the repository is too busy to refresh its timestamp, retry later', { 'retry-after': '5' });
+  throw new Unavailable('the repository is too busy to refresh its timestamp, retry later', 5);
 }

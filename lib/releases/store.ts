@@ -3,13 +3,13 @@
  * The repository state item is the commit point of a publish: whoever moves its
  * `revision` on first wins; the other re-reads and tries again.
  */
-import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry } from '#lib/audit.ts';
 import { auditPartition, auditPut } from '#lib/audit.ts';
+import type { Item, TransactItem } from '#lib/aws/table.ts';
+import { transactOrLose, withoutKeys } from '#lib/aws/table.ts';
 import { versionSortKey } from './versions.ts';
-
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export interface RepositoryState {
   readonly rootVersion: number;
@@ -63,11 +63,16 @@ export const repoStateKey = { pk: 'REPO', sk: 'STATE' };
 export const releaseKey = (product: string, version: string) => ({ pk: `RELEASE#${product}`, sk: `V#${versionSortKey(version)}` });
 export const channelKey = (product: string, channel: string) => ({ pk: `CHANNEL#${product}`, sk: `CHANNEL#${channel}` });
 
-function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
-  if (!item) return undefined;
-  const { pk: _pk, sk: _sk, ...rest } = item;
-  return rest as T;
+const strip = withoutKeys;
+
+/** A channel or a release read with other items (the agent's authentication): how to find it, how to read it. */
+export interface StoredRecord<T> {
+  readonly key: { readonly pk: string; readonly sk: string };
+  decode(item: Item | undefined): T | undefined;
 }
+
+export const channelRecord = (product: string, channel: string): StoredRecord<Channel> => ({ key: channelKey(product, channel), decode: (item) => strip<Channel>(item) });
+export const releaseRecord = (product: string, version: string): StoredRecord<Release> => ({ key: releaseKey(product, version), decode: (item) => strip<Release>(item) });
 
 export class ReleaseStore {
   constructor(
@@ -118,13 +123,7 @@ export class ReleaseStore {
       items.push({ Put: { TableName: this.table, Item: { ...releaseKey(release.product, release.version), ...release }, ConditionExpression: 'attribute_not_exists(pk)' } });
     }
     if (audit) items.push(auditPut(this.table, audit, now));
-    try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
-      return true;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
-      throw error;
-    }
+    return transactOrLose(this.db, items);
   }
 
   async channels(product: string): Promise<Channel[]> {
@@ -136,36 +135,23 @@ export class ReleaseStore {
 
   /** Writes a channel only over the revision the caller read (undefined: a new channel). */
   async putChannel(next: Channel, expectedRevision: number | undefined, audit: AuditEntry, now: Date): Promise<boolean> {
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.table,
-                Item: { ...channelKey(next.product, next.channel), ...next },
-                ConditionExpression: expectedRevision === undefined ? 'attribute_not_exists(pk)' : '#revision = :revision',
-                ...(expectedRevision !== undefined && { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':revision': expectedRevision } }),
-              },
-            },
-            auditPut(this.table, audit, now),
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
-      throw error;
-    }
+    return transactOrLose(this.db, [
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...channelKey(next.product, next.channel), ...next },
+          ConditionExpression: expectedRevision === undefined ? 'attribute_not_exists(pk)' : '#revision = :revision',
+          ...(expectedRevision !== undefined && { ExpressionAttributeNames: { '#revision': 'revision' }, ExpressionAttributeValues: { ':revision': expectedRevision } }),
+        },
+      },
+      auditPut(this.table, audit, now),
+    ]);
   }
 
   async auditTrail(day: string, limit = 200): Promise<Array<Record<string, unknown>>> {
     const result = await this.db.send(
       new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': auditPartition(day) }, ScanIndexForward: false, Limit: limit }),
     );
-    return (result.Items ?? []).map((item) => {
-      const { pk: _pk, sk: _sk, ttl: _ttl, ...rest } = item;
-      return rest;
-    });
+    return (result.Items ?? []).map((item) => strip<Item>(item) as Item);
   }
 }

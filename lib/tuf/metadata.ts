@@ -18,7 +18,11 @@ export const SPEC_VERSION = '1.0.31';
 
 export type RoleName = 'root' | 'targets' | 'snapshot' | 'timestamp';
 
-/** How long each role's metadata is valid. Timestamp is short so a frozen view is noticed within a day. */
+/**
+ * How long each role's metadata is valid. Timestamp is short so a frozen view is noticed
+ * within a day; the service's timestamp lifetime is a runtime setting
+ * (`timestampExpiryHours`), this is its default.
+ */
 export const EXPIRY_DAYS: Record<RoleName, number> = { root: 365, targets: 365, snapshot: 30, timestamp: 1 };
 
 export function expiresIn(days: number, now: Date): string {
@@ -82,12 +86,12 @@ export function newSnapshot(targetsVersion: number, version: number, now: Date):
   );
 }
 
-export function newTimestamp(snapshotBytes: Buffer, snapshotVersion: number, version: number, now: Date): Metadata<Timestamp> {
+export function newTimestamp(snapshotBytes: Buffer, snapshotVersion: number, version: number, now: Date, expiresInDays = EXPIRY_DAYS.timestamp): Metadata<Timestamp> {
   return new Metadata(
     new Timestamp({
       version,
       specVersion: SPEC_VERSION,
-      expires: expiresIn(EXPIRY_DAYS.timestamp, now),
+      expires: expiresIn(expiresInDays, now),
       snapshotMeta: new MetaFile({ version: snapshotVersion, length: snapshotBytes.length, hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') } }),
     }),
   );

@@ -1,15 +1,13 @@
 /**
- * The service's online signers (snapshot, timestamp), from the environment: KMS key ids
- * in the cloud (the private keys never leave KMS), PEM files under a directory locally.
- * Never a key in an environment variable, only where to find it.
+ * The service's online signers (snapshot, timestamp) in the cloud: KMS keys, so the
+ * private keys never leave KMS (locally they are PEM files: local/tuf-keys.ts). Never a
+ * key in an environment variable, only where to find it.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { createPublicKey } from 'node:crypto';
 import { regionOfArn } from '#lib/aws/arn.ts';
 import type { Signer } from './signer.ts';
-import { pemSigner, tufKey } from './signer.ts';
+import { tufKey } from './signer.ts';
 
 export type OnlineRole = 'snapshot' | 'timestamp';
 
@@ -32,18 +30,4 @@ export async function kmsSigner(keyId: string): Promise<Signer> {
       return Buffer.from(Signature);
     },
   };
-}
-
-export const onlineKeyEnv: Record<OnlineRole, string> = { snapshot: 'SIGNET_SNAPSHOT_KMS_KEY', timestamp: 'SIGNET_TIMESTAMP_KMS_KEY' };
-export const localKeyDirEnv = 'SIGNET_TUF_KEY_DIR';
-
-export async function onlineSigners(env: NodeJS.ProcessEnv = process.env): Promise<Record<OnlineRole, Signer>> {
-  const dir = env[localKeyDirEnv];
-  const signerFor = async (role: OnlineRole): Promise<Signer> => {
-    const kmsKey = env[onlineKeyEnv[role]];
-    if (kmsKey) return kmsSigner(kmsKey);
-    if (dir) return pemSigner(readFileSync(join(dir, `${role}.key.pem`), 'utf8'));
-    throw new Error(`missing environment variable ${onlineKeyEnv[role]} (or ${localKeyDirEnv} locally)`);
-  };
-  return { snapshot: await signerFor('snapshot'), timestamp: await signerFor('timestamp') };
 }

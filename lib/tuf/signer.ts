@@ -7,7 +7,7 @@ import { createPrivateKey, createPublicKey, sign as cryptoSign } from 'node:cryp
 import type { KeyObject } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
 import { Key } from '@tufjs/models';
-import { sha256Hex } from '#lib/licensing/secrets.ts';
+import { sha256Hex } from '#lib/hash.ts';
 
 export interface Signer {
   /** The public key as it appears in root.json, with its TUF key id. */

@@ -4,12 +4,15 @@ import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bucketEnvVar, stagingPrefix } from '#lib/definitions/bucket.ts';
-import { deliveryEnv } from '#lib/delivery/config.ts';
+import { stagingPrefix } from '#lib/definitions/bucket.ts';
+import { defaultRuntimeSettings, variables } from '#lib/config.ts';
 import type { FunctionDefinition, RouteDefinition } from '#lib/definitions/routes.ts';
-import { functions, routeKey, routes } from '#lib/definitions/routes.ts';
+import { declaredVariables, functions, routeKey, routes } from '#lib/definitions/routes.ts';
+import { DEFAULT_TIMESTAMP_REFRESH_MINUTES } from '../../cdk/config.ts';
 import { mainTable } from '#lib/definitions/tables.ts';
-import { onlineKeyEnv } from '#lib/tuf/online-signers.ts';
+const onlineKeyEnv = { snapshot: variables.snapshotKmsKey.name, timestamp: variables.timestampKmsKey.name };
+const cdnVariables = { kmsKey: variables.cdnKmsKey.name, parameter: variables.cdnParameter.name, parameterRegion: variables.cdnParameterRegion.name };
+const bucketEnvVar = variables.bucket.name;
 import { sharedDepsPackages } from '../../layers/shared-deps/packages.ts';
 import { parseConfig } from '../../cdk/config.ts';
 import { CREATE_REQUIRE_BANNER, SignetFunction } from '../../cdk/constructs/signet-function.ts';
@@ -122,20 +125,15 @@ describe('ApiStack functions', () => {
     }
   });
 
-  it('sets exactly the env vars the definition calls for: tables, bucket, online keys, CDN signing', () => {
+  it('gives each function exactly the variables it reads (declaredVariables, lib/config.ts): its tables, bucket, keys and runtime settings', () => {
     for (const definition of functions) {
       const env = environmentOf(definition.id);
-      expect(Object.keys(env).sort(), definition.id).toEqual(
-        [
-          ...definition.tables.map((t) => t.table.envVar),
-          ...(definition.bucket ? [bucketEnvVar] : []),
-          ...(definition.signingKeys ?? []).map((role) => onlineKeyEnv[role]),
-          ...(definition.cdnSigning ? [deliveryEnv.kmsKey, deliveryEnv.parameter, deliveryEnv.parameterRegion] : []),
-          'NODE_OPTIONS',
-        ].sort(),
-      );
+      expect(Object.keys(env).sort(), definition.id).toEqual([...declaredVariables(definition).map((key) => variables[key].name), 'NODE_OPTIONS'].sort());
       expect(env.NODE_OPTIONS).toBe('--enable-source-maps');
+      expect(env[variables.mainTable.name]).toBeDefined();
       if (definition.bucket) expect(env[bucketEnvVar]).toEqual(stackOutput(STORAGE_STACK, 'RefSignatureBucket'));
+      // Runtime settings: the deployment's runtime block, here all defaults.
+      for (const key of definition.settings) expect(env[variables[key].name], `${definition.id} ${key}`).toBe(String(defaultRuntimeSettings()[key]));
     }
   });
 
@@ -197,17 +195,15 @@ describe('ApiStack functions', () => {
   describe.each(functions.map((f) => [f.id, f] as const))('function %s and CDN signing', (id, definition) => {
     const signs = definition.cdnSigning === true;
 
-    it(signs ? `sets ${deliveryEnv.kmsKey} to the CDN key and names the CDN parameter in us-east-1` : 'has no CDN variable', () => {
+    it(signs ? `sets ${cdnVariables.kmsKey} to the CDN key and names the CDN parameter in us-east-1` : 'has no CDN variable', () => {
       const env = environmentOf(id);
       if (!signs) {
-        for (const variable of Object.values(deliveryEnv)) expect(env[variable], variable).toBeUndefined();
+        for (const variable of Object.values(cdnVariables)) expect(env[variable], variable).toBeUndefined();
         return;
       }
-      expect(env[deliveryEnv.kmsKey]).toEqual(stackOutput(KEYS_STACK, 'FnGetAttCdnSigningKey'));
-      expect(env[deliveryEnv.parameter]).toBe('/signet/cdn');
-      expect(env[deliveryEnv.parameterRegion]).toBe('us-east-1');
-      // Locally the stack sets the CDN identity directly; in the cloud it must come from the parameter.
-      for (const variable of [deliveryEnv.cdnBaseUrl, deliveryEnv.keyPairId, deliveryEnv.privateKeyFile]) expect(env[variable], variable).toBeUndefined();
+      expect(env[cdnVariables.kmsKey]).toEqual(stackOutput(KEYS_STACK, 'FnGetAttCdnSigningKey'));
+      expect(env[cdnVariables.parameter]).toBe('/signet/cdn');
+      expect(env[cdnVariables.parameterRegion]).toBe('us-east-1');
     });
 
     it(signs ? 'may kms:Sign with the CDN key and ssm:GetParameter the CDN parameter, exactly' : 'may neither sign with the CDN key nor read SSM', () => {
@@ -267,16 +263,16 @@ describe('ApiStack functions', () => {
 });
 
 describe('ApiStack schedules', () => {
-  const scheduled = functions.filter((f) => f.scheduleMinutes !== undefined);
+  const scheduled = functions.filter((f) => f.scheduled);
 
   it('has scheduled functions to test (timestampRefresh)', () => {
     expect(scheduled.map((f) => f.id)).toContain('timestampRefresh');
   });
 
-  it('runs one EventBridge rule per scheduled function, at its rate, with bounded retries', () => {
+  it('runs one EventBridge rule per scheduled function, every timestampRefreshMinutes (default), with bounded retries', () => {
     template.resourceCountIs('AWS::Events::Rule', scheduled.length);
     for (const definition of scheduled) {
-      const minutes = definition.scheduleMinutes ?? 0;
+      const minutes: number = DEFAULT_TIMESTAMP_REFRESH_MINUTES;
       const rate = minutes % 60 === 0 ? `rate(${minutes / 60} hour${minutes === 60 ? '' : 's'})` : `rate(${minutes} minute${minutes === 1 ? '' : 's'})`;
       template.hasResourceProperties('AWS::Events::Rule', {
         ScheduleExpression: rate,
@@ -353,14 +349,16 @@ describe('ApiStack with other definitions', () => {
   // timestamps every 5 minutes, an IAM route to it, through the same stack code.
   const signer: FunctionDefinition = {
     id: 'sign',
-    entry: 'functions/health/handler.ts',
+    entry: 'functions/health/index.ts',
     memoryMb: 512,
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'read' }],
     bucket: 'read',
     signingKeys: ['timestamp', 'timestamp'],
-    scheduleMinutes: 5,
+    scheduled: true,
+    settings: ['timestampExpiryHours'],
   };
+  const everyFiveMinutes = { runtime: { timestampRefreshMinutes: 5 } };
   const adminRoute: RouteDefinition = { method: 'POST', path: '/v1/admin/sign', functionId: 'sign', authorization: 'iam' };
 
   function build(options: { functions?: FunctionDefinition[]; isPrimaryRegion?: boolean; routes?: RouteDefinition[]; signet?: Record<string, unknown> } = {}) {
@@ -384,7 +382,7 @@ describe('ApiStack with other definitions', () => {
 
   let built: ReturnType<typeof build>;
   beforeAll(() => {
-    built = build();
+    built = build({ signet: everyFiveMinutes });
   });
 
   it('puts an "iam" route behind the IAM authorizer', () => {
@@ -392,7 +390,7 @@ describe('ApiStack with other definitions', () => {
   });
 
   it('grants bucket reads under the published prefixes only, with SIGNET_BUCKET set', () => {
-    built.template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ [bucketEnvVar]: Match.anyValue(), [mainTable.envVar]: Match.anyValue() }) } });
+    built.template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ [bucketEnvVar]: Match.anyValue(), [variables[mainTable.variable].name]: Match.anyValue() }) } });
     const statements = Object.values(built.template.findResources('AWS::IAM::Policy')).flatMap(
       (p) => (p.Properties as { PolicyDocument: { Statement: Array<{ Sid?: string; Action: unknown; Resource: unknown }> } }).PolicyDocument.Statement,
     );
@@ -412,13 +410,25 @@ describe('ApiStack with other definitions', () => {
     });
   });
 
-  it('schedules at the defined rate in the primary region, and not in a replica region', () => {
+  it('schedules at the runtime block\'s rate in the primary region, and not in a replica region', () => {
     built.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
-    build({ isPrimaryRegion: false }).template.resourceCountIs('AWS::Events::Rule', 0);
+    build({ isPrimaryRegion: false, signet: everyFiveMinutes }).template.resourceCountIs('AWS::Events::Rule', 0);
   });
 
   it('refuses a schedule that is not a whole number of minutes', () => {
-    expect(() => build({ functions: [{ ...signer, scheduleMinutes: 0.5 }] })).toThrow(/scheduleMinutes must be a whole number/);
+    expect(() => build({ signet: { runtime: { timestampRefreshMinutes: 0.5 } } })).toThrow(/runtime\.timestampRefreshMinutes/);
+  });
+
+  it('gives the functions the runtime block\'s settings, each only those it reads', () => {
+    const custom = build({ functions: [...functions], routes: [...routes], signet: { runtime: { pollSeconds: 600, manifestBurst: 5, timestampExpiryHours: 12, timestampRefreshMinutes: 30 } } });
+    custom.template.hasResourceProperties('AWS::Lambda::Function', { Description: 'Signet agents', Environment: { Variables: Match.objectLike({ [variables.pollSeconds.name]: '600' }) } });
+    custom.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Signet manifest',
+      Environment: { Variables: Match.objectLike({ [variables.pollSeconds.name]: '600', [variables.manifestBurst.name]: '5', [variables.manifestPerMinute.name]: '60' }) },
+    });
+    custom.template.hasResourceProperties('AWS::Lambda::Function', { Description: 'Signet releases', Environment: { Variables: Match.objectLike({ [variables.timestampExpiryHours.name]: '12' }) } });
+    custom.template.hasResourceProperties('AWS::Lambda::Function', { Description: 'Signet health', Environment: { Variables: Match.objectLike({ [variables.pollSeconds.name]: Match.absent() }) } });
+    custom.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(30 minutes)' });
   });
 
   it('passes cdk-nag: the wildcard findings of its grants are acknowledged one by one', () => {
@@ -446,7 +456,7 @@ describe('ApiStack with other definitions', () => {
   it('binds CDN signing from the configuration: another parameter name, the same grant shape', () => {
     const signing = build({ functions: [{ ...signer, cdnSigning: true }], signet: { cdnParameterName: '/acme/signet/cdn' } });
     signing.template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ [deliveryEnv.parameter]: '/acme/signet/cdn', [deliveryEnv.parameterRegion]: 'us-east-1', [deliveryEnv.kmsKey]: Match.anyValue() }) },
+      Environment: { Variables: Match.objectLike({ [cdnVariables.parameter]: '/acme/signet/cdn', [cdnVariables.parameterRegion]: 'us-east-1', [cdnVariables.kmsKey]: Match.anyValue() }) },
     });
     const statements = Object.values(signing.template.findResources('AWS::IAM::Policy')).flatMap(
       (p) => (p.Properties as { PolicyDocument: { Statement: Array<{ Sid?: string; Action: unknown; Resource: unknown }> } }).PolicyDocument.Statement,

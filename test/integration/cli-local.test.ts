@@ -1,9 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runSignet, startSignetLocal } from '#test/support/cli.ts';
 
@@ -69,23 +67,6 @@ describe('signet local, run as a user runs it', () => {
     } finally {
       expect(await local.stop()).toBe(0);
     }
-  });
-
-  it('runs one stack per process: a second start in the same process is refused, not served with the first one\'s handlers', async () => {
-    const dataDir = await tempDataDir();
-    const stackModule = pathToFileURL(join(process.cwd(), 'local', 'stack.ts')).href;
-    const script = join(dataDir, 'two-stacks.mjs');
-    await writeFile(
-      script,
-      `const { startLocalStack } = await import(${JSON.stringify(stackModule)});
-const options = (name) => ({ port: 0, host: '127.0.0.1', dataDir: ${JSON.stringify(dataDir)} + '/' + name, fresh: false });
-const first = await startLocalStack(options('a'));
-await first.stop();
-await startLocalStack(options('b')).then(() => console.log('second started'), (error) => console.log(error.name + ': ' + error.message));
-`,
-    );
-    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000 });
-    expect(child.stdout.trim()).toBe("LocalStackError: this process already ran a local stack: its handlers keep that stack's endpoints and keys, so start another stack in a new process");
   });
 
   it('fails in one line when the port is taken', async () => {

@@ -22,11 +22,6 @@ export const OBJECT_IDLE_TIMEOUT_MS = 10_000;
 
 export default async function setup(project: TestProject) {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  // Short download grants, so a test can watch one expire (the default is an hour).
-  process.env.SIGNET_GRANT_LIFETIME_SECONDS = String(GRANT_LIFETIME_SECONDS);
-  // The tests register thousands of agents from one address; the per-address limit is tested on its own.
-  process.env.SIGNET_REGISTRATION_PER_MINUTE = '1000000';
-  process.env.SIGNET_REGISTRATION_BURST = '1000000';
   const dataDir = await mkdtemp(join(tmpdir(), 'signet-it-'));
   // The origin's log, for tests of what it says (and does not say) about a request.
   const logPath = join(dataDir, 'origin.log');
@@ -36,6 +31,13 @@ export default async function setup(project: TestProject) {
     dataDir,
     fresh: false,
     objectIdleTimeoutMs: OBJECT_IDLE_TIMEOUT_MS,
+    runtime: {
+      // Short download grants, so a test can watch one expire (the default is an hour).
+      grantLifetimeSeconds: GRANT_LIFETIME_SECONDS,
+      // The tests register thousands of agents from one address; the per-address limit is tested on its own.
+      registrationPerMinute: 1_000_000,
+      registrationBurst: 1_000_000,
+    },
     log: (line) => appendFileSync(logPath, `${new Date().toISOString()} ${line}\n`),
   });
   project.provide('stack', {

@@ -2,7 +2,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mapLimit } from '#lib/aws/objects.ts';
+import { mapLimit } from '#lib/concurrency.ts';
 import type { Manifest } from '#lib/delivery/manifest.ts';
 import { runSignet } from './cli.ts';
 import { admin, createTestLicense, register, registrationFor, stackInfo } from './licensing.ts';

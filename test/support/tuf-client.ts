@@ -9,6 +9,7 @@
  * against the stack's local services, for tests that tamper with metadata and heal it
  * with the service's timestamp refresh, or drive the publish library with faults.
  */
+import { defaultRuntimeSettings } from '#lib/config.ts';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +143,7 @@ export async function stackRepositoryDeps(stack: StackRef): Promise<RepositoryDe
     objects: s3ObjectStore(s3, stack.bucket),
     signers: { snapshot: await tufSigner(stack.dataDir, 'snapshot'), timestamp: await tufSigner(stack.dataDir, 'timestamp') },
     now: () => new Date(),
+    timestampExpiryHours: defaultRuntimeSettings().timestampExpiryHours,
     s3,
     destroy() {
       s3.destroy();

@@ -1,3 +1,4 @@
+import { errorStatus } from '#lib/http/errors.ts';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
@@ -32,6 +33,7 @@ describe('parseJsonBody reads UTF-8 JSON sent as is, and nothing else', () => {
     ['another media type', { 'content-type': 'text/plain' }],
     ['no content type', {}],
   ])('refuses %s with 415 UNSUPPORTED_MEDIA_TYPE', (_name, headers) => {
-    expect(() => parseJsonBody(event(headers), schema)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 }));
+    expect(() => parseJsonBody(event(headers), schema)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }));
+    expect(errorStatus.UNSUPPORTED_MEDIA_TYPE).toBe(415);
   });
 });

@@ -1,11 +1,13 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
-import { ApiError, invalidRequest } from '#lib/http/errors.ts';
+import { InvalidRequest, RateLimited } from '#lib/errors.ts';
 import { apiHandler } from '#lib/http/handler.ts';
 import { json } from '#lib/http/response.ts';
+import { createLogger } from '#lib/log.ts';
 
 const event = { rawPath: '/v1/x', headers: {} } as unknown as APIGatewayProxyEventV2;
 const context = { awsRequestId: 'req-1' } as Context;
+const logger = createLogger('test');
 
 function bodyOf(result: unknown) {
   return JSON.parse((result as { body: string }).body) as unknown;
@@ -13,28 +15,28 @@ function bodyOf(result: unknown) {
 
 describe('apiHandler maps outcomes to the contract', () => {
   it('passes a result through', async () => {
-    const handler = apiHandler(async () => json(200, { ok: true }));
+    const handler = apiHandler(logger, async () => json(200, { ok: true }));
     expect(await handler(event, context)).toMatchObject({ statusCode: 200, body: '{"ok":true}' });
   });
 
-  it('answers an ApiError with its status and { error: { code, message } }', async () => {
-    const handler = apiHandler(async () => {
-      throw invalidRequest('machineId', 'must be a string');
+  it('answers a refusal with its status and { error: { code, message } }', async () => {
+    const handler = apiHandler(logger, async () => {
+      throw new InvalidRequest('machineId', 'must be a string');
     });
     const result = await handler(event, context);
     expect(result).toMatchObject({ statusCode: 400 });
     expect(bodyOf(result)).toEqual({ error: { code: 'INVALID_REQUEST', message: 'machineId: must be a string' } });
   });
 
-  it('keeps the headers of an ApiError, such as Retry-After', async () => {
-    const handler = apiHandler(async () => {
-      throw new ApiError('RATE_LIMITED', 'slow down', { 'retry-after': '7' });
+  it('answers a refusal that says when to come back with Retry-After', async () => {
+    const handler = apiHandler(logger, async () => {
+      throw new RateLimited(7);
     });
     expect(await handler(event, context)).toMatchObject({ statusCode: 429, headers: { 'retry-after': '7' } });
   });
 
   it('answers a downstream outage with 503 UNAVAILABLE and Retry-After, not a 500', async () => {
-    const handler = apiHandler(async () => {
+    const handler = apiHandler(logger, async () => {
       throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8000'), { code: 'ECONNREFUSED' });
     });
     const result = await handler(event, context);
@@ -43,8 +45,8 @@ describe('apiHandler maps outcomes to the contract', () => {
   });
 
   it('answers a bug with a generic 500 that reveals nothing but the request id', async () => {
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    const handler = apiHandler(async () => {
+    const logged = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+    const handler = apiHandler(logger, async () => {
       throw new TypeError('secret internals at /var/task/index.mjs');
     });
     const result = await handler(event, context);

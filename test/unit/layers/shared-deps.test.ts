@@ -47,7 +47,7 @@ async function fileHashes(root: string): Promise<Record<string, string>> {
 async function deployHealth(name: string, withLayer: boolean): Promise<string> {
   const root = path.join(work, name);
   const task = path.join(root, 'task');
-  await bundleFunction(path.join(repoRoot, 'functions/health/handler.ts'), path.join(task, 'index.mjs'), {
+  await bundleFunction(path.join(repoRoot, 'functions/health/index.ts'), path.join(task, 'index.mjs'), {
     external: sharedDepsPackages,
   });
   if (withLayer) await cp(path.join(layerDir, 'nodejs', 'node_modules'), path.join(root, 'node_modules'), { recursive: true });

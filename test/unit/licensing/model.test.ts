@@ -1,3 +1,5 @@
+import { AgentRevoked } from '#lib/errors.ts';
+import { errorStatus } from '#lib/http/errors.ts';
 import { describe, expect, it } from 'vitest';
 import type { License } from '#lib/licensing/model.ts';
 import { isReclaimable, licenseRefusal, registrationRefusal } from '#lib/licensing/model.ts';
@@ -40,7 +42,9 @@ describe('licenseRefusal', () => {
 describe('registrationRefusal', () => {
   it('refuses the computer of a revoked agent with 403 AGENT_REVOKED naming the agent', () => {
     const refusal = registrationRefusal({ agentId: 'a1', status: 'revoked' });
-    expect(refusal).toMatchObject({ code: 'AGENT_REVOKED', status: 403 });
+    expect(refusal).toBeInstanceOf(AgentRevoked);
+    expect(refusal?.code).toBe('AGENT_REVOKED');
+    expect(errorStatus[refusal?.code ?? 'INTERNAL']).toBe(403);
     expect(refusal?.message).toContain('a1');
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { agentIdOf, digestsEqual, licenseIdOf, licenseKeyHash, newAgentToken, newLicenseKey, parseAgentToken, sha256Hex } from '#lib/licensing/secrets.ts';
+import { sha256Hex } from '#lib/hash.ts';
+import { agentIdOf, digestsEqual, licenseIdOf, licenseKeyHash, newAgentToken, newLicenseKey, parseAgentToken } from '#lib/licensing/secrets.ts';
 
 describe('license keys', () => {
   it('are 160 random bits in readable groups', () => {

@@ -11,7 +11,14 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dataDir, { recursive: true, force: true }));
 
-const context = () => ({ dataDir, baseUrl: 'http://127.0.0.1:1', log: () => undefined });
+const context = () => ({
+  dataDir,
+  baseUrl: 'http://127.0.0.1:1',
+  log: () => undefined,
+  services: (): never => {
+    throw new Error('these steps use no service');
+  },
+});
 
 function counting(name: string, calls: string[], fail = false): SeedStep {
   return {

@@ -1,0 +1,68 @@
+/**
+ * An agent's report of what it installed: recorded as its last report and in the
+ * version's counters, and weighed against the rollout it belongs to, which halts itself
+ * when its version fails too often.
+ */
+import { InvalidRequest, ProductNotEntitled, Unavailable } from '#lib/errors.ts';
+import type { AccessStore } from '#lib/licensing/authenticate.ts';
+import { authenticateAgent } from '#lib/licensing/authenticate.ts';
+import type { LicensingStore } from '#lib/licensing/store.ts';
+import type { ChannelStore } from '#lib/releases/channels.ts';
+import { halt } from '#lib/releases/channels.ts';
+import { channelRecord, releaseRecord } from '#lib/releases/store.ts';
+import type { FleetStore, HaltPolicy } from './fleet.ts';
+import { shouldHalt } from './fleet.ts';
+import { DEFAULT_CHANNEL } from './manifest.ts';
+
+export interface Report {
+  readonly product: string;
+  /** The channel the agent follows (default `stable`): whose rollout a failure counts against. */
+  readonly channel?: string;
+  readonly installedVersion: string;
+  readonly result: 'ok' | 'failed';
+  readonly detail?: string;
+}
+
+export interface ReportDeps {
+  readonly access: AccessStore & Pick<LicensingStore, 'getAgent'>;
+  readonly fleet: Pick<FleetStore, 'record' | 'counters'>;
+  readonly channels: ChannelStore;
+  readonly policy: HaltPolicy;
+  /** Takes one request from the agent's allowance, or refuses with RateLimited. */
+  readonly admit: (agentId: string) => void;
+}
+
+/** Who halted a rollout, in the audit trail, when its failure rate did. */
+export const AUTO_HALT_ACTOR = 'signet:auto-halt';
+
+export interface ReportOutcome {
+  /** Set when this report tipped the rollout of its version over the failure rate. */
+  readonly halted?: { readonly product: string; readonly channel: string; readonly version: string; readonly ok: number; readonly failed: number };
+}
+
+export async function recordReport(deps: ReportDeps, token: string, report: Report, now: Date): Promise<ReportOutcome> {
+  const channelName = report.channel ?? DEFAULT_CHANNEL;
+  // The channel and the release reported on come with the authentication's one read.
+  const { agent, also } = await authenticateAgent(deps.access, token, now, [channelRecord(report.product, channelName), releaseRecord(report.product, report.installedVersion)]);
+  const [channel, release] = also;
+  deps.admit(agent.agentId);
+  if (report.product !== agent.product) throw new ProductNotEntitled(`this agent is registered for ${agent.product}, not ${report.product}`);
+  if (!release) throw new InvalidRequest('installedVersion', `is not a released version of ${report.product}`);
+
+  let previous = agent.installedVersion;
+  for (let attempt = 0; ; attempt++) {
+    const recorded = await deps.fleet.record({ agentId: agent.agentId, product: report.product, previousVersion: previous, version: report.installedVersion, result: report.result, ...(report.detail && { detail: report.detail }), now });
+    if (recorded) break;
+    // Another report of this agent landed first: record over what it wrote.
+    if (attempt >= 3) throw new Unavailable('reports of this agent are racing, retry later', 2);
+    previous = (await deps.access.getAgent(agent.agentId))?.installedVersion;
+  }
+
+  // A report on the version a channel is rolling out may halt it: count with this report
+  // included (a consistent read after the write, since reports arrive concurrently).
+  if (!channel || channel.status !== 'active' || channel.version !== report.installedVersion) return {};
+  const counters = await deps.fleet.counters(report.product, report.installedVersion);
+  if (!counters || !shouldHalt(counters, deps.policy)) return {};
+  await halt(deps.channels, { product: report.product, channel: channelName }, AUTO_HALT_ACTOR, now);
+  return { halted: { product: report.product, channel: channelName, version: channel.version, ok: counters.ok, failed: counters.failed } };
+}

@@ -1,0 +1,31 @@
+/**
+ * The functions' one structured logger (Powertools Logger: a JSON line per entry, with
+ * the request id and cold-start flag Lambda gives it), and the log messages and metric
+ * names that something outside the code depends on: the monitoring stack's metric
+ * filters and alarms import them from here, so a reworded message cannot silently stop
+ * an alarm from counting.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+
+export type { Logger };
+
+/** Messages a metric filter matches; keep each a fixed string (the details go in fields). */
+export const logMessages = {
+  /** The reports function halted a rollout whose version failed too often. */
+  autoHalt: 'rollout halted by its failure rate',
+  /** The scheduled refresh re-signed timestamp.json. */
+  timestampRefreshed: 'timestamp refreshed',
+  /** A bug: an error no refusal describes. */
+  unhandledError: 'unhandled error',
+} as const;
+
+/** CloudWatch metrics the monitoring stack derives from the logs. */
+export const logMetrics = {
+  namespace: 'Signet',
+  registrations: 'RegistrationRequests',
+  autoHalts: 'RolloutAutoHalts',
+} as const;
+
+export function createLogger(serviceName: string, options: { logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT' } = {}): Logger {
+  return new Logger({ serviceName: `signet-${serviceName}`, ...(options.logLevel && { logLevel: options.logLevel }) });
+}
