@@ -21,4 +21,4 @@ export { parseProxyConf, parseProxyUrl, proxyFor, bypassesProxy } from './proxy.
 export type { ProxySettings } from './proxy.ts';
 export { readState, statePath, writeFileAtomic } from './state.ts';
 export type { AgentState, LastResult } from './state.ts';
-export { CURRENT } from './install.ts';
+export { CURRENT } from './switch.ts';

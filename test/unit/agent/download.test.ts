@@ -14,8 +14,9 @@ import { TargetFile } from '@tufjs/models';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentError } from '../../../agent/errors.ts';
 import { HttpClient } from '../../../agent/http.ts';
-import type { DownloadStats } from '../../../agent/install.ts';
-import { downloadToStore, storePath } from '../../../agent/install.ts';
+import type { DownloadStats } from '../../../agent/download.ts';
+import { downloadToStore } from '../../../agent/download.ts';
+import { storePath } from '../../../agent/file-store.ts';
 
 const body = randomBytes(3 * 1024 * 1024 + 123);
 const sha256 = createHash('sha256').update(body).digest('hex');

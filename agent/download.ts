@@ -1,23 +1,19 @@
 /**
- * The install directory's content: a content-addressed store of verified files
- * (`store/<sha256>`, with `store/<sha256>.partial` for a download under way), installed
- * sets (`sets/<version>-<random>/`, files hard-linked from the store) and the `current`
- * symlink that names the installed set. A new set is assembled in `sets/.staging-*` and
- * switched in by renaming a new symlink over `current`: one atomic step, so a failed,
- * interrupted or tampered update leaves the previous set as it was.
+ * Step 5 of docs/agent-protocol.md, download only what is missing, resumably: each
+ * target continues its `.partial` with a Range request, is hashed as it arrives and
+ * verified whole against the signed target info, then moved into the store.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, copyFile, link, mkdir, open, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import type { TargetFile } from 'tuf-js';
 import { AgentError } from './errors.ts';
+import { moveIntoStore, sizeOf, storeDir, storePath } from './file-store.ts';
 import type { HttpClient } from './http.ts';
 import { answerError, transportError } from './http.ts';
 
-export const CURRENT = 'current';
 const WRITE_BUFFER_BYTES = 4 << 20;
 
 export interface DownloadStats {
@@ -34,38 +30,6 @@ export interface TargetSource {
   url(targetPath: string): Promise<string>;
   /** Asks the server for a fresh grant (the current one was refused). */
   renew(): Promise<void>;
-}
-
-export function storeDir(dir: string): string {
-  return join(dir, 'store');
-}
-
-export function storePath(dir: string, sha256: string): string {
-  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AgentError('VERIFICATION_FAILED', `not a sha256: ${sha256}`);
-  return join(storeDir(dir), sha256);
-}
-
-async function sizeOf(file: string): Promise<number | undefined> {
-  try {
-    return (await stat(file)).size;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/** Whether the store holds this content already (named by its verified hash, of the right size). */
-export async function inStore(dir: string, sha256: string, length: number): Promise<boolean> {
-  return (await sizeOf(storePath(dir, sha256))) === length;
-}
-
-// fsyncs one after another: each holds one of libuv's 4 pool threads while the disk
-// works, and the downloads under way need those threads for their writes.
-let diskQueue: Promise<unknown> = Promise.resolve();
-function oneAtATime<T>(task: () => Promise<T>): Promise<T> {
-  const run = diskQueue.then(task, task);
-  diskQueue = run.catch(() => undefined);
-  return run;
 }
 
 /** Downloads one target into the store and waits until it is there (see fetchVerified). */
@@ -180,104 +144,5 @@ export async function fetchVerified(dir: string, http: HttpClient, source: Targe
       return;
     }
   });
-  const stored = oneAtATime(async () => {
-    const handle = await open(partial, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await chmod(partial, 0o444);
-    await rename(partial, dest);
-  });
-  stored.catch(() => undefined); // the caller awaits it; this only keeps an early failure from going unhandled
-  return { stored };
-}
-
-/** A set-relative path that stays inside the set (no absolute path, no `..`). */
-export function safeSetPath(path: string): string {
-  const parts = path.split('/');
-  if (path === '' || path.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..' || p.includes('\\'))) {
-    throw new AgentError('VERIFICATION_FAILED', `the set manifest names an unsafe path: ${JSON.stringify(path)}`);
-  }
-  return parts.join(sep);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Not every file system can fsync a directory.
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Builds the set in a staging dir from the store (hard links, a copy where links are not
- * possible), then renames it to `sets/<version>-<random>`. Returns that path, relative to `dir`.
- */
-export async function assembleSet(dir: string, version: string, files: ReadonlyArray<{ path: string; sha256: string }>): Promise<string> {
-  const name = `${version}-${randomBytes(4).toString('hex')}`;
-  const sets = join(dir, 'sets');
-  const staging = join(sets, `.staging-${name}`);
-  await mkdir(staging, { recursive: true });
-  try {
-    for (const file of files) {
-      const target = join(staging, safeSetPath(file.path));
-      await mkdir(dirname(target), { recursive: true });
-      const source = storePath(dir, file.sha256);
-      await link(source, target).catch(async (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EXDEV' && error.code !== 'EPERM' && error.code !== 'ENOTSUP') throw error;
-        await copyFile(source, target);
-      });
-    }
-    await syncDir(staging);
-    await rename(staging, join(sets, name));
-    await syncDir(sets);
-  } catch (error) {
-    await rm(staging, { recursive: true, force: true });
-    throw error;
-  }
-  return `sets/${name}`;
-}
-
-/** Points `current` at `setPath` (relative to `dir`) atomically: a new symlink renamed over the old one. */
-export async function switchCurrent(dir: string, setPath: string): Promise<void> {
-  const temp = join(dir, `.${CURRENT}-${randomBytes(4).toString('hex')}`);
-  await symlink(setPath, temp);
-  try {
-    await rename(temp, join(dir, CURRENT));
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await syncDir(dir);
-}
-
-/** Where `current` points (relative to `dir`), if anywhere. */
-export async function currentSet(dir: string): Promise<string | undefined> {
-  try {
-    return await readlink(join(dir, CURRENT));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * After a successful switch: removes the other sets, staging leftovers, and store
- * entries (and partial downloads) the installed set does not use.
- */
-export async function collectGarbage(dir: string, keepSet: string, keepHashes: ReadonlySet<string>): Promise<void> {
-  const sets = join(dir, 'sets');
-  for (const entry of await readdir(sets).catch(() => [] as string[])) {
-    if (`sets/${entry}` !== keepSet) await rm(join(sets, entry), { recursive: true, force: true });
-  }
-  for (const entry of await readdir(storeDir(dir)).catch(() => [] as string[])) {
-    if (!keepHashes.has(entry)) await rm(join(storeDir(dir), entry), { force: true });
-  }
-  for (const entry of await readdir(dir)) {
-    if (entry.startsWith(`.${CURRENT}-`)) await rm(join(dir, entry), { force: true });
-  }
+  return { stored: moveIntoStore(partial, dest) };
 }
