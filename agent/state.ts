@@ -88,13 +88,19 @@ export async function writeFileAtomic(file: string, content: string | Buffer, mo
     await rm(temp, { force: true });
     throw error;
   }
-  const dirHandle = await open(dir, 'r');
+  // Some file systems cannot fsync a directory; the rename is still atomic.
+  await syncDir(dir);
+}
+
+/** fsyncs a directory (so a rename in it is durable), where the file system can. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
   try {
-    await dirHandle.sync();
+    await handle.sync();
   } catch {
-    // Some file systems cannot fsync a directory; the rename is still atomic.
+    // Not every file system can fsync a directory.
   } finally {
-    await dirHandle.close();
+    await handle.close();
   }
 }
 

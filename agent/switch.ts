@@ -6,10 +6,11 @@
  * or tampered update leaves the previous set as it was.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { AgentError } from './errors.ts';
 import { storeDir, storePath } from './file-store.ts';
+import { syncDir } from './state.ts';
 
 export const CURRENT = 'current';
 
@@ -20,17 +21,6 @@ export function safeSetPath(path: string): string {
     throw new AgentError('VERIFICATION_FAILED', `the set manifest names an unsafe path: ${JSON.stringify(path)}`);
   }
   return parts.join(sep);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Not every file system can fsync a directory.
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
