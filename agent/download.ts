@@ -11,7 +11,7 @@ import { finished } from 'node:stream/promises';
 import type { TargetFile } from 'tuf-js';
 import { AgentError } from './errors.ts';
 import { moveIntoStore, sizeOf, storeDir, storePath } from './file-store.ts';
-import type { HttpClient } from './http.ts';
+import type { DownloadResponse, HttpClient } from './http.ts';
 import { answerError, transportError } from './http.ts';
 
 const WRITE_BUFFER_BYTES = 4 << 20;
@@ -52,97 +52,151 @@ export async function fetchVerified(dir: string, http: HttpClient, source: Targe
   const dest = storePath(dir, sha256);
   const partial = `${dest}.partial`;
   await mkdir(storeDir(dir), { recursive: true });
-  let renewed = false;
-  let restarted = false;
-  let counted = false;
-  await http.retrying(info.path, async () => {
-    for (;;) {
-      let digest: string | undefined;
-      let have = (await sizeOf(partial)) ?? 0;
-      if (have > info.length) {
-        await rm(partial, { force: true });
-        have = 0;
-      }
-      const resumedFrom = have;
-      if (have < info.length) {
-        const url = await source.url(info.path);
-        const response = await http.download(url, have > 0 ? { range: `bytes=${have}-` } : {});
-        if (response.status === 403 && !renewed) {
-          // The grant expired (or was about to): ask for a fresh one, once per file.
-          await response.cancel();
-          renewed = true;
-          await source.renew();
-          continue;
-        }
-        if (response.status === 416) {
-          await response.cancel();
-          await rm(partial, { force: true });
-          continue;
-        }
-        if (!response.ok) throw answerError(response, await response.text().catch(() => ''), url);
-        let append = false;
-        if (response.status === 206) {
-          const start = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1];
-          append = start !== undefined && Number(start) === have;
-          if (!append) {
-            await response.cancel();
-            await rm(partial, { force: true });
-            continue;
-          }
-        }
-        if (!append) have = 0;
-        if (append && !counted) {
-          stats.resumed++;
-          counted = true;
-        }
-        // Hash as the bytes arrive (a resumed file's kept part first), so verifying needs no second read.
-        const hash = createHash('sha256');
-        if (append) for await (const kept of createReadStream(partial)) hash.update(kept as Buffer);
-        // Reading and writing overlap: the file stream buffers up to WRITE_BUFFER_BYTES and
-        // writes in the background, so the socket is drained while the disk works.
-        const file = createWriteStream(partial, { flags: append ? 'a' : 'w', mode: 0o600, highWaterMark: WRITE_BUFFER_BYTES });
-        const written = finished(file);
-        written.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
-        try {
-          for await (const chunk of response.body) {
-            if (have + chunk.length > info.length) throw new AgentError('VERIFICATION_FAILED', `${info.path}: the server sent more than the ${info.length} bytes the targets metadata allows`);
-            hash.update(chunk);
-            have += chunk.length;
-            stats.bytes += chunk.length;
-            onBytes?.(chunk.length);
-            if (file.errored) throw file.errored; // a failed write stream emits no more 'drain'
-            if (!file.write(chunk)) await once(file, 'drain');
-          }
-        } catch (error) {
-          // What arrived before the failure stays in the .partial, for the Range resume.
-          file.end();
-          await written.catch(() => undefined);
-          if (error instanceof AgentError || file.errored) throw error;
-          throw transportError(error, url, undefined, http.signal);
-        }
-        file.end();
-        await written; // a disk error (ENOSPC, EIO) is not the network's: it is thrown as it is, not retried
-        if (have < info.length) throw new AgentError('NETWORK', `${info.path}: the download ended after ${have} of ${info.length} bytes`, undefined, true);
-        digest = hash.digest('hex');
-      }
-      try {
-        if (digest !== undefined) {
-          if (digest !== sha256 || have !== info.length) throw new Error('sha256 or length differ');
-        } else {
-          await info.verify(createReadStream(partial)); // complete from an earlier run: read it once
-        }
-      } catch (error) {
-        await rm(partial, { force: true });
-        // A resumed file may have been spliced from two different contents: fetch it whole once.
-        if (resumedFrom > 0 && !restarted) {
-          restarted = true;
-          continue;
-        }
-        throw new AgentError('VERIFICATION_FAILED', `${info.path} does not match the signed targets metadata (${error instanceof Error ? error.message : String(error)})`);
-      }
-      if (digest !== undefined) stats.files++;
-      return;
-    }
-  });
+  const download = new FileDownload(http, source, info, sha256, partial, stats, onBytes);
+  await http.retrying(info.path, () => download.run());
   return { stored: moveIntoStore(partial, dest) };
+}
+
+/**
+ * Where one file's download stands. Each answer moves it on by a rule of
+ * docs/agent-protocol.md (step 5; step 3 for the grant):
+ *
+ *   open    → fetch    the .partial holds less than the signed length: ask for the rest
+ *   open    → verify   it holds all of it (an earlier run's): read it once
+ *   fetch   → open     403: the grant expired: a fresh grant, the same download (once per file)
+ *   fetch   → open     416, or a 206 that does not continue the partial: drop it, start over
+ *   fetch   → receive  200 (the range was ignored: start over), or 206 from the partial's end
+ *   receive → verify   the signed length arrived, hashed on the way
+ *   verify  → open     a resumed file does not match: drop it, fetch it whole (once per file)
+ *   verify  → done
+ *
+ * Anything else throws. A network error, 5xx or 429 is retried by the client's backoff,
+ * from `open` again: the download continues from what the partial holds. A second 403 or
+ * mismatch, more bytes than signed, or a disk error ends it.
+ */
+type Step =
+  | { readonly at: 'open' }
+  /** `kept`: what the partial held when this pass began. */
+  | { readonly at: 'fetch'; readonly kept: number }
+  | { readonly at: 'receive'; readonly kept: number; readonly url: string; readonly response: DownloadResponse; readonly append: boolean }
+  /** `received`: what arrived in this pass; none when the partial was complete already. */
+  | { readonly at: 'verify'; readonly kept: number; readonly received?: { readonly sha256: string; readonly length: number } }
+  | { readonly at: 'done' };
+
+/** What a file may do once, however often it is retried: the second time, the error stands. */
+type OnceRule = 'renew the grant' | 'fetch it whole' | 'count as resumed';
+
+class FileDownload {
+  private readonly taken = new Set<OnceRule>();
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly source: TargetSource,
+    private readonly info: TargetFile,
+    private readonly sha256: string,
+    private readonly partial: string,
+    private readonly stats: DownloadStats,
+    private readonly onBytes?: (n: number) => void,
+  ) {}
+
+  /** One pass, from what the partial holds; the client's backoff runs it again after a retryable failure. */
+  async run(): Promise<void> {
+    for (let step: Step = { at: 'open' }; step.at !== 'done'; ) {
+      if (step.at === 'open') step = await this.open();
+      else if (step.at === 'fetch') step = await this.fetch(step);
+      else if (step.at === 'receive') step = await this.receive(step);
+      else step = await this.verify(step);
+    }
+  }
+
+  /** Whether this file takes `rule` for the first time (and so may); from then on it may not. */
+  private firstTime(rule: OnceRule): boolean {
+    if (this.taken.has(rule)) return false;
+    this.taken.add(rule);
+    return true;
+  }
+
+  private async open(): Promise<Step> {
+    let kept = (await sizeOf(this.partial)) ?? 0;
+    if (kept > this.info.length) {
+      await rm(this.partial, { force: true });
+      kept = 0;
+    }
+    return kept < this.info.length ? { at: 'fetch', kept } : { at: 'verify', kept };
+  }
+
+  private async fetch({ kept }: { kept: number }): Promise<Step> {
+    const url = await this.source.url(this.info.path);
+    const response = await this.http.download(url, kept > 0 ? { range: `bytes=${kept}-` } : {});
+    if (response.status === 403 && this.firstTime('renew the grant')) {
+      // The grant expired (or was about to): ask for a fresh one, once per file.
+      await response.cancel();
+      await this.source.renew();
+      return { at: 'open' };
+    }
+    if (response.status === 416) return this.startOver(response);
+    if (!response.ok) throw answerError(response, await response.text().catch(() => ''), url);
+    if (response.status !== 206) return { at: 'receive', kept, url, response, append: false };
+    const start = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1];
+    if (start === undefined || Number(start) !== kept) return this.startOver(response);
+    return { at: 'receive', kept, url, response, append: true };
+  }
+
+  private async startOver(response: DownloadResponse): Promise<Step> {
+    await response.cancel();
+    await rm(this.partial, { force: true });
+    return { at: 'open' };
+  }
+
+  private async receive({ kept, url, response, append }: Extract<Step, { at: 'receive' }>): Promise<Step> {
+    const { info, partial, stats } = this;
+    if (append && this.firstTime('count as resumed')) stats.resumed++;
+    let have = append ? kept : 0;
+    // Hash as the bytes arrive (a resumed file's kept part first), so verifying needs no second read.
+    const hash = createHash('sha256');
+    if (append) for await (const piece of createReadStream(partial)) hash.update(piece as Buffer);
+    // Reading and writing overlap: the file stream buffers up to WRITE_BUFFER_BYTES and
+    // writes in the background, so the socket is drained while the disk works.
+    const file = createWriteStream(partial, { flags: append ? 'a' : 'w', mode: 0o600, highWaterMark: WRITE_BUFFER_BYTES });
+    const written = finished(file);
+    written.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+    try {
+      for await (const chunk of response.body) {
+        if (have + chunk.length > info.length) throw new AgentError('VERIFICATION_FAILED', `${info.path}: the server sent more than the ${info.length} bytes the targets metadata allows`);
+        hash.update(chunk);
+        have += chunk.length;
+        stats.bytes += chunk.length;
+        this.onBytes?.(chunk.length);
+        if (file.errored) throw file.errored; // a failed write stream emits no more 'drain'
+        if (!file.write(chunk)) await once(file, 'drain');
+      }
+    } catch (error) {
+      // What arrived before the failure stays in the .partial, for the Range resume.
+      file.end();
+      await written.catch(() => undefined);
+      if (error instanceof AgentError || file.errored) throw error;
+      throw transportError(error, url, undefined, this.http.signal);
+    }
+    file.end();
+    await written; // a disk error (ENOSPC, EIO) is not the network's: it is thrown as it is, not retried
+    if (have < info.length) throw new AgentError('NETWORK', `${info.path}: the download ended after ${have} of ${info.length} bytes`, undefined, true);
+    return { at: 'verify', kept, received: { sha256: hash.digest('hex'), length: have } };
+  }
+
+  private async verify({ kept, received }: Extract<Step, { at: 'verify' }>): Promise<Step> {
+    try {
+      if (received) {
+        if (received.sha256 !== this.sha256 || received.length !== this.info.length) throw new Error('sha256 or length differ');
+      } else {
+        await this.info.verify(createReadStream(this.partial)); // complete from an earlier run: read it once
+      }
+    } catch (error) {
+      await rm(this.partial, { force: true });
+      // A resumed file may have been spliced from two different contents: fetch it whole once.
+      if (kept > 0 && this.firstTime('fetch it whole')) return { at: 'open' };
+      throw new AgentError('VERIFICATION_FAILED', `${this.info.path} does not match the signed targets metadata (${error instanceof Error ? error.message : String(error)})`);
+    }
+    if (received) this.stats.files++;
+    return { at: 'done' };
+  }
 }
