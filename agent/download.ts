@@ -1,7 +1,8 @@
 /**
- * Step 5 of docs/agent-protocol.md, download only what is missing, resumably: each
- * target continues its `.partial` with a Range request, is hashed as it arrives and
- * verified whole against the signed target info, then moved into the store.
+ * Step 5 of docs/agent-protocol.md, download only what is missing, resumably: a file the
+ * store holds is not fetched again; a missing one continues its `.partial` with a Range
+ * request, is hashed as it arrives, verified whole against the signed target info, then
+ * moved into the store.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -9,8 +10,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import type { TargetFile } from 'tuf-js';
+import type { AgentOptions } from './client.ts';
 import { AgentError } from './errors.ts';
-import { moveIntoStore, sizeOf, storeDir, storePath } from './file-store.ts';
+import { inStore, moveIntoStore, sizeOf, storeDir, storePath } from './file-store.ts';
 import type { DownloadResponse, HttpClient } from './http.ts';
 import { answerError, transportError } from './http.ts';
 
@@ -35,6 +37,45 @@ export interface TargetSource {
 /** Downloads one target into the store and waits until it is there (see fetchVerified). */
 export async function downloadToStore(dir: string, http: HttpClient, source: TargetSource, info: TargetFile, stats: DownloadStats, onBytes?: (n: number) => void): Promise<void> {
   await (await fetchVerified(dir, http, source, info, stats, onBytes)).stored;
+}
+
+/**
+ * Downloads the listed targets the store lacks and waits until every one is in the store.
+ * Returns how many were missing, and the wall time of their downloads in ms.
+ */
+export async function downloadMissing(dir: string, http: HttpClient, source: TargetSource, targets: ReadonlyMap<string, TargetFile>, stats: DownloadStats, onProgress?: AgentOptions['onProgress']): Promise<{ missing: number; downloadMs: number }> {
+  const missing: TargetFile[] = [];
+  for (const [sha256, info] of targets) if (!(await inStore(dir, sha256, info.length))) missing.push(info);
+  const totalBytes = missing.reduce((n, i) => n + i.length, 0);
+  let doneBytes = 0;
+  let doneFiles = 0;
+  const progress = () => onProgress?.({ files: doneFiles, totalFiles: missing.length, bytes: doneBytes, totalBytes });
+  // A few downloads at once: latency hides behind the others. Each file's fsync and move
+  // into the store run on while the slot fetches the next; all are awaited before the switch.
+  const downloadStarted = performance.now();
+  const stored: Array<Promise<void>> = [];
+  let next = 0;
+  const downloaded = Promise.all(
+    Array.from({ length: Math.min(4, missing.length) }, async () => {
+      while (next < missing.length) {
+        const info = missing[next++] as TargetFile;
+        const fetched = await fetchVerified(dir, http, source, info, stats, (n) => {
+          doneBytes += n;
+          progress();
+        });
+        stored.push(fetched.stored);
+        doneFiles++;
+        progress();
+      }
+    }),
+  );
+  const failure = await downloaded.then(() => undefined, (error: unknown) => error ?? new Error('download failed'));
+  // Even when a download failed: no move into the store may still be running when this returns.
+  const settled = await Promise.allSettled(stored);
+  if (failure) throw failure;
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw new AgentError('INSTALL_FAILED', `cannot store a verified download: ${failed.reason instanceof Error ? failed.reason.message : String(failed.reason)}`);
+  return { missing: missing.length, downloadMs: performance.now() - downloadStarted };
 }
 
 /**

@@ -50,6 +50,9 @@ export interface AgentState {
   readonly registrationError?: { readonly code: string; readonly message: string; readonly at: string };
 }
 
+/** The time for the state's `at` fields. */
+export const now = () => new Date().toISOString();
+
 export function statePath(dir: string): string {
   return join(dir, STATE_FILE);
 }
@@ -116,4 +119,12 @@ export async function updateState(dir: string, change: Partial<AgentState>): Pro
   for (const [key, value] of Object.entries(next)) if (value === undefined) delete next[key];
   await writeState(dir, next as unknown as AgentState);
   return next as unknown as AgentState;
+}
+
+/**
+ * Remembers an answer after which retrying cannot help (docs/agent-protocol.md, step 7):
+ * the agent calls the service again only once the operator acts.
+ */
+export function recordStop(dir: string, error: { readonly code: string; readonly message: string }): Promise<AgentState> {
+  return updateState(dir, { stopped: { code: error.code, message: error.message, at: now() }, lastResult: { at: now(), result: 'stopped', detail: `${error.code}: ${error.message}` } });
 }
