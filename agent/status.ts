@@ -5,6 +5,7 @@ import { AgentError } from './errors.ts';
 import { proxyLabel } from './proxy.ts';
 import type { AgentState, LastResult } from './state.ts';
 import { readState } from './state.ts';
+import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 
 export interface AgentStatus {
   readonly dir: string;
@@ -41,7 +42,7 @@ export async function status(dirOption: string): Promise<AgentStatus> {
     dir,
     server: state.server,
     product: state.product,
-    channel: state.channel ?? 'stable',
+    channel: state.channel ?? DEFAULT_CHANNEL,
     machineId: state.machineId,
     registered: Boolean(state.token),
     ...(state.agentId && { agentId: state.agentId }),
