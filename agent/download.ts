@@ -112,8 +112,8 @@ export async function fetchVerified(dir: string, http: HttpClient, source: Targe
  *   verify  → done
  *
  * Anything else throws. A network error, 5xx or 429 is retried by the client's backoff,
- * from `open` again: the download continues from what the partial holds. A second 403 or
- * mismatch, more bytes than signed, or a disk error ends it.
+ * from `open` again: the download continues from what the partial holds. A second 403, a
+ * mismatch of a file fetched whole, more bytes than signed, or a disk error ends it.
  */
 type Step =
   | { readonly at: 'open' }
@@ -124,7 +124,7 @@ type Step =
   | { readonly at: 'verify'; readonly kept: number; readonly received?: { readonly sha256: string; readonly length: number } }
   | { readonly at: 'done' };
 
-/** What a file may do once, however often it is retried: the second time, the error stands. */
+/** What happens at most once a file, however often it is retried (a second 403 or mismatch is the error). */
 type OnceRule = 'renew the grant' | 'fetch it whole' | 'count as resumed';
 
 class FileDownload {
