@@ -1,8 +1,10 @@
 /**
- * What can go wrong for an agent, as one error class. `code` is either one of the API's
- * error codes (CONTRACT.md) or one of the agent's own: NETWORK, PROXY_AUTH,
- * PROXY_UNREACHABLE, VERIFICATION_FAILED, STOPPED, NOT_REGISTERED, INSTALL_FAILED,
- * HTTP_<status> for an answer without an error body.
+ * What can go wrong for an agent, as one error class. `code` is either the code of the
+ * API's error body (`{ "error": { "code", "message" } }`; the table in step 7 of
+ * docs/agent-protocol.md says what each means for an agent) or one of the agent's own:
+ * NETWORK, PROXY_AUTH, PROXY_UNREACHABLE, PROXY_CONF, VERIFICATION_FAILED,
+ * VERSION_ROLLBACK, STOPPED, NOT_REGISTERED, INVALID_ROOT, REGISTRATION_FAILED,
+ * INSTALL_FAILED, ABORTED, INTERNAL, and HTTP_<status> for an answer without an error body.
  */
 
 /** Answers after which retrying cannot help: the agent stops until the operator acts. */

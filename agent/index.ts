@@ -10,8 +10,16 @@
  * PROXY_UNREACHABLE, VERIFICATION_FAILED, STOPPED, ...). docs/agent-protocol.md describes
  * the protocol underneath.
  */
-export { AGENT_VERSION, register, runDaemon, status, update } from './agent.ts';
-export type { AgentOptions, AgentStatus, DaemonOptions, RegisterOptions, UpdateOptions, UpdateResult } from './agent.ts';
+export { AGENT_VERSION } from './client.ts';
+export type { AgentOptions } from './client.ts';
+export { register } from './register.ts';
+export type { RegisterOptions } from './register.ts';
+export { update } from './update.ts';
+export type { UpdateOptions, UpdateResult } from './update.ts';
+export { status } from './status.ts';
+export type { AgentStatus } from './status.ts';
+export { runDaemon } from './poll-again.ts';
+export type { DaemonOptions } from './poll-again.ts';
 export { AgentError, STOP_CODES } from './errors.ts';
 export { DEFAULT_BACKOFF, backoffDelay, parseRetryAfter, pollDelay } from './backoff.ts';
 export type { BackoffPolicy } from './backoff.ts';
@@ -21,4 +29,4 @@ export { parseProxyConf, parseProxyUrl, proxyFor, bypassesProxy } from './proxy.
 export type { ProxySettings } from './proxy.ts';
 export { readState, statePath, writeFileAtomic } from './state.ts';
 export type { AgentState, LastResult } from './state.ts';
-export { CURRENT } from './install.ts';
+export { CURRENT } from './switch.ts';

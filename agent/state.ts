@@ -50,6 +50,9 @@ export interface AgentState {
   readonly registrationError?: { readonly code: string; readonly message: string; readonly at: string };
 }
 
+/** The time for the state's `at` fields. */
+export const now = () => new Date().toISOString();
+
 export function statePath(dir: string): string {
   return join(dir, STATE_FILE);
 }
@@ -88,13 +91,19 @@ export async function writeFileAtomic(file: string, content: string | Buffer, mo
     await rm(temp, { force: true });
     throw error;
   }
-  const dirHandle = await open(dir, 'r');
+  // Some file systems cannot fsync a directory; the rename is still atomic.
+  await syncDir(dir);
+}
+
+/** fsyncs a directory (so a rename in it is durable), where the file system can. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
   try {
-    await dirHandle.sync();
+    await handle.sync();
   } catch {
-    // Some file systems cannot fsync a directory; the rename is still atomic.
+    // Not every file system can fsync a directory.
   } finally {
-    await dirHandle.close();
+    await handle.close();
   }
 }
 
@@ -110,4 +119,12 @@ export async function updateState(dir: string, change: Partial<AgentState>): Pro
   for (const [key, value] of Object.entries(next)) if (value === undefined) delete next[key];
   await writeState(dir, next as unknown as AgentState);
   return next as unknown as AgentState;
+}
+
+/**
+ * Remembers an answer after which retrying cannot help (docs/agent-protocol.md, step 7):
+ * the agent calls the service again only once the operator acts.
+ */
+export function recordStop(dir: string, error: { readonly code: string; readonly message: string }): Promise<AgentState> {
+  return updateState(dir, { stopped: { code: error.code, message: error.message, at: now() }, lastResult: { at: now(), result: 'stopped', detail: `${error.code}: ${error.message}` } });
 }

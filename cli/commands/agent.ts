@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { AgentError, register, runDaemon, status, update } from '../../agent/index.ts';
 import type { AgentOptions, AgentStatus, UpdateResult } from '../../agent/index.ts';
 import { CliError } from '../errors.ts';
+import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 
 function fail(error: unknown): never {
   if (error instanceof AgentError) throw new CliError(`${error.code === 'STOPPED' || error.code.startsWith('PROXY') ? '' : `${error.code}: `}${error.message}`);
@@ -44,7 +45,7 @@ export function registerAgent(program: Command): void {
     .requiredOption('--license <key>', 'the license key (kept in the install dir, mode 0600)')
     .requiredOption('--product <name>', 'the product, e.g. demo-av')
     .requiredOption('--dir <dir>', 'the install dir: state, trusted root, installed set (DIR/current)')
-    .option('--channel <name>', 'the channel to follow', 'stable')
+    .option('--channel <name>', 'the channel to follow', DEFAULT_CHANNEL)
     .option('--root <file>', "the trusted TUF root.json; default with --data-dir: the local stack's")
     .option('--data-dir <dir>', "a local stack's data dir (env SIGNET_DATA_DIR): its URL and root.json")
     .option('--proxy-conf <file>', 'a proxy.conf (proxy:port:user:password) for every request')

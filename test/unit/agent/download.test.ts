@@ -7,15 +7,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TargetFile } from '@tufjs/models';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentError } from '../../../agent/errors.ts';
 import { HttpClient } from '../../../agent/http.ts';
-import type { DownloadStats } from '../../../agent/install.ts';
-import { downloadToStore, storePath } from '../../../agent/install.ts';
+import type { DownloadStats } from '../../../agent/download.ts';
+import { downloadToStore } from '../../../agent/download.ts';
+import { storePath } from '../../../agent/file-store.ts';
 
 const body = randomBytes(3 * 1024 * 1024 + 123);
 const sha256 = createHash('sha256').update(body).digest('hex');
@@ -107,6 +108,71 @@ describe('downloadToStore over the network', () => {
     await downloadToStore(dir, http, source(() => renewed++), info, fresh());
     expect(renewed).toBe(1);
     expect((await readFile(storePath(dir, sha256))).equals(body)).toBe(true); // toEqual walks 3 MB byte by byte
+  });
+
+  it('asks for a fresh grant only once per file: a second 403 is the answer', async () => {
+    let renewed = 0;
+    handler = (_req, res) => void res.writeHead(403).end('expired');
+    const error = (await downloadToStore(dir, http, source(() => renewed++), info, fresh()).catch((e: unknown) => e)) as AgentError;
+    expect(error.code).toBe('HTTP_403');
+    expect(renewed).toBe(1);
+    expect(requests).toHaveLength(2);
+  });
+
+  /** A .partial as an earlier run left it: `content`'s first `size` bytes. */
+  const leavePartial = async (content: Buffer, size: number) => {
+    await mkdir(join(dir, 'store'), { recursive: true });
+    await writeFile(`${storePath(dir, sha256)}.partial`, content.subarray(0, size));
+  };
+
+  /** Downloads; the file is stored whole, after these requests, and not counted as resumed. */
+  const expectStartedOver = async (expectedRequests: Array<{ range?: string }>) => {
+    const stats = fresh();
+    await downloadToStore(dir, http, source(), info, stats);
+    expect((await readFile(storePath(dir, sha256))).equals(body)).toBe(true);
+    expect(requests).toEqual(expectedRequests);
+    expect(stats).toEqual({ files: 1, bytes: body.length, resumed: 0 });
+  };
+
+  it('drops the partial on a 416 and starts over', async () => {
+    await leavePartial(body, 1000);
+    handler = (req, res) => (req.headers.range ? void res.writeHead(416).end() : serve(req, res, body));
+    await expectStartedOver([{ range: 'bytes=1000-' }, {}]);
+  });
+
+  it('starts over when a 206 does not continue the partial', async () => {
+    await leavePartial(body, 1000);
+    handler = (req, res, n) => {
+      if (n > 1) return serve(req, res, body);
+      res.writeHead(206, { 'content-length': body.length, 'content-range': `bytes 0-${body.length - 1}/${body.length}` }).end(body);
+    };
+    await expectStartedOver([{ range: 'bytes=1000-' }, {}]);
+  });
+
+  it('starts over in the same request when the server ignores the range (200)', async () => {
+    await leavePartial(randomBytes(1000), 1000);
+    handler = (_req, res) => void res.writeHead(200, { 'content-length': body.length }).end(body);
+    await expectStartedOver([{ range: 'bytes=1000-' }]);
+  });
+
+  it('fetches a resumed file whole once when it does not match (spliced from two contents), and refuses a second mismatch', async () => {
+    const other = randomBytes(body.length);
+    await leavePartial(other, 1000);
+    handler = (req, res) => serve(req, res, body);
+    const stats = fresh();
+    await downloadToStore(dir, http, source(), info, stats);
+    expect((await readFile(storePath(dir, sha256))).equals(body)).toBe(true);
+    expect(requests).toEqual([{ range: 'bytes=1000-' }, {}]);
+    expect(stats).toEqual({ files: 1, bytes: body.length - 1000 + body.length, resumed: 1 });
+
+    await rm(join(dir, 'store'), { recursive: true, force: true });
+    await leavePartial(other, 1000);
+    requests = [];
+    handler = (req, res) => serve(req, res, other);
+    const error = (await downloadToStore(dir, http, source(), info, fresh()).catch((e: unknown) => e)) as AgentError;
+    expect(error.code).toBe('VERIFICATION_FAILED');
+    expect(requests).toEqual([{ range: 'bytes=1000-' }, {}]);
+    expect(await readdir(join(dir, 'store'))).toEqual([]);
   });
 
   it('does not retry a disk error as if it were the network', async () => {

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assembleSet, collectGarbage, currentSet, inStore, safeSetPath, storePath, switchCurrent } from '../../../agent/install.ts';
+import { inStore, storePath } from '../../../agent/file-store.ts';
+import { assembleSet, collectGarbage, currentSet, safeSetPath, switchCurrent } from '../../../agent/switch.ts';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 

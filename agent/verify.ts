@@ -1,0 +1,92 @@
+/**
+ * Step 4 of docs/agent-protocol.md, verify with TUF: the metadata is refreshed (root walk,
+ * timestamp, snapshot, targets: signatures, thresholds, versions, expiry), then the set
+ * manifest and every file it lists are checked against the signed targets.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TargetFile } from 'tuf-js';
+import { Updater } from 'tuf-js';
+import { trimSlash } from './client.ts';
+import type { DownloadStats, TargetSource } from './download.ts';
+import { downloadToStore } from './download.ts';
+import { AgentError } from './errors.ts';
+import { inStore, storePath } from './file-store.ts';
+import type { HttpClient } from './http.ts';
+import { TUF_DIR } from './register.ts';
+import type { GrantSource } from './tuf-fetcher.ts';
+import { AgentFetcher } from './tuf-fetcher.ts';
+import type { Manifest } from '#lib/delivery/manifest.ts';
+
+export interface SetFile {
+  readonly path: string;
+  readonly target: string;
+  readonly length: number;
+  readonly sha256: string;
+}
+
+export interface VerifiedSet {
+  /** The set manifest's own hash (it is kept in the store too). */
+  readonly sha256: string;
+  /** Bytes of the set manifest received (0 when the store had it). */
+  readonly downloadedBytes: number;
+  readonly files: readonly SetFile[];
+  /** The signed target info of every listed file, by its sha256. */
+  readonly targets: ReadonlyMap<string, TargetFile>;
+}
+
+function tufFailure(error: unknown): AgentError {
+  if (error instanceof AgentError) return error;
+  return new AgentError('VERIFICATION_FAILED', `TUF metadata refused: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+}
+
+/** Refreshes the agent's TUF metadata; returns the lookup of a target's signed info. */
+export async function refreshMetadata(dir: string, http: HttpClient, manifest: Manifest, grant: GrantSource): Promise<(path: string) => Promise<TargetFile>> {
+  const updater = new Updater({
+    metadataDir: join(dir, TUF_DIR),
+    metadataBaseUrl: trimSlash(manifest.metadataUrl),
+    targetBaseUrl: trimSlash(manifest.targetsUrl),
+    fetcher: new AgentFetcher(http, grant),
+    config: { prefixTargetsWithHash: false },
+  });
+  await updater.refresh().catch((error: unknown) => {
+    throw tufFailure(error);
+  });
+  return async (path: string): Promise<TargetFile> => {
+    const info = await updater.getTargetInfo(path).catch((error: unknown) => {
+      throw tufFailure(error);
+    });
+    if (!info) throw new AgentError('VERIFICATION_FAILED', `${path} is not in the signed targets metadata`);
+    return info;
+  };
+}
+
+/** Fetches the set manifest (into the store) and checks it and every file it lists against the signed targets. */
+export async function verifySet(dir: string, http: HttpClient, source: TargetSource, manifest: Manifest, targetInfo: (path: string) => Promise<TargetFile>): Promise<VerifiedSet> {
+  // The set manifest: a target whose custom fields say it is this product's set of this version.
+  const setInfo = await targetInfo(manifest.setManifest);
+  const custom = setInfo.custom as { product?: unknown; kind?: unknown; version?: unknown };
+  if (custom.product !== manifest.product || custom.kind !== 'set' || custom.version !== manifest.version) {
+    throw new AgentError('VERIFICATION_FAILED', `${manifest.setManifest} is not the set manifest of ${manifest.product} ${manifest.version} (its signed custom fields say ${JSON.stringify(custom)})`);
+  }
+  const setHash = setInfo.hashes.sha256 ?? '';
+  const setStats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
+  if (!(await inStore(dir, setHash, setInfo.length))) await downloadToStore(dir, http, source, setInfo, setStats);
+  const set = JSON.parse(await readFile(storePath(dir, setHash), 'utf8')) as { product?: unknown; version?: unknown; files?: SetFile[] };
+  if (set.product !== manifest.product || set.version !== manifest.version || !Array.isArray(set.files)) {
+    throw new AgentError('VERIFICATION_FAILED', `${manifest.setManifest} does not describe ${manifest.product} ${manifest.version}`);
+  }
+
+  // Every listed file must be a signed target of this product with the hash and length the set says.
+  const files = set.files;
+  const targets = new Map<string, TargetFile>();
+  for (const file of files) {
+    const info = await targetInfo(file.target);
+    const fileCustom = info.custom as { product?: unknown; kind?: unknown };
+    if (fileCustom.product !== manifest.product || fileCustom.kind !== 'file' || info.hashes.sha256 !== file.sha256 || info.length !== file.length) {
+      throw new AgentError('VERIFICATION_FAILED', `${file.path}: the set manifest and the signed targets metadata disagree about ${file.target}`);
+    }
+    targets.set(file.sha256, info);
+  }
+  return { sha256: setHash, downloadedBytes: setStats.bytes, files, targets };
+}
