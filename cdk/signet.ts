@@ -85,7 +85,7 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
   });
 
   // Not on dashboards: CloudFormation has since added Tags to AWS::CloudWatch::Dashboard,
-  // but cfn-lint 1.51's schema (STACK.md) refuses it (E3002), and a dashboard's tag buys nothing.
+  // but cfn-lint 1.51's schema (the version CI runs) refuses it (E3002), and a dashboard's tag buys nothing.
   Tags.of(app).add('project', 'signet', { excludeResourceTypes: ['AWS::CloudWatch::Dashboard'] });
   return { regions, keys, global };
 }

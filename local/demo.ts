@@ -1,8 +1,9 @@
 /**
- * DATA_DIR/demo.json: what a newcomer needs to try the local stack (CONTRACT.md). The
+ * DATA_DIR/demo.json: what a newcomer needs to try the local stack (its fields are a promise to users: README). The
  * license key is known only when the demo license is created, so it is recorded then;
  * the base URL is refreshed on every start, since the port may change.
  */
+import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './files.ts';
@@ -17,7 +18,7 @@ export interface DemoFile {
 }
 
 export const demoProduct = 'demo-av';
-export const demoChannel = 'stable';
+export const demoChannel = DEFAULT_CHANNEL;
 export const demoFilePath = (dataDir: string) => join(dataDir, 'demo.json');
 
 export async function readDemoFile(dataDir: string): Promise<DemoFile | undefined> {

@@ -17,20 +17,14 @@ export interface S3Local {
   stop(): Promise<void>;
 }
 
-/**
- * The client settings that local S3 needs and the cloud does not: path-style addressing
- * (no bucket DNS names on 127.0.0.1), and no streaming trailer checksums (s3rver cannot
- * parse aws-chunked bodies). Set through the environment too, for the handlers.
- */
-export const localS3Environment = {
-  AWS_S3_FORCE_PATH_STYLE: 'true',
-  AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-  AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-} as const;
-
 /** s3rver accepts any signature (allowMismatchedSignatures) but only its own access key id. */
 export const localCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
+/**
+ * A client for local S3, with the settings it needs and the cloud does not: path-style
+ * addressing (no bucket DNS names on 127.0.0.1), and no streaming trailer checksums
+ * (s3rver cannot parse aws-chunked bodies).
+ */
 export function localS3Client(endpoint: string, httpAgent?: Agent): S3Client {
   return new S3Client({
     ...(httpAgent && { requestHandler: { httpAgent } }),

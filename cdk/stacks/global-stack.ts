@@ -17,7 +17,7 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
 import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
 import { viewerRequestSource } from '#lib/cdn/viewer-request.ts';
-import type { CdnParameter } from '#lib/aws/cloud-services.ts';
+import type { CdnParameter } from '#lib/aws/cloud-cdn.ts';
 import type { SignetConfig } from '../config.ts';
 import { CdnPublicKey } from '../constructs/cdn-public-key.ts';
 import { acknowledge } from '../nag.ts';
@@ -176,7 +176,7 @@ export class GlobalStack extends Stack {
       });
     }
 
-    // The manifest functions read this at cold start (lib/aws/cloud-services.ts). They cannot
+    // The manifest functions read this at cold start (lib/aws/cloud-cdn.ts). They cannot
     // take the domain and key id as environment variables: this stack depends on the API
     // stack (its origin), so the API stack cannot reference anything here. The name is fixed
     // by configuration, and the functions' grant is built from it.

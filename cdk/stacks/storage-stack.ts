@@ -63,7 +63,7 @@ export class StorageStack extends Stack implements StorageResources {
       serverAccessLogsBucket: this.accessLogBucket,
       serverAccessLogsPrefix: 'signature-bucket/',
       lifecycleRules: [
-        // timestamp.json is rewritten every few minutes: keep a month of history, not all of it.
+        // timestamp.json is rewritten at least hourly: keep a month of history, not all of it.
         { id: 'ExpireNoncurrentVersions', noncurrentVersionExpiration: Duration.days(30), abortIncompleteMultipartUploadAfter: Duration.days(7) },
         // A release commit's metadata before its commit point (lib/releases/repository.ts):
         // copied to metadata/ right after it, or by the hourly timestamp refresh if the commit

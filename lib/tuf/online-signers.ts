@@ -6,6 +6,7 @@
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { createPublicKey } from 'node:crypto';
 import { regionOfArn } from '#lib/aws/arn.ts';
+import type { FunctionConfig } from '#lib/config.ts';
 import type { Signer } from './signer.ts';
 import { tufKey } from './signer.ts';
 
@@ -30,4 +31,9 @@ export async function kmsSigner(keyId: string): Promise<Signer> {
       return Buffer.from(Signature);
     },
   };
+}
+
+/** The role's KMS key, named by the function's configuration (snapshotKmsKey, timestampKmsKey). */
+export function kmsOnlineSigner(config: FunctionConfig): (role: OnlineRole) => Promise<Signer> {
+  return (role) => kmsSigner(config.get(role === 'snapshot' ? 'snapshotKmsKey' : 'timestampKmsKey'));
 }
