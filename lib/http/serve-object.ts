@@ -45,7 +45,8 @@ const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE'
 export function isClientGone(error: unknown, res?: ServerResponse): boolean {
   if (res && (res.destroyed || res.socket?.destroyed === true) && !res.writableFinished) return true;
   const code = (error as { code?: unknown } | undefined)?.code;
-  return (typeof code === 'string' && CLIENT_GONE.has(code)) || (error instanceof Error && error.message === 'aborted');
+  // A request body cut short fails with 'aborted', which Node codes ECONNRESET.
+  return typeof code === 'string' && CLIENT_GONE.has(code);
 }
 
 function objectHeaders(plan: ObjectPlan, meta: StoredObject): Record<string, string> {
