@@ -4,6 +4,7 @@
  * request, is hashed as it arrives, verified whole against the signed target info, then
  * moved into the store.
  */
+import { consistentName } from '#lib/releases/set-manifest.ts';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -167,7 +168,8 @@ class FileDownload {
   }
 
   private async fetch({ kept }: { kept: number }): Promise<Step> {
-    const url = await this.source.url(this.info.path);
+    // The name consistent snapshots give the target (`<dir>/<sha256>.<basename>`), as any TUF client asks for it.
+    const url = await this.source.url(consistentName(this.info.path, this.info.hashes.sha256 ?? ''));
     const response = await this.http.download(url, kept > 0 ? { range: `bytes=${kept}-` } : {});
     if (response.status === 403 && this.firstTime('renew the grant')) {
       // The grant expired (or was about to): ask for a fresh one, once per file.

@@ -40,8 +40,8 @@ export interface AgentState {
     readonly setManifest: string;
     readonly installedAt: string;
   };
-  /** SHA-256 of the timestamp.json of the last successful update: unchanged means nothing new. */
-  readonly lastTimestampSha256?: string;
+  /** The snapshot version of the last successful update: while timestamp.json names it, nothing is new. */
+  readonly lastSnapshotVersion?: number;
   readonly metadataUrl?: string;
   readonly lastResult?: LastResult;
   /** Set by an answer retrying cannot fix; cleared by `register` (or `update --force`). */

@@ -1,7 +1,7 @@
 /**
  * `update()`: one pass through steps 2 to 6 of docs/agent-protocol.md. Poll
- * timestamp.json; only when it changed since the last success (or nothing is installed)
- * ask for the manifest; verify with TUF; download what the store lacks; switch `current`
+ * timestamp.json; only when the snapshot it names moved since the last success (or
+ * nothing is installed) ask for the manifest; verify with TUF; download what the store lacks; switch `current`
  * atomically; write the state; report.
  */
 import { join, resolve } from 'node:path';
@@ -10,6 +10,7 @@ import type { DownloadStats } from './download.ts';
 import { downloadMissing } from './download.ts';
 import { AgentError } from './errors.ts';
 import { Offer, offersInstalled, refuseRollback, requestManifest } from './manifest.ts';
+import type { Poll } from './poll.ts';
 import { poll } from './poll.ts';
 import { report } from './report.ts';
 import type { Session } from './session.ts';
@@ -43,6 +44,11 @@ export type UpdateResult =
       readonly path: string;
     };
 
+/** The snapshot version to remember after a success; none when the poll could not trust the timestamp. */
+function snapshotSeen(polled: Poll): { lastSnapshotVersion?: number } {
+  return polled.snapshotVersion === undefined ? {} : { lastSnapshotVersion: polled.snapshotVersion };
+}
+
 /**
  * One update: timestamp.json first, the manifest only when it changed since the last
  * success (or nothing is installed), then TUF-verified download of what the store lacks,
@@ -62,7 +68,7 @@ export async function update(options: UpdateOptions): Promise<UpdateResult> {
   const offer = new Offer(session, await requestManifest(session));
   const manifest = offer.manifest;
   if (installed && polled.intact && offersInstalled(manifest, installed)) {
-    session.state = await updateState(dir, { lastTimestampSha256: polled.timestampHash, metadataUrl: manifest.metadataUrl, pollSeconds: manifest.pollSeconds, lastResult: { at: now(), result: 'up-to-date', version: installed.version } });
+    session.state = await updateState(dir, { ...snapshotSeen(polled), metadataUrl: manifest.metadataUrl, pollSeconds: manifest.pollSeconds, lastResult: { at: now(), result: 'up-to-date', version: installed.version } });
     return { result: 'up-to-date', version: installed.version, manifestRequested: true };
   }
   try {
@@ -70,7 +76,7 @@ export async function update(options: UpdateOptions): Promise<UpdateResult> {
     const result = await install(session, offer);
     session.state = await updateState(dir, {
       installed: { version: manifest.version, path: result.setPath, setManifest: manifest.setManifest, installedAt: now() },
-      lastTimestampSha256: polled.timestampHash,
+      ...snapshotSeen(polled),
       metadataUrl: manifest.metadataUrl,
       pollSeconds: manifest.pollSeconds,
       lastResult: { at: now(), result: 'ok', version: manifest.version },

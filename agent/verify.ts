@@ -47,7 +47,6 @@ export async function refreshMetadata(dir: string, http: HttpClient, manifest: M
     metadataBaseUrl: trimSlash(manifest.metadataUrl),
     targetBaseUrl: trimSlash(manifest.targetsUrl),
     fetcher: new AgentFetcher(http, grant),
-    config: { prefixTargetsWithHash: false },
   });
   await updater.refresh().catch((error: unknown) => {
     throw tufFailure(error);

@@ -15,6 +15,8 @@ export const logMessages = {
   autoHalt: 'rollout halted by its failure rate',
   /** The scheduled refresh re-signed timestamp.json. */
   timestampRefreshed: 'timestamp refreshed',
+  /** A new snapshot over the same targets: a rollout changed. */
+  snapshotMoved: 'snapshot moved',
   /** A bug: an error no refusal describes. */
   unhandledError: 'unhandled error',
 } as const;

@@ -29,6 +29,8 @@ export interface Services {
   onlineSigner(role: OnlineRole): Promise<Signer>;
   /** Where agents download from, and the grant signer (an SSM parameter and KMS in the cloud). */
   cdn(): Promise<Cdn>;
+  /** Starts another function of the service (by definition id) with `event`, without waiting for its answer. */
+  invoke(functionId: string, event: unknown): Promise<void>;
   readonly logger: Logger;
   readonly now: () => Date;
 }

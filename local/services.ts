@@ -27,6 +27,8 @@ export interface LocalContext {
   readonly settings: RuntimeSettings;
   /** Each function's logger; by default Powertools', on stdout as in Lambda. */
   readonly logger?: (functionId: string) => Logger;
+  /** Runs another function of the stack in-process (the stand-in for an asynchronous Lambda invoke, awaited so tests see its effect). */
+  readonly invoke: (functionId: string, event: unknown) => Promise<void>;
 }
 
 export function localServices(functionId: string, context: LocalContext): Services {
@@ -45,6 +47,7 @@ export function localServices(functionId: string, context: LocalContext): Servic
       const key = await readLocalCdnKey(context.dataDir);
       return { baseUrl: context.baseUrl, signer: pemPolicySigner(key.keyPairId, key.privateKeyPem) };
     },
+    invoke: context.invoke,
     logger: context.logger?.(functionId) ?? createLogger(functionId),
     now: () => new Date(),
   };

@@ -10,7 +10,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { dynamoDocumentClient } from '#lib/aws/clients.ts';
-import { s3ObjectSource } from '#lib/aws/objects.ts';
+import { s3ObjectSource, s3ObjectStore } from '#lib/aws/objects.ts';
+import { ReleaseStore } from '#lib/releases/store.ts';
 import type { RuntimeSettings } from '#lib/config.ts';
 import { defaultRuntimeSettings } from '#lib/config.ts';
 import { localBucketName } from '#lib/definitions/bucket.ts';
@@ -34,6 +35,7 @@ import { seedSteps } from './seed-steps.ts';
 import { runSeedSteps } from './seed.ts';
 import type { LocalContext } from './services.ts';
 import { localServices } from './services.ts';
+import { refuseEarlierLayout } from './layout.ts';
 
 /** Where a running stack says how to reach its local AWS services (for `signet publish` and tests). */
 export const servicesPath = (dataDir: string) => join(dataDir, 'services.json');
@@ -185,6 +187,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await ensureTables(dynamodb.client, tables, localTableName);
 
     // The handlers' clients: the same settings as in Lambda, pointed at the local services.
+    // Filled below, after the context the functions are built from (invoke looks here when called).
+    const built = new Map<string, BuiltFunction>();
     const dynamo = dynamoDocumentClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     stops.push(async () => dynamo.destroy());
     const context: LocalContext = {
@@ -194,12 +198,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       s3: s3.client,
       settings: { ...defaultRuntimeSettings(), ...options.runtime },
       ...(options.functionLogger && { logger: options.functionLogger }),
+      invoke: async (functionId, event) => {
+        const fn = built.get(functionId);
+        if (!fn) throw new Error(`no local function ${functionId}`);
+        await fn.handler(event, { awsRequestId: `invoke-${Date.now()}` } as never);
+      },
     };
+    const repository = localServices('releases', context);
+    await refuseEarlierLayout(new ReleaseStore(dynamo, repository.config.get('mainTable')), s3ObjectStore(s3.client, repository.config.get('bucket')), dataDir);
     const seeded = await runSeedSteps(seedSteps, { dataDir, baseUrl, log, services: (functionId) => localServices(functionId, context) });
     if (await readDemoFile(dataDir)) await updateDemoFile(dataDir, { baseUrl });
     const keyGroup = watchedKeyGroup(cdnKeyDir(dataDir));
     await keyGroup(); // a broken key file fails the start, not the first download
-    const built = await buildFunctions(context);
+    for (const [id, fn] of await buildFunctions(context)) built.set(id, fn);
     // The origin's own S3 client, with no cap on connections: the SDK's default pool of 50
     // let 50 readers that never read hold every download (each keeps its S3 stream open).
     const originS3 = localS3Client(s3.endpoint, new Agent({ keepAlive: true, maxSockets: Infinity }));

@@ -12,6 +12,7 @@
  *   manifest, the downloads, the atomic switch, the state write, the report) against
  *   the same curl time: what a user waits, with the protocol's fixed round trips in it.
  */
+import { consistentName } from '#lib/releases/set-manifest.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -80,8 +81,9 @@ export const agentSuite: Suite = {
         setManifest: string;
         download: { query: string; expiresAt: string };
       };
-      const set = (await (await fetch(`${manifest.targetsUrl}${manifest.setManifest}?${manifest.download.query}`)).json()) as { files: Array<{ target: string }> };
-      const urls = set.files.map((f) => `${manifest.targetsUrl}${f.target}?${manifest.download.query}`);
+      const setSha = manifest.setManifest.split('/')[1] ?? '';
+      const set = (await (await fetch(`${manifest.targetsUrl}${consistentName(manifest.setManifest, setSha)}?${manifest.download.query}`)).json()) as { files: Array<{ target: string; sha256: string }> };
+      const urls = set.files.map((f) => `${manifest.targetsUrl}${consistentName(f.target, f.sha256)}?${manifest.download.query}`);
 
       // The first install warmed both sides up; then agent and curl take turns.
       const agentRounds: Array<{ totalMs: number; downloadMs: number }> = [];

@@ -225,6 +225,17 @@ export class SignetFunction extends Construct {
     return this;
   }
 
+  /**
+   * Lets the function start the repository function (timestampRefresh) asynchronously:
+   * sets `repositoryFunction` to its name and grants `lambda:InvokeFunction` on that one
+   * function (its unqualified ARN: no version, no alias).
+   */
+  bindRepositoryFunction(target: SignetFunction): this {
+    this.setVariable('repositoryFunction', target.function.functionName);
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'InvokeRepositoryFunction', actions: ['lambda:InvokeFunction'], resources: [target.function.functionArn] }));
+    return this;
+  }
+
   private defaultPolicy(): iam.Policy {
     const policy = this.role.node.tryFindChild('DefaultPolicy');
     if (!(policy instanceof iam.Policy)) throw new Error(`${this.role.node.path} has no default policy yet`);

@@ -101,6 +101,16 @@ export class ApiStack extends Stack implements ApiResources {
       created.set(definition.id, fn);
       if (definition.scheduled && isPrimaryRegion) schedules.set(definition.id, this.schedule(definition, config.runtime.timestampRefreshMinutes, fn));
     }
+    // Only the primary region writes to the repository: a replica region's reports do not
+    // move the snapshot (docs/cdk.md, "Replica regions").
+    const repository = created.get('timestampRefresh');
+    for (const definition of functions) {
+      if (definition.invokesRepository && isPrimaryRegion && repository) created.get(definition.id)?.bindRepositoryFunction(repository);
+    }
+    for (const definition of functions) {
+      const fn = created.get(definition.id);
+      if (fn) this.checkVariables(definition, fn, isPrimaryRegion);
+    }
     this.functions = created;
     this.schedules = schedules;
 
@@ -162,15 +172,19 @@ export class ApiStack extends Stack implements ApiResources {
       fn.bindCdnSigningKey(keys.cdnSigningKey);
       fn.bindCdnParameter(config.cdnParameterName, config.globalRegion);
     }
-    // What the function reads at init (declaredVariables) is what it is given, no more, no less.
+    return fn;
+  }
+
+  /** What the function reads at init (declaredVariables) is what it is given, no more, no less. */
+  private checkVariables(definition: FunctionDefinition, fn: SignetFunction, isPrimaryRegion: boolean): void {
     const declared = new Set(declaredVariables(definition));
     const set = fn.variablesSet;
-    const missing = [...declared].filter((key) => !set.has(key));
+    const optional = new Set(isPrimaryRegion ? [] : ['repositoryFunction']);
+    const missing = [...declared].filter((key) => !set.has(key) && !optional.has(key));
     const extra = [...set].filter((key) => !declared.has(key));
     if (missing.length > 0 || extra.length > 0) {
       throw new Error(`${definition.id}: declares ${[...declared].join(', ')} but is given ${[...set].join(', ')} (missing: ${missing.join(', ') || 'none'}; extra: ${extra.join(', ') || 'none'})`);
     }
-    return fn;
   }
 
   /** An EventBridge rule that invokes the function every `minutes` minutes. */

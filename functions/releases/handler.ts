@@ -12,7 +12,7 @@ import { iamActor } from '#lib/http/iam.ts';
 import { json } from '#lib/http/response.ts';
 import { productName } from '#lib/licensing/requests.ts';
 import type { Logger } from '#lib/log.ts';
-import { halt, promote } from '#lib/releases/channels.ts';
+import { haltRollout, promoteRollout } from '#lib/releases/rollout.ts';
 import type { RepositoryDeps } from '#lib/releases/repository.ts';
 import { commitRelease, putRoot } from '#lib/releases/repository.ts';
 import { auditQuery, channelName, commitBody, promoteBody, rootBody } from '#lib/releases/requests.ts';
@@ -64,10 +64,10 @@ export function createReleasesHandler(deps: ReleasesDeps) {
       }
       case 'POST /v1/admin/channels/{product}/{channel}/promote': {
         const body = parseJsonBody(event, promoteBody);
-        return json(200, { channel: await promote(deps.store, { ...channelParams(event), ...body }, actor, now) });
+        return json(200, { channel: await promoteRollout(deps, { ...channelParams(event), ...body }, actor) });
       }
       case 'POST /v1/admin/channels/{product}/{channel}/halt':
-        return json(200, { channel: await halt(deps.store, channelParams(event), actor, now) });
+        return json(200, { channel: await haltRollout(deps, channelParams(event), actor) });
       case 'GET /v1/admin/fleet/{product}': {
         const product = parseWith(productName, event.pathParameters?.product);
         const [versions, channels] = await Promise.all([fleet.versions(product), deps.store.channels(product)]);

@@ -18,6 +18,7 @@ import type { Logger } from '#lib/log.ts';
 import { logMessages } from '#lib/log.ts';
 import { ReleaseStore } from '#lib/releases/store.ts';
 import type { Services } from '#lib/services.ts';
+import type { RepositoryEvent } from '../timestamp-refresh/handler.ts';
 
 export interface ReportsDeps extends ReportDeps {
   readonly logger: Logger;
@@ -34,6 +35,7 @@ export function reportsDependencies(services: Services): ReportsDeps {
     channels: new ReleaseStore(services.dynamo, table),
     policy: { failureRate: config.get('haltFailureRate'), minReports: config.get('haltMinReports') },
     admit: (agentId) => limiter.take(agentId),
+    rolloutChanged: () => services.invoke('timestampRefresh', { moveSnapshot: true } satisfies RepositoryEvent),
     logger: services.logger,
     now: services.now,
   };

@@ -11,10 +11,11 @@ import { createLogger } from '#lib/log.ts';
 import type { Services } from '#lib/services.ts';
 import { dynamoDocumentClient } from './clients.ts';
 
-type Extras = Partial<Pick<Services, 's3' | 'onlineSigner' | 'cdn'>>;
+type Extras = Partial<Pick<Services, 's3' | 'onlineSigner' | 'cdn' | 'invoke'>>;
 
 export function cloudServices(functionId: string, extras: (config: Services['config']) => Extras = () => ({}), env: NodeJS.ProcessEnv = process.env): Services {
-  const config = configFromEnv(functionId, declaredVariables(functionDefinition(functionId)), env);
+  // A replica region's reports function has no repository function to start (only the primary writes).
+  const config = configFromEnv(functionId, declaredVariables(functionDefinition(functionId)), env, ['repositoryFunction']);
   const given = extras(config);
   const missing = (what: string) => () => {
     throw new Error(`function ${functionId} uses ${what}, which its Lambda entry does not provide`);
@@ -25,6 +26,7 @@ export function cloudServices(functionId: string, extras: (config: Services['con
     s3: given.s3 ?? missing('S3'),
     onlineSigner: given.onlineSigner ?? missing('an online TUF key'),
     cdn: given.cdn ?? missing('the CDN'),
+    invoke: given.invoke ?? missing('another function'),
     logger: createLogger(functionId),
     now: () => new Date(),
   };

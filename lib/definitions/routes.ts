@@ -24,6 +24,8 @@ export interface FunctionDefinition {
   readonly signingKeys?: ReadonlyArray<'snapshot' | 'timestamp'>;
   /** Signs CloudFront download grants with the CDN key (KMS in the cloud, a file locally). */
   readonly cdnSigning?: boolean;
+  /** Starts the repository function (timestampRefresh) to move the snapshot after a rollout change it made. */
+  readonly invokesRepository?: boolean;
   /** Runs on a schedule (every `timestampRefreshMinutes` of the runtime settings) instead of serving routes. */
   readonly scheduled?: boolean;
   /** The runtime settings it reads (lib/config.ts); CDK sets exactly these from the deployment's `runtime` block. */
@@ -40,6 +42,7 @@ export function declaredVariables(definition: FunctionDefinition): VariableKey[]
     ...(definition.bucket ? (['bucket'] as const) : []),
     ...(definition.signingKeys ?? []).map((role) => (role === 'snapshot' ? 'snapshotKmsKey' : 'timestampKmsKey') as VariableKey),
     ...(definition.cdnSigning ? (['cdnKmsKey', 'cdnParameter', 'cdnParameterRegion'] as const) : []),
+    ...(definition.invokesRepository ? (['repositoryFunction'] as const) : []),
     ...definition.settings,
   ];
 }
@@ -102,6 +105,8 @@ export const functions: readonly FunctionDefinition[] = [
     memoryMb: 512,
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'write' }],
+    // An auto-halt is a rollout change: the repository function moves the snapshot for it.
+    invokesRepository: true,
     settings: ['reportsPerMinute', 'reportsBurst', 'haltFailureRate', 'haltMinReports'],
   },
   {
@@ -121,7 +126,8 @@ export const functions: readonly FunctionDefinition[] = [
     timeoutSeconds: 60,
     tables: [{ table: mainTable, access: 'write' }],
     bucket: 'write',
-    signingKeys: ['timestamp'],
+    // The snapshot key too: it moves the snapshot when a report halts a rollout.
+    signingKeys: ['snapshot', 'timestamp'],
     scheduled: true,
     settings: ['timestampExpiryHours'],
   },

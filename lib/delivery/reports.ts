@@ -30,6 +30,8 @@ export interface ReportDeps {
   readonly policy: HaltPolicy;
   /** Takes one request from the agent's allowance, or refuses with RateLimited. */
   readonly admit: (agentId: string) => void;
+  /** Makes a rollout change visible to agents (moves the snapshot they watch). */
+  readonly rolloutChanged: () => Promise<void>;
 }
 
 /** Who halted a rollout, in the audit trail, when its failure rate did. */
@@ -64,5 +66,6 @@ export async function recordReport(deps: ReportDeps, token: string, report: Repo
   const counters = await deps.fleet.counters(report.product, report.installedVersion);
   if (!counters || !shouldHalt(counters, deps.policy)) return {};
   await halt(deps.channels, { product: report.product, channel: channelName }, AUTO_HALT_ACTOR, now);
+  await deps.rolloutChanged();
   return { halted: { product: report.product, channel: channelName, version: channel.version, ok: counters.ok, failed: counters.failed } };
 }

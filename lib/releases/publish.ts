@@ -18,7 +18,7 @@ import { parseTargets, signMetadata } from '#lib/tuf/metadata.ts';
 import type { Signer } from '#lib/tuf/signer.ts';
 import type { CommitResult } from './repository.ts';
 import type { SetFile, SetManifest } from './set-manifest.ts';
-import { FILE_NAME, fileTargetPath, parseSetManifest, setManifestBytes, setTargetPath, targetObjectKey } from './set-manifest.ts';
+import { FILE_NAME, fileTargetPath, parseSetManifest, productTargetsPrefix, setManifestBytes, setTargetPath, targetObjectKey } from './set-manifest.ts';
 import { DEFAULT_RETENTION, nextTargets, versionsIn } from './targets.ts';
 import { isVersion } from './versions.ts';
 
@@ -100,19 +100,20 @@ export async function publish(deps: PublishDeps, request: PublishRequest): Promi
   const manifestPath = setTargetPath(product, version, manifestSha);
 
   // Upload what the bucket does not have yet (one listing, not a HEAD per file).
-  const stored = await deps.objects.list(`${targetObjectKey(product)}/`);
+  const stored = await deps.objects.list(productTargetsPrefix(product));
   const unique = [...new Map(files.map((f) => [f.target, f])).values()];
-  const missing = unique.filter((f) => !stored.has(targetObjectKey(f.target)));
+  const missing = unique.filter((f) => !stored.has(targetObjectKey(f.target, f.sha256)));
   const total = { files: missing.length, bytes: missing.reduce((n, f) => n + f.length, 0) };
   const done = { files: 0, bytes: 0 };
   deps.progress?.(done, total);
   await mapLimit(missing, 8, async (f) => {
-    await deps.upload(targetObjectKey(f.target), f.file, f.sha256, f.length);
+    await deps.upload(targetObjectKey(f.target, f.sha256), f.file, f.sha256, f.length);
     done.files++;
     done.bytes += f.length;
     deps.progress?.(done, total);
   });
-  if (!stored.has(targetObjectKey(manifestPath))) await deps.objects.put(targetObjectKey(manifestPath), manifestBytes, 'application/json');
+  const manifestKey = targetObjectKey(manifestPath, manifestSha);
+  if (!stored.has(manifestKey)) await deps.objects.put(manifestKey, manifestBytes, 'application/json');
 
   for (let attempt = 0; ; attempt++) {
     const currentVersion = await deps.repository.targetsVersion();
@@ -128,7 +129,7 @@ export async function publish(deps: PublishDeps, request: PublishRequest): Promi
     }
     const kept = previous ? versionsIn(previous, product).filter((v) => v.version !== version).slice(0, retention - 1) : [];
     const retainedManifests = await mapLimit(kept, 8, async (v) => {
-      const bytes = await deps.objects.get(targetObjectKey(v.path));
+      const bytes = await deps.objects.get(targetObjectKey(v.path, v.sha256));
       if (!bytes) throw new Error(`the set manifest of ${product} ${v.version} is missing from the bucket`);
       return parseSetManifest(bytes);
     });

@@ -47,7 +47,7 @@ const rootCaches = new WeakMap<ObjectStore, Map<number, Root>>();
 /** The committed targets metadata of `state`: under its final name, or still staged. */
 export async function committedTargets(objects: ObjectStore, state: RepositoryState): Promise<Buffer | undefined> {
   if (state.targetsVersion === 0) return undefined;
-  const bytes = (state.staged ? await objects.get(state.staged.targets) : undefined) ?? (await objects.get(metadataKey(`${state.targetsVersion}.targets.json`)));
+  const bytes = (state.staged?.targets ? await objects.get(state.staged.targets) : undefined) ?? (await objects.get(metadataKey(`${state.targetsVersion}.targets.json`)));
   if (!bytes) throw new Unavailable(`targets version ${state.targetsVersion} is missing from the bucket`, 30);
   return bytes;
 }
@@ -170,9 +170,9 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
   const previous = await committedTargets(deps.objects, state);
   const previousPaths = new Set(previous ? Object.keys(parseTargets(previous).signed.targets) : []);
   const added = Object.values(targets.signed.targets).filter((t) => !previousPaths.has(t.path));
-  const missing = (await mapLimit(added, 16, async (t) => ((await deps.objects.exists(targetObjectKey(t.path))) ? undefined : t.path))).filter(Boolean);
+  const missing = (await mapLimit(added, 16, async (t) => ((await deps.objects.exists(targetObjectKey(t.path, t.hashes.sha256 ?? ''))) ? undefined : t.path))).filter(Boolean);
   if (missing.length > 0) throw new Conflict(`targets not uploaded yet: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
-  const manifestBytes = await deps.objects.get(targetObjectKey(set.path));
+  const manifestBytes = await deps.objects.get(targetObjectKey(set.path, setSha));
   if (!manifestBytes || sha256(manifestBytes) !== setSha || manifestBytes.length !== set.length) {
     throw new Conflict(`the set manifest ${set.path} in the bucket does not match its targets entry`);
   }
@@ -205,6 +205,34 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
 }
 
 /**
+ * A new snapshot over the same targets, and a timestamp naming it: moves the version
+ * agents watch (the snapshot version in timestamp.json) for a change that lives in the
+ * table only, a rollout widened, halted or rolled back. Agents then ask for a manifest at
+ * their next poll; the hourly re-sign alone never moves it.
+ */
+export async function moveSnapshot(deps: RepositoryDeps): Promise<{ snapshotVersion: number } | undefined> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const state = await deps.store.repositoryState();
+    if (!state || state.snapshotVersion === 0) return undefined; // nothing published: nothing to watch yet
+    if (state.staged) {
+      // A commit not yet copied to its final names: finish it first, so no version is skipped.
+      await refreshTimestamp(deps);
+      continue;
+    }
+    const now = deps.now();
+    const snapshotVersion = state.snapshotVersion + 1;
+    const staged = { snapshot: `${stagingPrefix}${randomUUID()}.snapshot.json` };
+    const snapshot = await signMetadata(newSnapshot(state.targetsVersion, snapshotVersion, now), [deps.signers.snapshot]);
+    await deps.objects.put(staged.snapshot, toBytes(snapshot));
+    const next: RepositoryState = { ...state, snapshotVersion, staged, revision: state.revision + 1, updatedAt: now.toISOString() };
+    if (!(await deps.store.commit({ expected: state, next, now }))) continue;
+    await refreshTimestamp(deps);
+    return { snapshotVersion };
+  }
+  throw new Unavailable('the repository is too busy to move its snapshot, retry later', 5);
+}
+
+/**
  * Writes a new timestamp.json for the current snapshot. Runs on a schedule (and after
  * each commit) so the timestamp never expires; concurrent writers converge: each writes
  * the state it committed, then checks that nobody committed a newer one after it.
@@ -220,9 +248,9 @@ export async function refreshTimestamp(deps: TimestampDeps): Promise<{ timestamp
     let snapshotBytes: Buffer | undefined;
     if (state.staged) {
       const copies = [
-        [state.staged.targets, `${state.targetsVersion}.targets.json`],
-        [state.staged.snapshot, `${state.snapshotVersion}.snapshot.json`],
-      ] as const;
+        ...(state.staged.targets ? [[state.staged.targets, `${state.targetsVersion}.targets.json`] as const] : []),
+        [state.staged.snapshot, `${state.snapshotVersion}.snapshot.json`] as const,
+      ];
       for (const [from, to] of copies) {
         const bytes = await deps.objects.get(from);
         if (!bytes) {

@@ -29,9 +29,26 @@ export interface SetManifest {
  */
 export const FILE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
+/**
+ * A file's TUF target path: `<product>/<sha256>/<basename>`. One path per content: two
+ * versions that share a file share its path (stored once, cached once), and two versions
+ * whose files differ under the same name never collide. The hash is in the directory, not
+ * the basename, so the name TUF's consistent snapshots derive (`consistentName`) is what
+ * any client at its default settings asks for.
+ */
 export function fileTargetPath(product: string, sha256: string, path: string): string {
   const base = path.split('/').pop() ?? path;
-  return `${product}/${sha256}.${base}`;
+  return `${product}/${sha256}/${base}`;
+}
+
+/**
+ * The name under which consistent snapshots store a target: `<dir>/<sha256>.<basename>`
+ * for the target path `<dir>/<basename>` (TUF 1.0, "consistent snapshots"). Objects sit in
+ * the bucket, and are served, at exactly this name.
+ */
+export function consistentName(targetPath: string, sha256: string): string {
+  const slash = targetPath.lastIndexOf('/');
+  return `${targetPath.slice(0, slash + 1)}${sha256}.${targetPath.slice(slash + 1)}`;
 }
 
 export function setManifestBytes(manifest: SetManifest): Buffer {
@@ -39,8 +56,9 @@ export function setManifestBytes(manifest: SetManifest): Buffer {
   return Buffer.from(canonicalize({ product: manifest.product, version: manifest.version, files: files.map((f) => ({ ...f })) }));
 }
 
+/** A set manifest's TUF target path: `<product>/<sha256>/set-<version>.json` (content-addressed like a file's). */
 export function setTargetPath(product: string, version: string, sha256: string): string {
-  return `${product}/${sha256}.set-${version}.json`;
+  return `${product}/${sha256}/set-${version}.json`;
 }
 
 /** Custom fields on targets entries, so a client can tell what a target is without downloading it. */
@@ -51,9 +69,14 @@ export interface TargetCustom {
   readonly version?: string;
 }
 
-/** The S3 key of a target path. */
-export function targetObjectKey(targetPath: string): string {
-  return `targets/${targetPath}`;
+/** The S3 key of a target: its consistent-snapshot name under `targets/`. */
+export function targetObjectKey(targetPath: string, sha256: string): string {
+  return `targets/${consistentName(targetPath, sha256)}`;
+}
+
+/** Everything of one product in the bucket lives under this prefix. */
+export function productTargetsPrefix(product: string): string {
+  return `targets/${product}/`;
 }
 
 export function parseSetManifest(bytes: Buffer): SetManifest {

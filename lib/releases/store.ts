@@ -23,7 +23,7 @@ export interface RepositoryState {
    * commit point and copied to their final names after it. Until the copy, readers find
    * them here; the timestamp refresh finishes a copy a crash interrupted.
    */
-  readonly staged?: { readonly targets: string; readonly snapshot: string };
+  readonly staged?: { readonly targets?: string; readonly snapshot: string };
 }
 
 export interface Release {

@@ -16,11 +16,11 @@ export function customOf(target: TargetFile): TargetCustom | undefined {
 }
 
 /** The product's published versions in this targets metadata, newest first. */
-export function versionsIn(targets: Targets, product: string): Array<{ version: string; path: string }> {
+export function versionsIn(targets: Targets, product: string): Array<{ version: string; path: string; sha256: string }> {
   return Object.values(targets.targets)
     .flatMap((t) => {
       const custom = customOf(t);
-      return custom?.kind === 'set' && custom.product === product && custom.version ? [{ version: custom.version, path: t.path }] : [];
+      return custom?.kind === 'set' && custom.product === product && custom.version ? [{ version: custom.version, path: t.path, sha256: t.hashes.sha256 ?? '' }] : [];
     })
     .sort((a, b) => compareVersions(b.version, a.version));
 }

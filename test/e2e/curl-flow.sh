@@ -22,12 +22,15 @@ snapshot_version=$(curl -sf "${metadata_url}timestamp.json" | json "d['signed'][
 targets_version=$(curl -sf "${metadata_url}${snapshot_version}.snapshot.json" | json "d['signed']['meta']['targets.json']['version']")
 targets=$(curl -sf "${metadata_url}${targets_version}.targets.json")
 hash_of() { echo "$targets" | json "d['signed']['targets']['$1']['hashes']['sha256']"; }
+# Consistent snapshots: the target path <dir>/<name> is served as <dir>/<sha256>.<name>.
+served_as() { echo "${1%/*}/$(hash_of "$1").${1##*/}"; }
 
 # The set manifest and one of its files, each matching the signed hash.
-curl -sf -o set.json "${targets_url}${set_path}?${query}" || fail "set manifest not served with the grant"
+curl -sf -o set.json "${targets_url}$(served_as "$set_path")?${query}" || fail "set manifest not served with the grant"
 [ "$(sha256sum set.json | cut -d' ' -f1)" = "$(hash_of "$set_path")" ] || fail "set manifest bytes do not match the signed hash"
 file_target=$(json "d['files'][0]['target']" < set.json)
-curl -sf -o file.bin "${targets_url}${file_target}?${query}" || fail "target not served with the grant"
+file_url="${targets_url}$(served_as "$file_target")"
+curl -sf -o file.bin "${file_url}?${query}" || fail "target not served with the grant"
 [ "$(sha256sum file.bin | cut -d' ' -f1)" = "$(hash_of "$file_target")" ] || fail "target bytes do not match the signed hash"
 echo "ok: downloaded and verified ${set_path} and ${file_target}"
 
@@ -35,11 +38,11 @@ echo "ok: downloaded and verified ${set_path} and ${file_target}"
 signature=$(echo "$query" | sed -E 's/.*Signature=([^&]*).*/\1/')
 changed=$(echo "$signature" | sed -E 's/^(.{10})./\1A/;t;s/^/A/')
 [ "$changed" = "$signature" ] && changed=$(echo "$signature" | sed -E 's/^(.{10})./\1B/')
-[ "$(status "${targets_url}${file_target}?${query/$signature/$changed}")" = 403 ] || fail "a changed signature was not refused"
-[ "$(status "${targets_url}other-product/${file_target#*/}?${query}")" = 403 ] || fail "another product's path was not refused"
+[ "$(status "${file_url}?${query/$signature/$changed}")" = 403 ] || fail "a changed signature was not refused"
+[ "$(status "${targets_url}other-product/${file_url#"${targets_url}"*/}?${query}")" = 403 ] || fail "another product's path was not refused"
 expires=$(echo "$manifest" | json "d['download']['expiresAt']")
 now=$(date +%s); until_expiry=$(( $(date -d "$expires" +%s) - now + 1 ))
 [ "$until_expiry" -le $(( lifetime + 1 )) ] || fail "grant lives longer than configured"
 sleep "$until_expiry"
-[ "$(status "${targets_url}${file_target}?${query}")" = 403 ] || fail "an expired grant was not refused"
+[ "$(status "${file_url}?${query}")" = 403 ] || fail "an expired grant was not refused"
 echo "ok: changed signature, foreign product and expired grant refused"

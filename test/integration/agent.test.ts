@@ -168,7 +168,7 @@ describe('reference agent on its own product', () => {
     const { s3Endpoint, bucket } = stackInfo();
     const v3 = { ...v2, 'extra.sig': `extra ${randomUUID()}\n` };
     await publishVersion(product, '1.2.0', v3, ['--channel', 'stable']);
-    const key = `targets/${product}/${sha256(v3['extra.sig'])}.extra.sig`;
+    const key = `targets/${product}/${sha256(v3['extra.sig'])}/${sha256(v3['extra.sig'])}.extra.sig`;
     const s3 = localS3Client(s3Endpoint);
     const original = await getObject(s3, bucket, key);
     try {

@@ -1,3 +1,4 @@
+import { consistentName } from '#lib/releases/set-manifest.ts';
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTestLicense, stackInfo } from '#test/support/licensing.ts';
@@ -24,16 +25,18 @@ describe('POST /v1/manifest for a licensed agent', () => {
       product: PRODUCT,
       channel: 'stable',
       version: '2.0.0',
-      setManifest: expect.stringMatching(new RegExp(`^${PRODUCT}/[0-9a-f]{64}\\.set-2\\.0\\.0\\.json$`)),
+      setManifest: expect.stringMatching(new RegExp(`^${PRODUCT}/[0-9a-f]{64}/set-2\\.0\\.0\\.json$`)),
       metadataUrl: `${baseUrl}/metadata/`,
       targetsUrl: `${baseUrl}/targets/`,
       pollSeconds: 900,
     });
-    const set = await fetch(`${result.body.targetsUrl}${result.body.setManifest}?${result.body.download.query}`);
+    // Each target is served at its consistent-snapshot name, `<dir>/<sha256>.<basename>`.
+    const setSha = result.body.setManifest.split('/')[1] ?? '';
+    const set = await fetch(`${result.body.targetsUrl}${consistentName(result.body.setManifest, setSha)}?${result.body.download.query}`);
     expect(set.status).toBe(200);
     const manifestFile = (await set.json()) as { files: Array<{ target: string; sha256: string }> };
     for (const file of manifestFile.files) {
-      const download = await fetch(`${result.body.targetsUrl}${file.target}?${result.body.download.query}`);
+      const download = await fetch(`${result.body.targetsUrl}${consistentName(file.target, file.sha256)}?${result.body.download.query}`);
       expect(download.status).toBe(200);
       expect(createHash('sha256').update(Buffer.from(await download.arrayBuffer())).digest('hex')).toBe(file.sha256);
     }
@@ -223,7 +226,7 @@ describe('POST /v1/reports and the fleet', () => {
     expect(await report('sgt1.x', { product: PRODUCT, installedVersion: '1.0.0', result: 'ok' })).toBe(401);
   });
 
-  it('halts a rollout by itself when its version fails too often', async () => {
+  it('halts a rollout by itself when its version fails too often, and moves the snapshot agents watch', async () => {
     const product = 'autohalt-av';
     await publishVersion(product, '1.0.0', files('a1'));
     await publishVersion(product, '2.0.0', files('a2'));
@@ -231,9 +234,13 @@ describe('POST /v1/reports and the fleet', () => {
     await promoteTo(product, 'stable', '2.0.0', 50);
     const { licenseKey } = await createTestLicense({ products: [product], seats: 30 });
     const agents = await pool(Array.from({ length: 25 }, (_, i) => i), 8, (i) => agentFor(licenseKey, product, `halt-${i}`));
+    const snapshotVersion = async () =>
+      ((await (await fetch(`${stackInfo().baseUrl}/metadata/timestamp.json`)).json()) as { signed: { meta: Record<string, { version: number }> } }).signed.meta['snapshot.json']?.version ?? 0;
+    const before = await snapshotVersion();
     // 20 reports of the new version, 5 failed: 25% >= the default 20% of at least 20 reports.
     await pool(agents.slice(0, 20), 4, (a) => report(a.token, { product, installedVersion: '2.0.0', result: agents.indexOf(a) < 5 ? 'failed' : 'ok' }));
     const fleet = await (await admin()).call<{ channels: Array<{ channel: string; status: string; updatedBy: string }> }>('GET', `/v1/admin/fleet/${product}`);
     expect(fleet.channels.find((c) => c.channel === 'stable')).toMatchObject({ status: 'halted', updatedBy: 'signet:auto-halt' });
+    expect(await snapshotVersion()).toBeGreaterThan(before);
   });
 });

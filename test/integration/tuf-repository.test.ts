@@ -5,6 +5,7 @@
  * freeze) are refused by the client. Everything tampered with is put back (or healed
  * by the service's timestamp refresh) so the shared stack stays valid for later files.
  */
+import { consistentName, targetObjectKey } from '#lib/releases/set-manifest.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { LengthOrHashMismatchError } from '@tufjs/models/dist/error.js';
 import { BadVersionError, ExpiredMetadataError, RuntimeError } from 'tuf-js/dist/error.js';
@@ -69,7 +70,7 @@ afterAll(async () => {
 });
 
 describe('an independent TUF client (tuf-js) verifying the repository', () => {
-  it('verifies both published versions from the trusted root: set manifests and every file they list', async () => {
+  it('verifies both published versions from the trusted root at tuf-js\'s default settings: set manifests and every file they list, each fetched at its consistent-snapshot name', async () => {
     const one = expectPublished(first);
     const two = expectPublished(second);
     const c = await client();
@@ -81,6 +82,12 @@ describe('an independent TUF client (tuf-js) verifying the repository', () => {
       expect(manifest).toMatchObject({ product: PRODUCT, version: summary.version });
     }
     expect((await setTargetsOf(c, PRODUCT)).map((s) => s.version).sort()).toEqual(['1.0.0', '1.1.0']);
+    // Default settings prefix the basename with the hash: `<dir>/<sha256>.<basename>`, where the objects are.
+    const asked = new Set(c.targetUrls);
+    for (const summary of [one, two]) {
+      const manifest = await c.setManifest(summary.setManifest);
+      for (const file of manifest.files) expect(asked.has(`${stack.baseUrl}/targets/${consistentName(file.target, file.sha256)}`), file.target).toBe(true);
+    }
   });
 
   it('stores an unchanged file once: the same target path in both versions, only the changed file uploaded again', async () => {
@@ -114,7 +121,7 @@ describe('attacks the client refuses', () => {
       return c.setManifest(expectPublished(second).setManifest);
     })();
     const file = manifest.files.find((f) => f.path === 'main.sig');
-    const key = `targets/${file?.target ?? ''}`;
+    const key = targetObjectKey(file?.target ?? '', file?.sha256 ?? '');
     const original = await getObject(deps.s3, stack.bucket, key);
     const forged = Buffer.from(original.toString('utf8').replace('main signatures', 'evil signatures'));
     expect(forged.length).toBe(original.length);
@@ -251,7 +258,7 @@ describe('publishing rules', () => {
     expect((await setTargetsOf(c, RETENTION_PRODUCT)).map((s) => s.version).sort()).toEqual(versions.slice(1));
     expect(await c.updater.getTargetInfo(setPaths['1.0.0'] ?? '')).toBeUndefined();
     const targets = Object.values(await trustedTargets(c)).filter((t) => (t.custom as { product?: string }).product === RETENTION_PRODUCT);
-    const fileNames = targets.filter((t) => (t.custom as { kind?: string }).kind === 'file').map((t) => t.path.slice(t.path.indexOf('.') + 1)).sort();
+    const fileNames = targets.filter((t) => (t.custom as { kind?: string }).kind === 'file').map((t) => t.path.split('/').pop()).sort();
     expect(fileNames).toEqual(['common.sig', ...versions.slice(1).map((v) => `only-${v}.sig`)].sort());
     // What stays still verifies, the shared file included.
     for (const version of versions.slice(1)) {

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consistentName } from '#lib/releases/set-manifest.ts';
 import type { LocalStack } from '#local/stack.ts';
 import { startLocalStack } from '#local/stack.ts';
 import { readDemoFile } from '#local/demo.ts';
@@ -62,7 +63,9 @@ describe('two local stacks in one process', () => {
     const manifest = (await (
       await fetch(`${b.baseUrl}/v1/manifest`, { method: 'POST', headers: { authorization: `Bearer ${body.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ product: 'demo-av' }) })
     ).json()) as { setManifest: string; download: { query: string } };
-    const path = `/targets/${manifest.setManifest}?${manifest.download.query}`;
+    // The set manifest's path is `<product>/<sha256>/set-<version>.json`, served at `<product>/<sha256>/<sha256>.set-...`.
+    const sha = manifest.setManifest.split('/')[1] ?? '';
+    const path = `/targets/${consistentName(manifest.setManifest, sha)}?${manifest.download.query}`;
     expect((await fetch(`${b.baseUrl}${path}`)).status).toBe(200);
     // The same set (same content, same path) is published on both; B's grant names B and is signed with B's key.
     expect((await fetch(`${a.baseUrl}${path}`)).status).toBe(403);

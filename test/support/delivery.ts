@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mapLimit } from '#lib/concurrency.ts';
+import type { Channel } from '#lib/releases/store.ts';
 import type { Manifest } from '#lib/delivery/manifest.ts';
 import { runSignet } from './cli.ts';
 import { admin, createTestLicense, register, registrationFor, stackInfo } from './licensing.ts';
@@ -20,11 +21,11 @@ export async function publishVersion(product: string, version: string, files: Re
 }
 
 export async function promoteTo(product: string, channel: string, version: string, percent: number) {
-  return (await admin()).call('POST', `/v1/admin/channels/${product}/${channel}/promote`, { version, percent });
+  return (await admin()).call<{ channel: Channel }>('POST', `/v1/admin/channels/${product}/${channel}/promote`, { version, percent });
 }
 
 export async function haltChannel(product: string, channel: string) {
-  return (await admin()).call('POST', `/v1/admin/channels/${product}/${channel}/halt`);
+  return (await admin()).call<{ channel: Channel }>('POST', `/v1/admin/channels/${product}/${channel}/halt`);
 }
 
 export async function agentFor(licenseKey: string, product: string, machineId?: string): Promise<{ agentId: string; token: string }> {

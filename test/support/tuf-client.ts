@@ -1,9 +1,9 @@
 /**
  * An independent TUF client for tests: tuf-js's `Updater` over a fresh metadata dir
  * seeded with the stack's trusted root, fetching `/metadata/*` as is and `/targets/*`
- * with a CloudFront-style signed-URL grant appended, as an agent would. Target paths
- * are content-addressed already (`<product>/<sha256>.<name>`), so the client must not
- * prefix them with the hash again (`prefixTargetsWithHash: false`).
+ * with a CloudFront-style signed-URL grant appended, as an agent would. It runs at
+ * tuf-js's default settings: it asks for each target at the name consistent snapshots
+ * derive from its path (`<dir>/<sha256>.<basename>`), as any TUF client would.
  *
  * Also: the repository's own wiring (store, bucket, online signers) built in-process
  * against the stack's local services, for tests that tamper with metadata and heal it
@@ -58,6 +58,9 @@ export async function signTargetsGrant(stack: Pick<StackRef, 'baseUrl' | 'dataDi
 
 /** tuf-js's own fetcher, with the product's grant appended to target URLs. */
 class SignedTargetsFetcher extends DefaultFetcher {
+  /** Every target URL asked for, without the grant: what the client derived from the target paths. */
+  readonly targetUrls: string[] = [];
+
   constructor(
     private readonly targetsBase: string,
     private readonly grants: ReadonlyMap<string, string>,
@@ -67,6 +70,7 @@ class SignedTargetsFetcher extends DefaultFetcher {
 
   override fetch(url: string): ReturnType<DefaultFetcher['fetch']> {
     if (!url.startsWith(this.targetsBase)) return super.fetch(url);
+    this.targetUrls.push(url);
     const product = url.slice(this.targetsBase.length).split('/')[0] ?? '';
     const query = this.grants.get(product);
     return super.fetch(query ? `${url}${url.includes('?') ? '&' : '?'}${query}` : url);
@@ -80,6 +84,8 @@ export interface TufClient {
   readonly targetDir: string;
   /** A new Updater over the same metadata dir: a client that remembers what it trusted. */
   reopen(): TufClient;
+  /** Every target URL it asked for (without the grant). */
+  readonly targetUrls: readonly string[];
   /** Verifies and downloads a target by path; the bytes on success. */
   download(targetPath: string): Promise<Buffer>;
   /** The set manifest of a version, downloaded and verified through TUF. */
@@ -98,16 +104,12 @@ export async function tufClient(stack: Pick<StackRef, 'baseUrl' | 'dataDir'>, pr
   const grants = new Map(await Promise.all(products.map(async (p) => [p, await signTargetsGrant(stack, p)] as const)));
   const targetsBase = `${stack.baseUrl}/targets/`;
   const open = (): TufClient => {
-    const updater = new Updater({
-      metadataDir,
-      metadataBaseUrl: `${stack.baseUrl}/metadata`,
-      targetDir,
-      targetBaseUrl: `${stack.baseUrl}/targets`,
-      fetcher: new SignedTargetsFetcher(targetsBase, grants),
-      config: { prefixTargetsWithHash: false },
-    });
+    const fetcher = new SignedTargetsFetcher(targetsBase, grants);
+    // No config: tuf-js at its default settings, as a vendor's client would start.
+    const updater = new Updater({ metadataDir, metadataBaseUrl: `${stack.baseUrl}/metadata`, targetDir, targetBaseUrl: `${stack.baseUrl}/targets`, fetcher });
     const client: TufClient = {
       updater,
+      targetUrls: fetcher.targetUrls,
       metadataDir,
       targetDir,
       reopen: open,

@@ -78,7 +78,7 @@ describe('buildManifest (the use case, on in-memory stores)', () => {
 });
 
 function reportDeps(store: FakeLicensingStore, channels = new FakeChannels(), fleet = new FakeFleet()) {
-  return { access: store, fleet, channels, policy: { failureRate: 0.5, minReports: 4 }, admit: () => undefined };
+  return { access: store, fleet, channels, policy: { failureRate: 0.5, minReports: 4 }, admit: () => undefined, rolloutChanged: async () => undefined };
 }
 
 describe('recordReport (the use case, on in-memory stores)', () => {
@@ -105,7 +105,8 @@ describe('recordReport (the use case, on in-memory stores)', () => {
     store.putChannel(channel());
     const channels = new FakeChannels();
     channels.channels.set('demo-av/stable', channel());
-    const deps = reportDeps(store, channels);
+    let rolloutChanges = 0;
+    const deps = { ...reportDeps(store, channels), rolloutChanged: async () => void rolloutChanges++ };
     const outcomes = [];
     for (const [i, result] of (['ok', 'failed', 'ok', 'failed'] as const).entries()) {
       const { token } = await agentIn(store, `pc-${i}`);
@@ -114,6 +115,7 @@ describe('recordReport (the use case, on in-memory stores)', () => {
     expect(outcomes.slice(0, 3)).toEqual([{}, {}, {}]); // fewer than minReports
     expect(outcomes[3]).toEqual({ halted: { product: 'demo-av', channel: 'stable', version: '1.1.0', ok: 2, failed: 2 } });
     expect(channels.channels.get('demo-av/stable')).toMatchObject({ status: 'halted', updatedBy: AUTO_HALT_ACTOR });
+    expect(rolloutChanges).toBe(1); // agents are told through the snapshot they watch
   });
 });
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SetFile, SetManifest } from '#lib/releases/set-manifest.ts';
-import { fileTargetPath, parseSetManifest, setManifestBytes, setTargetPath, targetObjectKey } from '#lib/releases/set-manifest.ts';
+import { consistentName, fileTargetPath, parseSetManifest, setManifestBytes, setTargetPath, targetObjectKey } from '#lib/releases/set-manifest.ts';
 
 function file(path: string, content: string): SetFile {
   const sha256 = createHash('sha256').update(content).digest('hex');
@@ -39,11 +39,17 @@ describe('setManifestBytes', () => {
 });
 
 describe('target paths', () => {
-  it('content-addresses files by sha256 and base name, and set manifests by sha256 and version', () => {
+  it('puts the hash in the directory of a target path (one path per content), not in its basename', () => {
     const sha = 'ab'.repeat(32);
-    expect(fileTargetPath('demo-av', sha, 'sub/dir/engine.cfg')).toBe(`demo-av/${sha}.engine.cfg`);
-    expect(setTargetPath('demo-av', '1.2.3', sha)).toBe(`demo-av/${sha}.set-1.2.3.json`);
-    expect(targetObjectKey(`demo-av/${sha}.main.sig`)).toBe(`targets/demo-av/${sha}.main.sig`);
+    expect(fileTargetPath('demo-av', sha, 'sub/dir/engine.cfg')).toBe(`demo-av/${sha}/engine.cfg`);
+    expect(setTargetPath('demo-av', '1.2.3', sha)).toBe(`demo-av/${sha}/set-1.2.3.json`);
+  });
+
+  it('stores a target at the name consistent snapshots derive from its path: <dir>/<sha256>.<basename>', () => {
+    const sha = 'ab'.repeat(32);
+    expect(consistentName(`demo-av/${sha}/main.sig`, sha)).toBe(`demo-av/${sha}/${sha}.main.sig`);
+    expect(consistentName('top.txt', sha)).toBe(`${sha}.top.txt`);
+    expect(targetObjectKey(`demo-av/${sha}/main.sig`, sha)).toBe(`targets/demo-av/${sha}/${sha}.main.sig`);
   });
 
   it('refuses to parse something that is not a set manifest', () => {
