@@ -3,9 +3,8 @@
  * measured in the same run. `BENCH_SECONDS` sets each load's duration (default 5).
  * `npm run bench -- <id>` runs one suite (ids below; a part of a suite's name works too).
  *
- * Each suite runs in its own process: a local stack loads the handlers once per process,
- * as a Lambda container does, so two stacks in one process would share the first one's
- * clients and configuration (startLocalStack refuses a second).
+ * Each suite runs in its own process, so one suite's stack, timers and memory do not
+ * linger into the next one's figures.
  */
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { agentSuite } from './suites/agent.ts';
 import { deliverySuite } from './suites/delivery.ts';
 import { licensingSuite } from './suites/licensing.ts';
 import { localOriginSuite } from './suites/local-origin.ts';
+import { pollsSuite } from './suites/polls.ts';
 import { publishSuite } from './suites/publish.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -25,6 +25,7 @@ const suites: Record<string, Suite> = {
   delivery: deliverySuite,
   publish: publishSuite,
   agent: agentSuite,
+  polls: pollsSuite,
 };
 const only = process.argv[2];
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,22 @@ describe('signet local, run as a user runs it', () => {
     expect(fresh.output()).toContain('first start');
     expect(await fresh.stop()).toBe(0);
     await expect(stat(join(dataDir, 'marker'))).rejects.toThrow();
+  });
+
+  it('refuses, in one line that says how to go on, a data dir whose releases use the earlier target layout', async () => {
+    const dataDir = await tempDataDir();
+    const first = await startSignetLocal(['--port', '0', '--data-dir', dataDir, '--quiet']);
+    expect(await first.stop()).toBe(0);
+    // What a data dir written before the consistent-snapshot layout holds: the hash in the basename.
+    const objects = join(dataDir, 's3', 'signet-signatures', 'metadata');
+    const file = join(objects, `${(await readdir(objects)).map((n) => /^(\d+)\.targets\.json\._S3rver_object$/.exec(n)?.[1]).filter(Boolean).map(Number).sort((a, b) => b - a)[0]}.targets.json._S3rver_object`);
+    const targets = JSON.parse(await readFile(file, 'utf8')) as { signed: { targets: Record<string, unknown> } };
+    targets.signed.targets[`demo-av/${'a'.repeat(64)}.main.sig`] = { length: 1, hashes: { sha256: 'a'.repeat(64) } };
+    await writeFile(file, JSON.stringify(targets));
+
+    const result = await runSignet(['local', '--port', '0', '--data-dir', dataDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/earlier target layout .*start with --fresh/)]);
   });
 
   it('answers 503 UNAVAILABLE with Retry-After, quickly, when DynamoDB Local dies under it', async () => {

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isEarlierLayoutPath } from '#local/layout.ts';
 import { runSeedSteps } from '#local/seed.ts';
 import type { SeedStep } from '#local/seed.ts';
 
@@ -51,5 +52,14 @@ describe('first-start seeding', () => {
     const calls: string[] = [];
     await runSeedSteps([counting('a', calls)], context());
     expect(await runSeedSteps([counting('a', calls), counting('new', calls)], context())).toEqual(['new']);
+  });
+});
+
+describe('the earlier target layout', () => {
+  it('is recognized by the hash at the start of a target basename, and only by that', () => {
+    const sha = 'ab'.repeat(32);
+    expect(isEarlierLayoutPath(`demo-av/${sha}.main.sig`)).toBe(true);
+    expect(isEarlierLayoutPath(`demo-av/${sha}/main.sig`)).toBe(false);
+    expect(isEarlierLayoutPath(`demo-av/${sha}/set-1.0.0.json`)).toBe(false);
   });
 });
