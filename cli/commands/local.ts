@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runtimeSettingsFromEnv } from '#lib/config.ts';
 import { startLocalStack } from '#local/stack.ts';
-import { dataDirOption, parsePort } from '../options.ts';
+import { dataDirOption, parsePort, parseWholeNumber } from '../options.ts';
 
 interface LocalFlags {
   port?: string;
@@ -11,6 +11,18 @@ interface LocalFlags {
   dataDir?: string;
   fresh?: boolean;
   quiet?: boolean;
+  timestampEvery?: string;
+}
+
+/**
+ * At most a third of the timestamp's lifetime, the rule the cloud's config applies, so two
+ * missed refreshes in a row do not let timestamp.json expire under the agents; and at most a
+ * day (the cloud's limit, and well inside what a Node timer can hold). Without the flag, the
+ * stack's default: hourly, as in the cloud.
+ */
+function timestampEverySeconds(flag: string | undefined, expiryHours: number): number | undefined {
+  if (flag === undefined) return undefined;
+  return parseWholeNumber(flag, '--timestamp-every', 'a whole number of seconds', 1, Math.min(86_400, (expiryHours * 3600) / 3));
 }
 
 export function registerLocal(program: Command): void {
@@ -22,10 +34,14 @@ export function registerLocal(program: Command): void {
     .option('--data-dir <dir>', 'where data is kept across restarts (env SIGNET_DATA_DIR)', undefined)
     .option('--fresh', 'delete the data dir first and start empty')
     .option('--quiet', 'no access log')
+    .option('--timestamp-every <seconds>', 're-sign timestamp.json this often (default 3600, as in the cloud; at most a third of SIGNET_TIMESTAMP_EXPIRY_HOURS)')
     .action(async (flags: LocalFlags) => {
       const port = flags.port !== undefined
         ? parsePort(flags.port, '--port', 8080)
         : parsePort(process.env.SIGNET_PORT, 'SIGNET_PORT', 8080);
+      // The same variables a Lambda function reads (lib/config.ts): SIGNET_POLL_SECONDS, ...
+      const runtime = runtimeSettingsFromEnv(process.env);
+      const timestampRefreshSeconds = timestampEverySeconds(flags.timestampEvery, runtime.timestampExpiryHours);
       // Signals are handled from the first moment, so a Ctrl-C during start-up also ends
       // in a clean stop (once the services that are starting have come up).
       let stopRequested: (signal: NodeJS.Signals) => void = () => undefined;
@@ -48,8 +64,8 @@ export function registerLocal(program: Command): void {
         host: flags.host,
         dataDir: dataDirOption(flags.dataDir),
         fresh: flags.fresh === true,
-        // The same variables a Lambda function reads (lib/config.ts): SIGNET_POLL_SECONDS, ...
-        runtime: runtimeSettingsFromEnv(process.env),
+        runtime,
+        timestampRefreshSeconds,
         log: flags.quiet ? undefined : (line) => console.log(`  ${new Date().toISOString()} ${line}`),
       });
       if (!signalled) {

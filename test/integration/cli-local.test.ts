@@ -69,6 +69,36 @@ describe('signet local, run as a user runs it', () => {
     }
   });
 
+  it('re-signs timestamp.json every --timestamp-every seconds', async () => {
+    const dataDir = await tempDataDir();
+    const local = await startSignetLocal(['--port', '0', '--data-dir', dataDir, '--quiet', '--timestamp-every', '2']);
+    try {
+      const version = async () => ((await (await fetch(`${local.baseUrl}/metadata/timestamp.json`)).json()) as { signed: { version: number } }).signed.version;
+      const first = await version();
+      let latest = first;
+      const deadline = Date.now() + 10_000;
+      while (latest < first + 2 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        latest = await version();
+      }
+      // Two more: the one refresh every start runs cannot account for both.
+      expect(latest).toBeGreaterThanOrEqual(first + 2);
+    } finally {
+      expect(await local.stop()).toBe(0);
+    }
+  });
+
+  it('refuses a --timestamp-every that is not a whole number of seconds, or one that would let the timestamp expire, in one line', async () => {
+    const zero = await runSignet(['local', '--timestamp-every', '0', '--data-dir', await tempDataDir()]);
+    expect(zero.code).toBe(1);
+    expect(zero.stderr.trim()).toBe('signet: --timestamp-every must be a whole number of seconds from 1 to 28800, got "0"');
+    const fraction = await runSignet(['local', '--timestamp-every', '1.5', '--data-dir', await tempDataDir()]);
+    expect(fraction.stderr.trim()).toBe('signet: --timestamp-every must be a whole number of seconds from 1 to 28800, got "1.5"');
+    // A third of the timestamp's lifetime at most, as the cloud's config requires: 2 h here.
+    const tooLong = await runSignet(['local', '--timestamp-every', '7201', '--data-dir', await tempDataDir()], { ...process.env, SIGNET_TIMESTAMP_EXPIRY_HOURS: '6' });
+    expect(tooLong.stderr.trim()).toBe('signet: --timestamp-every must be a whole number of seconds from 1 to 7200, got "7201"');
+  });
+
   it('fails in one line when the port is taken', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
