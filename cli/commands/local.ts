@@ -1,8 +1,10 @@
 /** `signet local` (= `npm start`): runs the local stack in the foreground until Ctrl-C. */
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runtimeSettingsFromEnv } from '#lib/config.ts';
 import { startLocalStack } from '#local/stack.ts';
+import { CliError } from '../errors.ts';
 import { dataDirOption, parsePort, parseWholeNumber } from '../options.ts';
 
 interface LocalFlags {
@@ -12,6 +14,37 @@ interface LocalFlags {
   fresh?: boolean;
   quiet?: boolean;
   timestampEvery?: string;
+  accessLog?: string;
+}
+
+interface AccessLogFile {
+  readonly write: (line: string) => void;
+  /** Resolves once every line written so far is in the file. */
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * The `--access-log` file, opened for appending (a restart adds to it) before anything
+ * starts, so a path that cannot be written fails at once, in one line.
+ */
+async function openAccessLog(file: string): Promise<AccessLogFile> {
+  const stream = createWriteStream(file, { flags: 'a' });
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (error) => reject(new CliError(`cannot open the access log: ${error.message}`)));
+  });
+  let failed = false;
+  stream.on('error', (error) => {
+    // A full disk must not take the stack down: say so once, and log no more.
+    if (!failed) console.error(`signet local: writing the access log failed, no more lines go to it: ${error.message}`);
+    failed = true;
+  });
+  return {
+    write: (line) => {
+      if (!failed) stream.write(`${line}\n`);
+    },
+    close: () => new Promise((resolve) => stream.end(() => resolve())),
+  };
 }
 
 /**
@@ -33,7 +66,8 @@ export function registerLocal(program: Command): void {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--data-dir <dir>', 'where data is kept across restarts (env SIGNET_DATA_DIR)', undefined)
     .option('--fresh', 'delete the data dir first and start empty')
-    .option('--quiet', 'no access log')
+    .option('--quiet', 'no request and event lines on stdout')
+    .option('--access-log <file>', 'append one line per request: ISO time, method, path (no query), status, body bytes, ms')
     .option('--timestamp-every <seconds>', 're-sign timestamp.json this often (default 3600, as in the cloud; at most a third of SIGNET_TIMESTAMP_EXPIRY_HOURS)')
     .action(async (flags: LocalFlags) => {
       const port = flags.port !== undefined
@@ -42,6 +76,7 @@ export function registerLocal(program: Command): void {
       // The same variables a Lambda function reads (lib/config.ts): SIGNET_POLL_SECONDS, ...
       const runtime = runtimeSettingsFromEnv(process.env);
       const timestampRefreshSeconds = timestampEverySeconds(flags.timestampEvery, runtime.timestampExpiryHours);
+      const accessLog = flags.accessLog === undefined ? undefined : await openAccessLog(flags.accessLog);
       // Signals are handled from the first moment, so a Ctrl-C during start-up also ends
       // in a clean stop (once the services that are starting have come up).
       let stopRequested: (signal: NodeJS.Signals) => void = () => undefined;
@@ -67,6 +102,10 @@ export function registerLocal(program: Command): void {
         runtime,
         timestampRefreshSeconds,
         log: flags.quiet ? undefined : (line) => console.log(`  ${new Date().toISOString()} ${line}`),
+        accessLog: accessLog?.write,
+      }).catch(async (error: unknown) => {
+        await accessLog?.close(); // the lines of requests answered while starting
+        throw error;
       });
       if (!signalled) {
         console.log(`signet local ready: ${stack.baseUrl}`);
@@ -81,6 +120,7 @@ export function registerLocal(program: Command): void {
       const signal = await stopSignal;
       console.log(`signet local: ${signal}, stopping`);
       await stack.stop().catch((error: unknown) => console.error(`signet local: stop failed: ${String(error)}`));
+      await accessLog?.close();
       console.log('signet local: stopped');
     });
 }
