@@ -80,7 +80,7 @@ export function registerAgent(program: Command): void {
     .description('check for a new version; download, verify (TUF) and install it atomically')
     .requiredOption('--dir <dir>', 'the install dir given to register')
     .option('--proxy-conf <file>', 'a proxy.conf for this run (default: the one given to register)')
-    .option('--daemon', "keep polling at the server's pollSeconds (with jitter) until SIGINT/SIGTERM")
+    .option('--daemon', "keep polling once per the server's pollSeconds, at this agent's own moment of it, until SIGINT/SIGTERM")
     .option('--force', 'run even if an earlier answer stopped updates, and ask for the manifest even if nothing changed')
     .option('--json', 'print JSON (one line per attempt with --daemon)')
     .action(async (flags: { dir: string; proxyConf?: string; daemon?: boolean; force?: boolean; json?: boolean }) => {
