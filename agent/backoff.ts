@@ -1,4 +1,5 @@
-/** Retry timing: exponential backoff with full jitter, and the server's Retry-After. Pure. */
+/** Retry and poll timing: exponential backoff with full jitter, the server's Retry-After, each agent's moment to poll. Pure. */
+import { createHash } from 'node:crypto';
 
 export interface BackoffPolicy {
   /** Attempts in one call, the first included. */
@@ -36,9 +37,46 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   return Math.max(0, when - now);
 }
 
-/** The poll interval with ±20% jitter, so a fleet started together does not poll together. */
-export function pollDelay(pollSeconds: number, random: () => number = Math.random): number {
-  return Math.round(pollSeconds * 1000 * (0.8 + 0.4 * random()));
+/**
+ * The agent's own moment in every poll interval, in ms from the interval's start
+ * (intervals counted from the Unix epoch, so every agent's clock agrees on them, give or
+ * take its skew). From a hash of the agent's id: a fleet's moments are spread evenly over
+ * the interval, and one agent keeps its moment from run to run.
+ */
+export function pollPhaseMs(agentKey: string, intervalMs: number): number {
+  const hash = createHash('sha256').update(agentKey).digest();
+  return Number(hash.readBigUInt64BE(0) % BigInt(intervalMs));
+}
+
+/** How far either side of its moment an agent polls, as a share of the interval. */
+export const POLL_JITTER = 0.05;
+
+export interface PollTiming {
+  /** The agent's id (or, before it has one, its machine id); without it, a random moment each time. */
+  readonly agentKey?: string;
+  /** Epoch ms. */
+  readonly now?: number;
+  /** In [0, 1). */
+  readonly random?: () => number;
+}
+
+/**
+ * How long to sleep before the next poll: to the agent's moment (`pollPhaseMs`) nearest one
+ * interval from now, ±5% of the interval at random. So an agent polls about once an
+ * interval whenever it started and however long its update took, and a fleet spreads its
+ * polls evenly over the interval: agents started together (a power cut, a mass deployment)
+ * do not poll together, nor call for the manifest in the same second after a release.
+ */
+export function pollDelay(pollSeconds: number, timing: PollTiming = {}): number {
+  const { now = Date.now(), random = Math.random } = timing;
+  const intervalMs = Math.max(1, Math.round(pollSeconds * 1000));
+  const phase = timing.agentKey === undefined ? Math.floor(random() * intervalMs) : pollPhaseMs(timing.agentKey, intervalMs);
+  const inOneInterval = now + intervalMs;
+  // From one interval ahead to the moment nearest it: at most half an interval either way.
+  let shift = (((phase - inOneInterval) % intervalMs) + intervalMs) % intervalMs;
+  if (shift > intervalMs / 2) shift -= intervalMs;
+  const jitter = (2 * random() - 1) * POLL_JITTER * intervalMs;
+  return Math.max(0, Math.round(intervalMs + shift + jitter));
 }
 
 /** Resolves after `ms`, or at once (rejecting) when `signal` aborts. */

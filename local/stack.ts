@@ -25,7 +25,7 @@ import { writeFileAtomic } from './files.ts';
 import type { BuiltFunction } from './handlers.ts';
 import { functionBuilders } from './handlers.ts';
 import { localS3Client, startS3Local } from './s3-local.ts';
-import { createOrigin } from './origin.ts';
+import { createOrigin, logAccess } from './origin.ts';
 import { isProcessAlive } from './process-utils.ts';
 import { readAdminCredentials } from './admin-credentials.ts';
 import { localRegion } from './region.ts';
@@ -50,6 +50,8 @@ export interface LocalStackOptions {
   readonly fresh: boolean;
   /** One line per request and per notable event; silent when absent. */
   readonly log?: (line: string) => void;
+  /** One access-log line per request the origin answers, those answered while starting included (local/origin.ts `logAccess`). */
+  readonly accessLog?: (line: string) => void;
   /** How long an object download may make no progress before its connection is closed (default 30 s, CloudFront's origin read timeout). */
   readonly objectIdleTimeoutMs?: number;
   /** The runtime settings (poll interval, grant lifetime, rate limits, ...); the rest keep their defaults (lib/config.ts). */
@@ -158,7 +160,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const releaseLock = await acquireLock(dataDir);
 
   // Bind the port before anything slow, so a taken port fails in milliseconds.
-  let handle = (_req: IncomingMessage, res: ServerResponse) => {
+  let handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (options.accessLog) logAccess(req, res, options.accessLog);
     res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
     res.end(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'signet local is starting' } }));
   };
@@ -226,6 +229,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       keyGroup,
       adminCredentials: await readAdminCredentials(dataDir),
       log,
+      accessLog: options.accessLog,
     });
     stops.push(releaseLock);
     startSchedules(built, (options.timestampRefreshSeconds ?? 3600) * 1000, log, stops);

@@ -1,8 +1,10 @@
 /** `signet agent register|update|status`: the reference agent (library in agent/). */
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { AgentError, register, runDaemon, status, update } from '../../agent/index.ts';
-import type { AgentOptions, AgentStatus, UpdateResult } from '../../agent/index.ts';
+import { AgentError, readState, register, runDaemon, status, update } from '../../agent/index.ts';
+import type { AgentOptions, AgentState, AgentStatus, RegisterOptions, UpdateResult } from '../../agent/index.ts';
+import { trimSlash } from '../../agent/client.ts';
 import { CliError } from '../errors.ts';
 import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 
@@ -35,60 +37,135 @@ function printStatus(s: AgentStatus): void {
   if (s.proxy) console.log(`proxy: ${s.proxy}`);
 }
 
+/** The flags that say how to register, shared by `register` and `update`. */
+interface RegistrationFlags {
+  server?: string;
+  license?: string;
+  product?: string;
+  channel?: string;
+  root?: string;
+  dataDir?: string;
+  proxyConf?: string;
+  machineId?: string;
+}
+
+/** The registration flags; `register` requires --license and --product, `update` only when it registers. */
+function registrationOptions(command: Command, required: boolean): Command {
+  command.option('--server <url>', 'the service (env SIGNET_SERVER); default: the local stack of --data-dir');
+  for (const [flag, description] of [
+    ['--license <key>', 'the license key (kept in the install dir, mode 0600)'],
+    ['--product <name>', 'the product, e.g. demo-av'],
+  ] as const) {
+    if (required) command.requiredOption(flag, description);
+    else command.option(flag, description);
+  }
+  return command
+    .option('--root <file>', "the trusted TUF root.json; default with --data-dir: the local stack's")
+    .option('--data-dir <dir>', "a local stack's data dir (env SIGNET_DATA_DIR): its URL and root.json")
+    .option('--machine-id <id>', 'default: /etc/machine-id, else a generated id kept in the state');
+}
+
+/** What register() needs, from the flags, the environment, and a local stack's data dir. */
+async function registrationFrom(dir: string, flags: RegistrationFlags & { license: string; product: string }): Promise<RegisterOptions> {
+  const dataDir = flags.dataDir ?? process.env.SIGNET_DATA_DIR;
+  let server = flags.server ?? process.env.SIGNET_SERVER;
+  if (!server && dataDir) {
+    const demo = await readFile(join(resolve(dataDir), 'demo.json'), 'utf8').catch(() => undefined);
+    if (demo) server = (JSON.parse(demo) as { baseUrl?: string }).baseUrl;
+  }
+  if (!server) throw new CliError('no server: pass --server URL (or --data-dir of a local stack)');
+  const root = flags.root ?? (dataDir ? join(resolve(dataDir), 'root.json') : undefined);
+  return {
+    dir,
+    server,
+    licenseKey: flags.license,
+    product: flags.product,
+    ...(flags.channel && { channel: flags.channel }),
+    ...(root && { root }),
+    ...(flags.proxyConf && { proxyConf: flags.proxyConf }),
+    ...(flags.machineId && { machineId: flags.machineId }),
+    log,
+  };
+}
+
+/**
+ * Where `update` was given registration flags and DIR already holds a registered agent:
+ * the flags must describe that agent (--root and --data-dir are read only to register).
+ * Another server, product, license, channel or machine is refused rather than quietly
+ * ignored or quietly re-registered, which would take a seat elsewhere and void this
+ * agent's token: re-registering is `signet agent register`'s, on purpose.
+ */
+function refuseOtherAgent(dir: string, state: AgentState, flags: RegistrationFlags): void {
+  const differs: string[] = [];
+  if (flags.server !== undefined && trimSlash(flags.server) !== state.server) differs.push(`server ${state.server}`);
+  if (flags.product !== undefined && flags.product !== state.product) differs.push(`product ${state.product}`);
+  if (flags.channel !== undefined && flags.channel !== (state.channel ?? DEFAULT_CHANNEL)) differs.push(`channel ${state.channel ?? DEFAULT_CHANNEL}`);
+  if (flags.machineId !== undefined && flags.machineId !== state.machineId) differs.push(`machine ${state.machineId}`);
+  if (flags.license !== undefined && flags.license !== state.licenseKey) differs.push('another license key');
+  if (differs.length > 0) {
+    throw new CliError(`${dir} holds an agent for ${differs.join(', ')}: use another --dir, or \`signet agent register\` to re-register this one on purpose`);
+  }
+}
+
+/**
+ * `update` with registration flags registers first when DIR holds no registered agent
+ * (nothing, or a registration that never succeeded); the registration it made, if any.
+ */
+async function registerIfNeeded(dir: string, flags: Omit<RegistrationFlags, 'proxyConf'>, proxyConf: string | undefined): Promise<AgentState | undefined> {
+  if (Object.values(flags).every((value) => value === undefined)) return undefined;
+  const state = await readState(resolve(dir));
+  if (state?.agentId) {
+    refuseOtherAgent(dir, state, flags);
+    return undefined;
+  }
+  const { license, product } = flags;
+  if (license === undefined || product === undefined) {
+    throw new CliError(`no agent in ${dir} yet: to register first, update needs --license KEY and --product P too (and --server URL or --data-dir)`);
+  }
+  return register(await registrationFrom(dir, { ...flags, license, product, proxyConf })).catch(fail);
+}
+
 export function registerAgent(program: Command): void {
   const agent = program.command('agent').description('the reference agent: register, update and verify a signature set');
 
-  agent
-    .command('register')
-    .description('register this computer for a product (takes a seat) and prepare the install dir')
-    .option('--server <url>', 'the service (env SIGNET_SERVER); default: the local stack of --data-dir')
-    .requiredOption('--license <key>', 'the license key (kept in the install dir, mode 0600)')
-    .requiredOption('--product <name>', 'the product, e.g. demo-av')
-    .requiredOption('--dir <dir>', 'the install dir: state, trusted root, installed set (DIR/current)')
+  registrationOptions(
+    agent
+      .command('register')
+      .description('register this computer for a product (takes a seat) and prepare the install dir')
+      .requiredOption('--dir <dir>', 'the install dir: state, trusted root, installed set (DIR/current)'),
+    true,
+  )
     .option('--channel <name>', 'the channel to follow', DEFAULT_CHANNEL)
-    .option('--root <file>', "the trusted TUF root.json; default with --data-dir: the local stack's")
-    .option('--data-dir <dir>', "a local stack's data dir (env SIGNET_DATA_DIR): its URL and root.json")
     .option('--proxy-conf <file>', 'a proxy.conf (proxy:port:user:password) for every request')
-    .option('--machine-id <id>', 'default: /etc/machine-id, else a generated id kept in the state')
     .option('--json', 'print JSON')
-    .action(async (flags: { server?: string; license: string; product: string; dir: string; channel: string; root?: string; dataDir?: string; proxyConf?: string; machineId?: string; json?: boolean }) => {
-      const dataDir = flags.dataDir ?? process.env.SIGNET_DATA_DIR;
-      let server = flags.server ?? process.env.SIGNET_SERVER;
-      if (!server && dataDir) {
-        const demo = await import('node:fs/promises').then((fs) => fs.readFile(join(resolve(dataDir), 'demo.json'), 'utf8')).catch(() => undefined);
-        if (demo) server = (JSON.parse(demo) as { baseUrl?: string }).baseUrl;
-      }
-      if (!server) throw new CliError('no server: pass --server URL (or --data-dir of a local stack)');
-      const root = flags.root ?? (dataDir ? join(resolve(dataDir), 'root.json') : undefined);
-      const state = await register({
-        dir: flags.dir,
-        server,
-        licenseKey: flags.license,
-        product: flags.product,
-        channel: flags.channel,
-        ...(root && { root }),
-        ...(flags.proxyConf && { proxyConf: flags.proxyConf }),
-        ...(flags.machineId && { machineId: flags.machineId }),
-        log,
-      }).catch(fail);
+    .action(async (flags: RegistrationFlags & { dir: string; license: string; product: string; json?: boolean }) => {
+      const state = await register(await registrationFrom(flags.dir, flags)).catch(fail);
       if (flags.json) return console.log(JSON.stringify({ agentId: state.agentId, product: state.product, machineId: state.machineId, pollSeconds: state.pollSeconds }, null, 2));
       console.log(`registered agent ${state.agentId} for ${state.product} (machine ${state.machineId}); next: signet agent update --dir ${flags.dir}`);
     });
 
-  agent
-    .command('update')
-    .description('check for a new version; download, verify (TUF) and install it atomically')
-    .requiredOption('--dir <dir>', 'the install dir given to register')
-    .option('--proxy-conf <file>', 'a proxy.conf for this run (default: the one given to register)')
-    .option('--daemon', "keep polling at the server's pollSeconds (with jitter) until SIGINT/SIGTERM")
+  registrationOptions(
+    agent
+      .command('update')
+      .description('check for a new version; download, verify (TUF) and install it atomically. With --license and --product (and --server or --data-dir), register first when DIR holds no agent; given for a DIR that holds one, they must match it')
+      .requiredOption('--dir <dir>', 'the install dir'),
+    false,
+  )
+    .option('--channel <name>', `the channel to follow, when it registers (default ${DEFAULT_CHANNEL})`)
+    .option('--proxy-conf <file>', 'a proxy.conf for this run (default: the one given at registration; kept when it registers)')
+    .option('--daemon', "keep polling once per the server's pollSeconds, at this agent's own moment of it, until SIGINT/SIGTERM")
     .option('--force', 'run even if an earlier answer stopped updates, and ask for the manifest even if nothing changed')
     .option('--json', 'print JSON (one line per attempt with --daemon)')
-    .action(async (flags: { dir: string; proxyConf?: string; daemon?: boolean; force?: boolean; json?: boolean }) => {
-      const common = { dir: flags.dir, ...(flags.proxyConf && { proxyConf: flags.proxyConf }), log };
-      if (!flags.daemon) {
-        const onProgress = flags.json ? undefined : progress();
-        const result = await update({ ...common, ...(flags.force && { force: true }), ...(onProgress && { onProgress }) }).catch(fail);
-        return console.log(flags.json ? JSON.stringify(result, null, 2) : describe(result));
+    .action(async (flags: RegistrationFlags & { dir: string; daemon?: boolean; force?: boolean; json?: boolean }) => {
+      const { dir, daemon, force, json, proxyConf, ...registration } = flags;
+      const registered = await registerIfNeeded(dir, registration, proxyConf);
+      if (registered && !json) console.log(`registered agent ${registered.agentId} for ${registered.product} (machine ${registered.machineId})`);
+      const common = { dir, ...(proxyConf && { proxyConf }), log };
+      if (!daemon) {
+        const onProgress = json ? undefined : progress();
+        const result = await update({ ...common, ...(force && { force: true }), ...(onProgress && { onProgress }) }).catch(fail);
+        const registeredNow = registered && { registered: { agentId: registered.agentId, machineId: registered.machineId } };
+        return console.log(json ? JSON.stringify({ ...result, ...registeredNow }, null, 2) : describe(result));
       }
       const controller = new AbortController();
       const stop = () => controller.abort(new Error('stopped by signal'));
@@ -100,9 +177,9 @@ export function registerAgent(program: Command): void {
         onCycle: (outcome) => {
           const at = new Date().toISOString();
           if (outcome instanceof AgentError) {
-            if (flags.json) console.log(JSON.stringify({ at, error: { code: outcome.code, message: outcome.message } }));
+            if (json) console.log(JSON.stringify({ at, error: { code: outcome.code, message: outcome.message } }));
             else console.error(`${at} ${outcome.code}: ${outcome.message}`);
-          } else console.log(flags.json ? JSON.stringify({ at, ...outcome }) : `${at} ${describe(outcome)}`);
+          } else console.log(json ? JSON.stringify({ at, ...outcome }) : `${at} ${describe(outcome)}`);
         },
       });
     });

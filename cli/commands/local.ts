@@ -1,9 +1,11 @@
 /** `signet local` (= `npm start`): runs the local stack in the foreground until Ctrl-C. */
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runtimeSettingsFromEnv } from '#lib/config.ts';
 import { startLocalStack } from '#local/stack.ts';
-import { dataDirOption, parsePort } from '../options.ts';
+import { CliError } from '../errors.ts';
+import { dataDirOption, parsePort, parseWholeNumber } from '../options.ts';
 
 interface LocalFlags {
   port?: string;
@@ -11,6 +13,49 @@ interface LocalFlags {
   dataDir?: string;
   fresh?: boolean;
   quiet?: boolean;
+  timestampEvery?: string;
+  accessLog?: string;
+}
+
+interface AccessLogFile {
+  readonly write: (line: string) => void;
+  /** Resolves once every line written so far is in the file. */
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * The `--access-log` file, opened for appending (a restart adds to it) before anything
+ * starts, so a path that cannot be written fails at once, in one line.
+ */
+async function openAccessLog(file: string): Promise<AccessLogFile> {
+  const stream = createWriteStream(file, { flags: 'a' });
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (error) => reject(new CliError(`cannot open the access log: ${error.message}`)));
+  });
+  let failed = false;
+  stream.on('error', (error) => {
+    // A full disk must not take the stack down: say so once, and log no more.
+    if (!failed) console.error(`signet local: writing the access log failed, no more lines go to it: ${error.message}`);
+    failed = true;
+  });
+  return {
+    write: (line) => {
+      if (!failed) stream.write(`${line}\n`);
+    },
+    close: () => new Promise((resolve) => stream.end(() => resolve())),
+  };
+}
+
+/**
+ * At most a third of the timestamp's lifetime, the rule the cloud's config applies, so two
+ * missed refreshes in a row do not let timestamp.json expire under the agents; and at most a
+ * day (the cloud's limit, and well inside what a Node timer can hold). Without the flag, the
+ * stack's default: hourly, as in the cloud.
+ */
+function timestampEverySeconds(flag: string | undefined, expiryHours: number): number | undefined {
+  if (flag === undefined) return undefined;
+  return parseWholeNumber(flag, '--timestamp-every', 'a whole number of seconds', 1, Math.min(86_400, (expiryHours * 3600) / 3));
 }
 
 export function registerLocal(program: Command): void {
@@ -21,11 +66,17 @@ export function registerLocal(program: Command): void {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--data-dir <dir>', 'where data is kept across restarts (env SIGNET_DATA_DIR)', undefined)
     .option('--fresh', 'delete the data dir first and start empty')
-    .option('--quiet', 'no access log')
+    .option('--quiet', 'no request and event lines on stdout')
+    .option('--access-log <file>', 'append one line per request: ISO time, method, path (no query), status, body bytes, ms')
+    .option('--timestamp-every <seconds>', 're-sign timestamp.json this often (default 3600, as in the cloud; at most a third of SIGNET_TIMESTAMP_EXPIRY_HOURS)')
     .action(async (flags: LocalFlags) => {
       const port = flags.port !== undefined
         ? parsePort(flags.port, '--port', 8080)
         : parsePort(process.env.SIGNET_PORT, 'SIGNET_PORT', 8080);
+      // The same variables a Lambda function reads (lib/config.ts): SIGNET_POLL_SECONDS, ...
+      const runtime = runtimeSettingsFromEnv(process.env);
+      const timestampRefreshSeconds = timestampEverySeconds(flags.timestampEvery, runtime.timestampExpiryHours);
+      const accessLog = flags.accessLog === undefined ? undefined : await openAccessLog(flags.accessLog);
       // Signals are handled from the first moment, so a Ctrl-C during start-up also ends
       // in a clean stop (once the services that are starting have come up).
       let stopRequested: (signal: NodeJS.Signals) => void = () => undefined;
@@ -48,9 +99,13 @@ export function registerLocal(program: Command): void {
         host: flags.host,
         dataDir: dataDirOption(flags.dataDir),
         fresh: flags.fresh === true,
-        // The same variables a Lambda function reads (lib/config.ts): SIGNET_POLL_SECONDS, ...
-        runtime: runtimeSettingsFromEnv(process.env),
+        runtime,
+        timestampRefreshSeconds,
         log: flags.quiet ? undefined : (line) => console.log(`  ${new Date().toISOString()} ${line}`),
+        accessLog: accessLog?.write,
+      }).catch(async (error: unknown) => {
+        await accessLog?.close(); // the lines of requests answered while starting
+        throw error;
       });
       if (!signalled) {
         console.log(`signet local ready: ${stack.baseUrl}`);
@@ -65,6 +120,7 @@ export function registerLocal(program: Command): void {
       const signal = await stopSignal;
       console.log(`signet local: ${signal}, stopping`);
       await stack.stop().catch((error: unknown) => console.error(`signet local: stop failed: ${String(error)}`));
+      await accessLog?.close();
       console.log('signet local: stopped');
     });
 }
