@@ -4,8 +4,8 @@
  * file in the same directory, fsync, rename over the old one, fsync of the directory, so
  * a stop at any instant leaves either the old or the new state, never a torn one.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { syncDir, writeFileAtomic } from '#lib/files.ts';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const STATE_FILE = 'agent-state.json';
@@ -70,43 +70,6 @@ export async function readState(dir: string): Promise<AgentState | undefined> {
   return state;
 }
 
-/** Writes `content` to `file` atomically with `mode`: temp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(file: string, content: string | Buffer, mode = 0o600): Promise<void> {
-  const dir = join(file, '..');
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx', mode);
-  try {
-    await handle.writeFile(content);
-    await handle.chmod(mode);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  // Some file systems cannot fsync a directory; the rename is still atomic.
-  await syncDir(dir);
-}
-
-/** fsyncs a directory (so a rename in it is durable), where the file system can. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Not every file system can fsync a directory.
-  } finally {
-    await handle.close();
-  }
-}
-
 export async function writeState(dir: string, state: AgentState): Promise<void> {
   await writeFileAtomic(statePath(dir), `${JSON.stringify(state, null, 2)}\n`, 0o600);
 }
@@ -128,3 +91,5 @@ export async function updateState(dir: string, change: Partial<AgentState>): Pro
 export function recordStop(dir: string, error: { readonly code: string; readonly message: string }): Promise<AgentState> {
   return updateState(dir, { stopped: { code: error.code, message: error.message, at: now() }, lastResult: { at: now(), result: 'stopped', detail: `${error.code}: ${error.message}` } });
 }
+
+export { syncDir, writeFileAtomic };

@@ -24,14 +24,22 @@ export class AgentFetcher extends BaseFetcher {
   constructor(
     private readonly http: HttpClient,
     private readonly grant: GrantSource,
+    /** When given, every metadata file fetched, by URL, as received (a mirror serves them on byte for byte). */
+    private readonly record?: Map<string, Buffer>,
   ) {
     super();
   }
 
   override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
     return this.http.retrying(url, async () => {
-      const full = url.startsWith(this.grant.targetsUrl) ? withQuery(url, await this.grant.query()) : url;
+      const isTarget = url.startsWith(this.grant.targetsUrl);
+      const full = isTarget ? withQuery(url, await this.grant.query()) : url;
       const response = await this.http.send(full);
+      if (response.ok && response.body && this.record && !isTarget) {
+        const bytes = Buffer.from(await response.arrayBuffer());
+        this.record.set(url, bytes);
+        return new Blob([bytes]).stream() as unknown as ReadableStream<Uint8Array<ArrayBuffer>>;
+      }
       if (response.ok && response.body) return response.body as unknown as ReadableStream<Uint8Array<ArrayBuffer>>;
       const text = await response.text().catch(() => '');
       const error = answerError(response, text, url);

@@ -41,12 +41,19 @@ function tufFailure(error: unknown): AgentError {
 }
 
 /** Refreshes the agent's TUF metadata; returns the lookup of a target's signed info. */
-export async function refreshMetadata(dir: string, http: HttpClient, manifest: Manifest, grant: GrantSource): Promise<(path: string) => Promise<TargetFile>> {
+export async function refreshMetadata(
+  dir: string,
+  http: HttpClient,
+  manifest: Pick<Manifest, 'metadataUrl' | 'targetsUrl'>,
+  grant: GrantSource,
+  /** When given, collects every metadata file the refresh fetched, by URL (see AgentFetcher). */
+  record?: Map<string, Buffer>,
+): Promise<(path: string) => Promise<TargetFile>> {
   const updater = new Updater({
     metadataDir: join(dir, TUF_DIR),
     metadataBaseUrl: trimSlash(manifest.metadataUrl),
     targetBaseUrl: trimSlash(manifest.targetsUrl),
-    fetcher: new AgentFetcher(http, grant),
+    fetcher: new AgentFetcher(http, grant, record),
   });
   await updater.refresh().catch((error: unknown) => {
     throw tufFailure(error);
@@ -61,7 +68,7 @@ export async function refreshMetadata(dir: string, http: HttpClient, manifest: M
 }
 
 /** Fetches the set manifest (into the store) and checks it and every file it lists against the signed targets. */
-export async function verifySet(dir: string, http: HttpClient, source: TargetSource, manifest: Manifest, targetInfo: (path: string) => Promise<TargetFile>): Promise<VerifiedSet> {
+export async function verifySet(dir: string, http: HttpClient, source: TargetSource, manifest: Pick<Manifest, 'product' | 'version' | 'setManifest'>, targetInfo: (path: string) => Promise<TargetFile>): Promise<VerifiedSet> {
   // The set manifest: a target whose custom fields say it is this product's set of this version.
   const setInfo = await targetInfo(manifest.setManifest);
   const custom = setInfo.custom as { product?: unknown; kind?: unknown; version?: unknown };

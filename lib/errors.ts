@@ -24,7 +24,8 @@ export type RefusalCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'LEASE_EXPIRED';
 
 export class Refusal extends Error {
   constructor(
@@ -155,5 +156,15 @@ export class RateLimited extends Refusal {
 export class Unavailable extends Refusal {
   constructor(message: string, retryAfterSeconds = 5) {
     super('UNAVAILABLE', message, retryAfterSeconds);
+  }
+}
+
+/**
+ * A site mirror whose license lease ran out (it could not reach the service to renew it):
+ * it serves no agent until it can. Not a stop: agents keep retrying.
+ */
+export class LeaseExpired extends Refusal {
+  constructor(expiredAt: string, retryAfterSeconds = 300) {
+    super('LEASE_EXPIRED', `this mirror's license lease expired at ${expiredAt}; it serves again once it reaches the service`, retryAfterSeconds);
   }
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Credentials } from '#lib/aws/sigv4.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '#lib/files.ts';
 
 export const adminCredentialsPath = (dataDir: string) => join(dataDir, 'admin-credentials.json');
 

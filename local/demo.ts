@@ -6,7 +6,7 @@
 import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '#lib/files.ts';
 
 export interface DemoFile {
   baseUrl: string;

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Services } from '#lib/services.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '#lib/files.ts';
 
 export interface SeedContext {
   readonly dataDir: string;

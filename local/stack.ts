@@ -21,7 +21,7 @@ import { createEdgeServer } from '#lib/http/edge-server.ts';
 import type { Logger } from '#lib/log.ts';
 import { checkJava, ensureTables, startDynamoDbLocal } from './dynamodb-local.ts';
 import { LocalStackError } from './errors.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '#lib/files.ts';
 import type { BuiltFunction } from './handlers.ts';
 import { functionBuilders } from './handlers.ts';
 import { localS3Client, startS3Local } from './s3-local.ts';

@@ -10,7 +10,7 @@ import type { RoleName } from '#lib/tuf/metadata.ts';
 import { newRoot, signMetadata, toBytes } from '#lib/tuf/metadata.ts';
 import type { Signer } from '#lib/tuf/signer.ts';
 import { pemSigner } from '#lib/tuf/signer.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '#lib/files.ts';
 
 export const tufKeyDir = (dataDir: string) => join(dataDir, 'keys', 'tuf');
 export const rootPath = (dataDir: string) => join(dataDir, 'root.json');

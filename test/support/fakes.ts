@@ -3,101 +3,16 @@
  * DynamoDB. They keep the rules the real stores enforce with conditions (a seat only
  * below the license's seats, a status change only from the status read, a channel only
  * over the revision read), so a use case that relies on them is tested against them; the
- * integration tests run the same use cases against DynamoDB Local.
+ * integration tests run the same use cases against DynamoDB Local. The licensing one is
+ * the store a site mirror runs on.
  */
-import type { Item, Key, TransactionOutcome } from '#lib/aws/table.ts';
-import { itemId } from '#lib/aws/table.ts';
 import type { VersionCounters } from '#lib/delivery/fleet.ts';
-import type { Agent, AgentStatus, License } from '#lib/licensing/model.ts';
-import type { RegistrationStore } from '#lib/licensing/register.ts';
-import type { LicensingStore } from '#lib/licensing/store.ts';
+import { MemoryLicensingStore } from '#lib/licensing/memory-store.ts';
 import type { Channel, Release, ReleaseStore } from '#lib/releases/store.ts';
 import { channelKey, releaseKey } from '#lib/releases/store.ts';
 
-const refused = (...failed: number[]): TransactionOutcome => ({ ok: false, failed, conflict: false });
-
-export class FakeLicensingStore implements RegistrationStore, Pick<LicensingStore, 'getAgent'> {
-  readonly licenses = new Map<string, License>();
-  readonly agents = new Map<string, Agent>();
-  readonly blacklisted = new Set<string>();
-  /** Other modules' records, read with an agent's authentication (channels, releases). */
-  readonly others = new Map<string, Item>();
-  touches = 0;
-
-  async readAccess(ids: { licenseId: string; agentId: string; machineHash: string }, extra: readonly Key[] = []) {
-    return {
-      ...(this.licenses.has(ids.licenseId) && { license: this.licenses.get(ids.licenseId) }),
-      ...(this.agents.has(ids.agentId) && { agent: this.agents.get(ids.agentId) }),
-      blacklisted: this.blacklisted.has(ids.machineHash),
-      extra: extra.map((key) => this.others.get(itemId(key))),
-    };
-  }
-
-  async getLicense(licenseId: string) {
-    return this.licenses.get(licenseId);
-  }
-
-  async getAgent(agentId: string) {
-    return this.agents.get(agentId);
-  }
-
-  private serves(license: License | undefined, product: string, keyHash: string, now: Date): license is License {
-    return license !== undefined && license.status === 'active' && Date.parse(license.expiresAt) > now.getTime() && license.products.includes(product) && license.keyHash === keyHash;
-  }
-
-  async takeSeat(input: { agent: Agent; previousStatus: AgentStatus | undefined; keyHash: string; now: Date }): Promise<TransactionOutcome> {
-    const { agent, previousStatus, keyHash, now } = input;
-    const license = this.licenses.get(agent.licenseId);
-    const failed: number[] = [];
-    if (!this.serves(license, agent.product, keyHash, now) || license.seatsUsed >= license.seats) failed.push(0);
-    if (this.agents.get(agent.agentId)?.status !== previousStatus) failed.push(1);
-    if (this.blacklisted.has(agent.machineHash)) failed.push(2);
-    if (failed.length > 0 || !license) return refused(...failed);
-    this.licenses.set(license.licenseId, { ...license, seatsUsed: license.seatsUsed + 1 });
-    this.agents.set(agent.agentId, agent);
-    return { ok: true };
-  }
-
-  async rotateToken(input: { agent: Agent; previousTokenHash: string; keyHash: string; now: Date }): Promise<TransactionOutcome> {
-    const { agent, previousTokenHash, keyHash, now } = input;
-    const current = this.agents.get(agent.agentId);
-    const failed: number[] = [];
-    if (!this.serves(this.licenses.get(agent.licenseId), agent.product, keyHash, now)) failed.push(0);
-    if (current?.status !== 'active' || current.tokenHash !== previousTokenHash) failed.push(1);
-    if (this.blacklisted.has(agent.machineHash)) failed.push(2);
-    if (failed.length > 0) return refused(...failed);
-    this.agents.set(agent.agentId, agent);
-    return { ok: true };
-  }
-
-  async seatHolders(licenseId: string, limit: number) {
-    return [...this.agents.values()]
-      .filter((a) => a.licenseId === licenseId && a.status === 'active')
-      .sort((x, y) => x.lastSeenAt.localeCompare(y.lastSeenAt))
-      .slice(0, limit);
-  }
-
-  async releaseSeat(input: { agentId: string; licenseId: string; status: 'revoked' | 'reclaimed'; now: Date; silentBefore?: string }): Promise<TransactionOutcome> {
-    const agent = this.agents.get(input.agentId);
-    const license = this.licenses.get(input.licenseId);
-    if (agent?.status !== 'active' || (input.silentBefore !== undefined && agent.lastSeenAt >= input.silentBefore)) return refused(0);
-    if (!license || license.seatsUsed <= 0) return refused(1);
-    this.agents.set(agent.agentId, { ...agent, status: input.status });
-    this.licenses.set(license.licenseId, { ...license, seatsUsed: license.seatsUsed - 1 });
-    return { ok: true };
-  }
-
-  async touch(agent: Agent, now: Date) {
-    this.touches++;
-    const current = this.agents.get(agent.agentId);
-    if (current?.status === 'active') this.agents.set(agent.agentId, { ...current, lastSeenAt: now.toISOString() });
-  }
-
-  /** Puts a channel or a release where an agent's authentication reads it. */
-  putOther(key: Key, record: object): void {
-    this.others.set(itemId(key), { ...key, ...record });
-  }
-
+/** The in-memory licensing store (lib/licensing/memory-store.ts), with helpers to put other modules' records. */
+export class FakeLicensingStore extends MemoryLicensingStore {
   putChannel(channel: Channel): void {
     this.putOther(channelKey(channel.product, channel.channel), channel);
   }
