@@ -11,9 +11,9 @@ import { createManifestHandler, manifestDependencies } from '#functions/manifest
 import { createReleasesHandler, releasesDependencies } from '#functions/releases/handler.ts';
 import { createReportsHandler, reportsDependencies } from '#functions/reports/handler.ts';
 import { createTimestampRefreshHandler, timestampRefreshDependencies } from '#functions/timestamp-refresh/handler.ts';
+import type { LambdaHandler } from '#lib/edge/origin.ts';
 import type { Services } from '#lib/services.ts';
 
-export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 export interface BuiltFunction {
   readonly handler: LambdaHandler;

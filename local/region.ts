@@ -11,3 +11,6 @@ export const localRegion = 'us-east-1';
 
 /** The credential scope the local origin accepts on the admin routes. */
 export const localAdminScope: SigningScope = { region: localRegion, service: API_GATEWAY_SERVICE };
+
+/** The identity the local stack's admin credentials stand for. */
+export const localAdminArn = 'arn:aws:iam::000000000000:user/signet-local-admin';

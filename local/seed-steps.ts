@@ -11,9 +11,9 @@ import { putRoot } from '#lib/releases/repository.ts';
 import { publishDemoSet } from './demo-set.ts';
 import { ensureTufKeys, rootPath, tufSigner } from './tuf-keys.ts';
 import { adminCredentialsPath, ensureAdminCredentials } from './admin-credentials.ts';
-import { ensureLocalCdnKey } from './cdn-key.ts';
+import { ensureLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { demoChannel, demoProduct, readDemoFile, updateDemoFile } from './demo.ts';
-import { localAdminArn } from './origin.ts';
+import { localAdminArn } from './region.ts';
 import type { SeedStep } from './seed.ts';
 
 const cdnSigningKey: SeedStep = {

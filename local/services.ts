@@ -15,7 +15,7 @@ import { pemPolicySigner } from '#lib/delivery/grant.ts';
 import type { Logger } from '#lib/log.ts';
 import { createLogger } from '#lib/log.ts';
 import type { Services } from '#lib/services.ts';
-import { readLocalCdnKey } from './cdn-key.ts';
+import { readLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { tufSigner } from './tuf-keys.ts';
 
 export interface LocalContext {

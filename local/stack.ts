@@ -17,7 +17,7 @@ import { defaultRuntimeSettings } from '#lib/config.ts';
 import { localBucketName } from '#lib/definitions/bucket.ts';
 import { functions, routes } from '#lib/definitions/routes.ts';
 import { localTableName, tables } from '#lib/definitions/tables.ts';
-import { createEdgeServer } from '#lib/http/edge-server.ts';
+import { createEdgeServer } from '#lib/edge/server.ts';
 import type { Logger } from '#lib/log.ts';
 import { checkJava, ensureTables, startDynamoDbLocal } from './dynamodb-local.ts';
 import { LocalStackError } from './errors.ts';
@@ -25,11 +25,11 @@ import { writeFileAtomic } from '#lib/files.ts';
 import type { BuiltFunction } from './handlers.ts';
 import { functionBuilders } from './handlers.ts';
 import { localS3Client, startS3Local } from './s3-local.ts';
-import { createOrigin, logAccess } from './origin.ts';
+import { createOrigin, logAccess } from '#lib/edge/origin.ts';
 import { isProcessAlive } from './process-utils.ts';
 import { readAdminCredentials } from './admin-credentials.ts';
-import { localRegion } from './region.ts';
-import { watchedKeyGroup, cdnKeyDir } from './cdn-key.ts';
+import { localAdminArn, localAdminScope, localRegion } from './region.ts';
+import { watchedKeyGroup, cdnKeyDir } from '#lib/cdn/key-files.ts';
 import { readDemoFile, updateDemoFile } from './demo.ts';
 import { seedSteps } from './seed-steps.ts';
 import { runSeedSteps } from './seed.ts';
@@ -227,7 +227,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       objects: s3ObjectSource(originS3, localBucketName),
       objectIdleTimeoutMs: options.objectIdleTimeoutMs ?? DEFAULT_OBJECT_IDLE_TIMEOUT_MS,
       keyGroup,
-      adminCredentials: await readAdminCredentials(dataDir),
+      admin: { credentials: await readAdminCredentials(dataDir), scope: localAdminScope, arn: localAdminArn },
       log,
       accessLog: options.accessLog,
     });

@@ -11,7 +11,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { localTableName, mainTable } from '#lib/definitions/tables.ts';
 import { createLicense } from '#lib/licensing/admin.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
-import { toApiGatewayEvent } from '#local/api-gateway-event.ts';
+import { toApiGatewayEvent } from '#lib/edge/api-gateway-event.ts';
 import { startLocalStack } from '#local/stack.ts';
 import type { Figure, Suite } from '../harness.ts';
 import { liftedRateLimits } from '../harness.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
 import { localBucketName } from '#lib/definitions/bucket.ts';
-import { readLocalCdnKey } from '#local/cdn-key.ts';
+import { readLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { localS3Client } from '#local/s3-local.ts';
 import { startSignetLocal } from '#test/support/cli.ts';
 import type { Figure, Suite } from '../harness.ts';

@@ -17,7 +17,7 @@ import { s3Uploader } from '#lib/aws/upload.ts';
 import { createLogger } from '#lib/log.ts';
 import { promoteRollout } from '#lib/releases/rollout.ts';
 import { publishInProcess } from '#local/demo-set.ts';
-import { localAdminArn } from '#local/origin.ts';
+import { localAdminArn } from '#local/region.ts';
 import { startLocalStack } from '#local/stack.ts';
 import { readDemoFile } from '#local/demo.ts';
 import { tufSigner } from '#local/tuf-keys.ts';

@@ -13,7 +13,7 @@
 import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ensureLocalCdnKey, cdnKeyDir, newKeyPairId } from '#local/cdn-key.ts';
+import { ensureLocalCdnKey, cdnKeyDir, newKeyPairId } from '#lib/cdn/key-files.ts';
 import { generateCdnKeyPair } from '#lib/cdn/key-group.ts';
 import type { RoleName } from '#lib/tuf/metadata.ts';
 import { newRoot, parseRoot, signMetadata, toBytes } from '#lib/tuf/metadata.ts';

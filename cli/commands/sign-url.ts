@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
-import { readLocalCdnKey } from '#local/cdn-key.ts';
+import { readLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { CliError } from '../errors.ts';
 import { dataDirOption } from '../options.ts';
 

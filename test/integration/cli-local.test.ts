@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readLocalCdnKey } from '#local/cdn-key.ts';
+import { readLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { localS3Client } from '#local/s3-local.ts';
 import { servicesPath } from '#local/stack.ts';
 import { runSignet, startSignetLocal } from '#test/support/cli.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRoot, verifyRole } from '#lib/tuf/metadata.ts';
-import { cdnKeyDir } from '#local/cdn-key.ts';
+import { cdnKeyDir } from '#lib/cdn/key-files.ts';
 import { tufKeyDir } from '#local/tuf-keys.ts';
 import type { RunningSignet } from '#test/support/cli.ts';
 import { runSignet, startSignetLocal } from '#test/support/cli.ts';

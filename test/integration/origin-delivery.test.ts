@@ -3,7 +3,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cacheControlFor } from '#lib/definitions/bucket.ts';
-import { readLocalCdnKey } from '#local/cdn-key.ts';
+import { readLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { localS3Client } from '#local/s3-local.ts';
 
 const { baseUrl, dataDir, s3Endpoint, bucket } = inject('stack');

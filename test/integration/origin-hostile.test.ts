@@ -15,7 +15,7 @@ import { cacheControlFor } from '#lib/definitions/bucket.ts';
 import { guardObjectPath } from '#lib/cdn/viewer-request.ts';
 import { localS3Client } from '#local/s3-local.ts';
 import { GrantIssuer, pemPolicySigner } from '#lib/delivery/grant.ts';
-import { readLocalCdnKey } from '#local/cdn-key.ts';
+import { readLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { pathTable } from '#test/support/hostile-paths.ts';
 import type { RawResponse } from '#test/support/raw-http.ts';
 import { rawExchange, rawRequest } from '#test/support/raw-http.ts';

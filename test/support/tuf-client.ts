@@ -29,7 +29,7 @@ import type { SetManifest } from '#lib/releases/set-manifest.ts';
 import { parseSetManifest } from '#lib/releases/set-manifest.ts';
 import { ReleaseStore } from '#lib/releases/store.ts';
 import { parseTargets } from '#lib/tuf/metadata.ts';
-import { readLocalCdnKey } from '#local/cdn-key.ts';
+import { readLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { localS3Client } from '#local/s3-local.ts';
 import { rootPath, tufSigner } from '#local/tuf-keys.ts';
 import { runSignet } from './cli.ts';

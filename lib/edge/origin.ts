@@ -19,12 +19,10 @@ import type { KeyGroup } from '#lib/cdn/signed-url.ts';
 import { verifySignedUrl } from '#lib/cdn/signed-url.ts';
 import type { ViewerResponse } from '#lib/cdn/viewer-request.ts';
 import { guardObjectPath } from '#lib/cdn/viewer-request.ts';
-import type { Credentials } from '#lib/aws/sigv4.ts';
+import type { Credentials, SigningScope } from '#lib/aws/sigv4.ts';
 import { verifySignedRequest } from '#lib/aws/sigv4.ts';
 import type { IamAuthorizerContext, OutgoingResponse } from './api-gateway-event.ts';
 import { fromLambdaResult, toApiGatewayEvent } from './api-gateway-event.ts';
-import { localAdminScope } from './region.ts';
-import type { LambdaHandler } from './handlers.ts';
 import { createRouter } from './router.ts';
 
 /** API Gateway HTTP API's request payload limit. */
@@ -39,8 +37,12 @@ export interface OriginOptions {
   readonly objectIdleTimeoutMs: number;
   /** The key group as it is now (keys come and go with rotation). */
   readonly keyGroup: () => Promise<KeyGroup>;
-  /** The credentials SigV4-signed admin requests must be signed with (the local stand-in for IAM). */
-  readonly adminCredentials: Credentials;
+  /**
+   * How SigV4-signed admin requests are checked (the local stand-in for IAM): the
+   * credentials they must be signed with, the scope they must name, and the identity they
+   * stand for. Absent: no route needs IAM (the mirror has none).
+   */
+  readonly admin?: { readonly credentials: Credentials; readonly scope: SigningScope; readonly arn: string };
   readonly log?: (line: string) => void;
   /** Receives one access-log line per request (see `logAccess`). */
   readonly accessLog?: (line: string) => void;
@@ -89,8 +91,7 @@ export function logAccess(req: IncomingMessage, res: ServerResponse, accessLog: 
   });
 }
 
-/** The identity the local stack's admin credentials stand for. */
-export const localAdminArn = 'arn:aws:iam::000000000000:user/signet-local-admin';
+export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 const apiPrefix = apiPathPattern.slice(0, -1); // '/v1/'
 
@@ -188,6 +189,8 @@ export function createOrigin(options: OriginOptions) {
     if (!fn) return sendError(res, 'INTERNAL', `route ${found.routeKey} has no local handler`);
     let iamAuthorizer: IamAuthorizerContext | undefined;
     if (found.route.authorization === 'iam') {
+      const admin = options.admin;
+      if (!admin) return sendError(res, 'FORBIDDEN', `${path} is not served here`);
       const verdict = await verifySignedRequest(
         {
           method: req.method ?? 'GET',
@@ -195,8 +198,8 @@ export function createOrigin(options: OriginOptions) {
           headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')])),
           body: body.toString('utf8'),
         },
-        options.adminCredentials,
-        localAdminScope,
+        admin.credentials,
+        admin.scope,
       );
       if (!verdict.ok) {
         log(`403 ${path}: ${verdict.reason}`);
@@ -207,7 +210,7 @@ export function createOrigin(options: OriginOptions) {
         accountId: '000000000000',
         callerId: verdict.accessKeyId,
         principalOrgId: null,
-        userArn: localAdminArn,
+        userArn: admin.arn,
         userId: verdict.accessKeyId,
       };
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRouter } from '#local/router.ts';
+import { createRouter } from '#lib/edge/router.ts';
 
 const match = createRouter([
   { method: 'GET', path: '/v1/health', functionId: 'health', authorization: 'public' },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { apiGatewayTime, fromLambdaResult, toApiGatewayEvent } from '#local/api-gateway-event.ts';
-import type { IncomingRequest } from '#local/api-gateway-event.ts';
+import { apiGatewayTime, fromLambdaResult, toApiGatewayEvent } from '#lib/edge/api-gateway-event.ts';
+import type { IncomingRequest } from '#lib/edge/api-gateway-event.ts';
 
 function request(overrides: Partial<IncomingRequest> = {}): IncomingRequest {
   return {

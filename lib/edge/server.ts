@@ -5,11 +5,12 @@
  * answer is a contract error body too, and a client that goes away is nobody's error.
  */
 import { STATUS_CODES, createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ErrorCode } from './errors.ts';
-import { errorStatus } from './errors.ts';
-import { sendError } from './serve-object.ts';
+import type { ErrorCode } from '#lib/http/errors.ts';
+import { errorStatus } from '#lib/http/errors.ts';
+import { sendError } from '#lib/http/serve-object.ts';
 
 /** Node's default; a header block beyond it is answered 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -54,16 +55,24 @@ function isHostOnly(host: string): boolean {
   }
 }
 
-export function createEdgeServer(handle: (req: IncomingMessage, res: ServerResponse) => void): Server {
+export interface EdgeServerOptions {
+  /** HTTPS with this certificate (PEM, the chain after the leaf) and key; plain HTTP without. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+}
+
+export function createEdgeServer(handle: (req: IncomingMessage, res: ServerResponse) => void, options: EdgeServerOptions = {}): Server {
   // Host is checked below, so its refusal carries a body like every other.
-  const server = createServer({ requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+  const serverOptions = { requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES };
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const { host } = req.headers;
     if (host === undefined ? req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 : !isHostOnly(host)) {
       res.setHeader('connection', 'close');
       return sendError(res, 'INVALID_REQUEST', host === undefined ? 'host: an HTTP/1.1 request needs a Host header' : 'host: is not a host name and port');
     }
     handle(req, res);
-  });
+  };
+  // An https.Server is an http.Server on a TLS socket: the same events, timeouts and handler.
+  const server = options.tls ? (createHttpsServer({ ...serverOptions, ...options.tls }, listener) as unknown as Server) : createServer(serverOptions, listener);
   server.keepAliveTimeout = 65_000; // longer than clients' idle timeouts, as CloudFront's is
   server.on('clientError', answerClientError);
   return server;

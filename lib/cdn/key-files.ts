@@ -9,7 +9,7 @@ import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { generateCdnKeyPair, loadKeyGroup } from '#lib/cdn/key-group.ts';
-import { LocalStackError } from './errors.ts';
+
 
 export function cdnKeyDir(dataDir: string): string {
   return join(dataDir, 'keys', 'cdn');
@@ -48,7 +48,7 @@ export async function readLocalCdnKey(dataDir: string): Promise<{ keyPairId: str
     candidates.push({ keyPairId, mtime: (await stat(join(dir, file))).mtimeMs });
   }
   const newest = candidates.sort((a, b) => b.mtime - a.mtime)[0];
-  if (!newest) throw new LocalStackError(`no CDN key pair in ${dir}: start the local stack once (npm start) to create it`);
+  if (!newest) throw new MissingKeyError(`no CDN key pair in ${dir}: start the local stack (npm start) or the mirror once to create it`);
   return { keyPairId: newest.keyPairId, privateKeyPem: await readFile(join(dir, `${newest.keyPairId}.key.pem`), 'utf8') };
 }
 
@@ -70,4 +70,9 @@ export function watchedKeyGroup(dir: string): () => Promise<ReadonlyMap<string, 
     }
     return cached;
   };
+}
+
+/** No key pair where one was expected: a one-line, actionable failure for the CLI. */
+export class MissingKeyError extends Error {
+  override readonly name = 'MissingKeyError';
 }

@@ -1,0 +1,133 @@
+/**
+ * The licensing a mirror answers agents with: the service's own use cases (registration,
+ * manifest, reports) on the in-memory licensing store, fed by the signed lease (license,
+ * seats assigned to this mirror, blacklist, channels) and by what the mirror holds
+ * (released versions). Agents are written through to agents.json; their reports queue in
+ * reports.jsonl until the upstream takes them.
+ */
+import { appendFile, readFile } from 'node:fs/promises';
+import type { Item } from '#lib/aws/table.ts';
+import { itemId } from '#lib/aws/table.ts';
+import { LeaseExpired, Unavailable } from '#lib/errors.ts';
+import { writeFileAtomic } from '#lib/files.ts';
+import { MemoryLicensingStore } from '#lib/licensing/memory-store.ts';
+import type { Agent, License } from '#lib/licensing/model.ts';
+import type { LeasePayload } from '#lib/mirror/lease.ts';
+import type { ChannelStore } from '#lib/releases/channels.ts';
+import { channelKey, releaseKey } from '#lib/releases/store.ts';
+import type { Served } from './state.ts';
+import { paths } from './state.ts';
+
+/** A report from an agent behind the mirror, as it is sent upstream. */
+export interface RelayedReport {
+  readonly agentId: string;
+  readonly product: string;
+  readonly installedVersion: string;
+  readonly result: 'ok' | 'failed';
+  readonly detail?: string;
+  readonly at: string;
+}
+
+export class MirrorLicensing {
+  readonly store: MemoryLicensingStore;
+  private lease: LeasePayload | undefined;
+  private records = new Map<string, Item>();
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(private readonly dir: string) {
+    this.store = new MemoryLicensingStore({
+      others: (key) => this.records.get(itemId(key)),
+      guard: () => this.guard(),
+      persist: (agents) => this.persist(agents),
+    });
+  }
+
+  /** Agents registered here, from agents.json. */
+  async load(): Promise<void> {
+    try {
+      const agents = JSON.parse(await readFile(paths(this.dir).agents, 'utf8')) as Agent[];
+      for (const agent of agents) this.store.agents.set(agent.agentId, agent);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  current(): LeasePayload | undefined {
+    return this.lease;
+  }
+
+  /** Answers from a new lease (verified by the caller): the license with its seats here, the blacklist, the channels. */
+  apply(lease: LeasePayload, served: Served | undefined): void {
+    this.lease = lease;
+    const license: License = {
+      licenseId: lease.licenseId,
+      keyHash: lease.keyHash,
+      customer: lease.customer,
+      products: lease.products,
+      seats: lease.seats,
+      seatsUsed: this.store.seatsUsed(lease.licenseId),
+      status: lease.licenseStatus,
+      // Past either, the mirror answers as the service would for an expired license or lease.
+      expiresAt: lease.licenseExpiresAt,
+      reclaimAfterDays: lease.reclaimAfterDays,
+      createdAt: lease.issuedAt,
+      updatedAt: lease.issuedAt,
+    };
+    this.store.licenses.clear();
+    this.store.licenses.set(license.licenseId, license);
+    this.store.blacklisted.clear();
+    for (const hash of lease.blacklist) this.store.blacklisted.add(hash);
+    this.index(served);
+  }
+
+  /** The channels (from the lease) and the released versions the mirror holds, where authentication reads them. */
+  index(served: Served | undefined): void {
+    const records = new Map<string, Item>();
+    for (const channel of this.lease?.channels ?? []) {
+      const key = channelKey(channel.product, channel.channel);
+      records.set(itemId(key), { ...key, ...channel });
+    }
+    for (const [product, versions] of Object.entries(served?.versions ?? {})) {
+      for (const [version, setManifestPath] of Object.entries(versions)) {
+        const key = releaseKey(product, version);
+        records.set(itemId(key), { ...key, product, version, setManifestPath });
+      }
+    }
+    this.records = records;
+  }
+
+  private guard(): void {
+    if (!this.lease) throw new Unavailable('this mirror has no license lease yet: it gets one at its first sync (or import)', 60);
+    if (Date.parse(this.lease.expiresAt) <= Date.now()) throw new LeaseExpired(this.lease.expiresAt);
+  }
+
+  private persist(agents: ReadonlyMap<string, Agent>): Promise<void> {
+    const snapshot = JSON.stringify([...agents.values()]);
+    // One write at a time, in order: the file always holds a state the mirror answered from.
+    this.writes = this.writes.then(() => writeFileAtomic(paths(this.dir).agents, snapshot));
+    return this.writes;
+  }
+
+  /** The fleet a report is recorded in here: the queue to the upstream. The mirror never halts a rollout itself: the service does, from the reports. */
+  fleet() {
+    const file = paths(this.dir).reports;
+    return {
+      async record(input: { agentId: string; product: string; version: string; result: 'ok' | 'failed'; detail?: string; now: Date }): Promise<boolean> {
+        const report: RelayedReport = { agentId: input.agentId, product: input.product, installedVersion: input.version, result: input.result, ...(input.detail && { detail: input.detail }), at: input.now.toISOString() };
+        await appendFile(file, `${JSON.stringify(report)}\n`, { mode: 0o600 });
+        return true;
+      },
+      async counters() {
+        return undefined;
+      },
+    };
+  }
+
+  /** Channels are the service's to change: a mirror never writes one. */
+  channels(): ChannelStore {
+    return {
+      channel: async (product, channel) => this.lease?.channels.find((c) => c.product === product && c.channel === channel),
+      putChannel: async () => false,
+    };
+  }
+}
