@@ -9,6 +9,7 @@ import { registerAgent } from './commands/agent.ts';
 import { registerFleet } from './commands/fleet.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerLicense } from './commands/license.ts';
+import { registerMirror } from './commands/mirror.ts';
 import { registerPublish } from './commands/publish.ts';
 import { registerSignUrl } from './commands/sign-url.ts';
 
@@ -23,6 +24,7 @@ registerAgent(program);
 registerFleet(program);
 registerKeys(program);
 registerLicense(program);
+registerMirror(program);
 registerPublish(program);
 registerSignUrl(program);
 

@@ -1,10 +1,9 @@
 /** `signet local` (= `npm start`): runs the local stack in the foreground until Ctrl-C. */
-import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runtimeSettingsFromEnv } from '#lib/config.ts';
+import { openAccessLog } from '../access-log.ts';
 import { startLocalStack } from '#local/stack.ts';
-import { CliError } from '../errors.ts';
 import { dataDirOption, parsePort, parseWholeNumber } from '../options.ts';
 
 interface LocalFlags {
@@ -15,36 +14,6 @@ interface LocalFlags {
   quiet?: boolean;
   timestampEvery?: string;
   accessLog?: string;
-}
-
-interface AccessLogFile {
-  readonly write: (line: string) => void;
-  /** Resolves once every line written so far is in the file. */
-  readonly close: () => Promise<void>;
-}
-
-/**
- * The `--access-log` file, opened for appending (a restart adds to it) before anything
- * starts, so a path that cannot be written fails at once, in one line.
- */
-async function openAccessLog(file: string): Promise<AccessLogFile> {
-  const stream = createWriteStream(file, { flags: 'a' });
-  await new Promise<void>((resolve, reject) => {
-    stream.once('open', () => resolve());
-    stream.once('error', (error) => reject(new CliError(`cannot open the access log: ${error.message}`)));
-  });
-  let failed = false;
-  stream.on('error', (error) => {
-    // A full disk must not take the stack down: say so once, and log no more.
-    if (!failed) console.error(`signet local: writing the access log failed, no more lines go to it: ${error.message}`);
-    failed = true;
-  });
-  return {
-    write: (line) => {
-      if (!failed) stream.write(`${line}\n`);
-    },
-    close: () => new Promise((resolve) => stream.end(() => resolve())),
-  };
 }
 
 /**
@@ -76,7 +45,7 @@ export function registerLocal(program: Command): void {
       // The same variables a Lambda function reads (lib/config.ts): SIGNET_POLL_SECONDS, ...
       const runtime = runtimeSettingsFromEnv(process.env);
       const timestampRefreshSeconds = timestampEverySeconds(flags.timestampEvery, runtime.timestampExpiryHours);
-      const accessLog = flags.accessLog === undefined ? undefined : await openAccessLog(flags.accessLog);
+      const accessLog = flags.accessLog === undefined ? undefined : await openAccessLog(flags.accessLog, 'signet local');
       // Signals are handled from the first moment, so a Ctrl-C during start-up also ends
       // in a clean stop (once the services that are starting have come up).
       let stopRequested: (signal: NodeJS.Signals) => void = () => undefined;

@@ -7,7 +7,7 @@ import type { AccessStore } from '#lib/licensing/authenticate.ts';
 import { authenticateAgent } from '#lib/licensing/authenticate.ts';
 import type { Agent } from '#lib/licensing/model.ts';
 import { versionForAgent } from '#lib/releases/channels.ts';
-import type { Channel, ReleaseStore } from '#lib/releases/store.ts';
+import type { Channel, Release } from '#lib/releases/store.ts';
 import { channelRecord } from '#lib/releases/store.ts';
 import type { Grant, GrantIssuer } from './grant.ts';
 
@@ -45,7 +45,8 @@ export function chooseVersion(agent: Agent, request: ManifestRequest, channel: C
 
 export interface ManifestDeps {
   readonly access: AccessStore;
-  readonly releases: Pick<ReleaseStore, 'release'>;
+  /** Where a release's set manifest is (a mirror answers from what it holds). */
+  readonly releases: { release(product: string, version: string): Promise<Pick<Release, 'setManifestPath'> | undefined> };
   readonly grants: Pick<GrantIssuer, 'grant'>;
   /** `https://cdn.example.com`, no trailing slash. */
   readonly cdnBaseUrl: string;

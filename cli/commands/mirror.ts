@@ -1,0 +1,130 @@
+/** `signet mirror serve|status|export|import`: a site's update server (library in mirror/). */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { MirrorError, startMirror } from '../../mirror/index.ts';
+import { mirrorStatus } from '../../mirror/status.ts';
+import { openAccessLog } from '../access-log.ts';
+import { CliError } from '../errors.ts';
+import { printRecord } from '../output.ts';
+import { parsePort, parseWholeNumber } from '../options.ts';
+
+export const DEFAULT_MIRROR_DIR = '.signet-mirror';
+
+interface ServeFlags {
+  upstream?: string;
+  license?: string;
+  seats?: string;
+  root?: string;
+  port: string;
+  host: string;
+  dataDir: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  proxyConf?: string;
+  pollSeconds: string;
+  keep: string;
+  accessLog?: string;
+  quiet?: boolean;
+}
+
+async function readPem(file: string, what: string): Promise<Buffer> {
+  return readFile(file).catch(() => {
+    throw new CliError(`cannot read the ${what} ${file}`);
+  });
+}
+
+/** Runs `work` until SIGINT or SIGTERM, then `stop`; a second signal exits at once. */
+async function untilSignal(stop: () => Promise<void>, name: string): Promise<void> {
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (s: NodeJS.Signals) => {
+      process.on(s, () => process.exit(130));
+      resolve(s);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  console.log(`${name}: ${signal}, stopping`);
+  await stop();
+  console.log(`${name}: stopped`);
+}
+
+export function registerMirror(program: Command): void {
+  const mirror = program.command('mirror').description('a site\'s update server: syncs from the service or another mirror, serves agents, carries updates into isolated segments');
+
+  mirror
+    .command('serve')
+    .description('sync from --upstream (or serve what was imported) and serve agents on --port')
+    .option('--upstream <url>', 'the service (its CloudFront URL) or another mirror')
+    .option('--license <key>', 'the license the mirror serves under (kept in the data dir, 0600)')
+    .option('--seats <n>', 'seats of the license to assign to this mirror (taken from the license upstream)')
+    .option('--root <file>', 'the TUF root.json to trust, on the first start')
+    .option('--port <n>', 'port to serve on', '8090')
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--data-dir <dir>', 'where the mirror keeps what it serves', DEFAULT_MIRROR_DIR)
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain after the leaf)')
+    .option('--tls-key <file>', 'the certificate\'s private key (PEM)')
+    .option('--proxy-conf <file>', 'reach the upstream through the proxy in this file (proxy:port:user:password); else HTTPS_PROXY')
+    .option('--poll-seconds <n>', 'how often to ask the upstream for something new', '300')
+    .option('--keep <n>', 'versions to hold per product besides the channels\' (agents that far behind still fetch only what changed)', '5')
+    .option('--access-log <file>', 'append one line per request: ISO time, method, path (no query), status, body bytes, ms')
+    .option('--quiet', 'no event lines on stdout')
+    .action(async (flags: ServeFlags) => {
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
+      if (flags.upstream !== undefined && !URL.canParse(flags.upstream)) throw new CliError(`--upstream: not a URL: "${flags.upstream}"`);
+      const accessLog = flags.accessLog === undefined ? undefined : await openAccessLog(flags.accessLog, 'signet mirror');
+      const running = await startMirror({
+        dir: flags.dataDir,
+        port: parsePort(flags.port, '--port', 8090),
+        host: flags.host,
+        ...(flags.upstream !== undefined && { upstream: flags.upstream }),
+        ...(flags.license !== undefined && { licenseKey: flags.license }),
+        ...(flags.seats !== undefined && { seats: parseWholeNumber(flags.seats, '--seats', 'a whole number', 0, 100_000) }),
+        ...(flags.root !== undefined && { root: flags.root }),
+        ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined && { tls: { cert: await readPem(flags.tlsCert, 'certificate'), key: await readPem(flags.tlsKey, 'key') } }),
+        ...(flags.proxyConf !== undefined && { proxyConf: flags.proxyConf }),
+        pollSeconds: parseWholeNumber(flags.pollSeconds, '--poll-seconds', 'a whole number of seconds', 5, 86_400),
+        keep: parseWholeNumber(flags.keep, '--keep', 'a whole number', 1, 100),
+        ...(!flags.quiet && { log: (line: string) => console.log(`  ${new Date().toISOString()} ${line}`) }),
+        ...(accessLog && { accessLog: accessLog.write }),
+      }).catch((error: unknown) => {
+        throw error instanceof MirrorError ? new CliError(error.message) : error;
+      });
+      const status = await mirrorStatus(flags.dataDir);
+      console.log(`signet mirror ready: ${running.url}`);
+      console.log(`  mirror ${running.config.mirrorId}${running.config.upstream ? `, upstream ${running.config.upstream}` : ', no upstream (serves what is imported)'}; data in ${flags.dataDir}`);
+      console.log(`  last sync: ${status.sync ? `${status.sync.result} at ${status.sync.at}${status.sync.detail ? ` (${status.sync.detail})` : ''}` : 'none yet'}`);
+      console.log(`  agents: signet agent update --server ${running.url} --license <key> --product <p> --dir <dir> --root <root.json>`);
+      console.log('  stop: Ctrl-C');
+      await untilSignal(async () => {
+        await running.stop();
+        await accessLog?.close();
+      }, 'signet mirror');
+    });
+
+  mirror
+    .command('status')
+    .description('sync state, versions held, disk used, lease, agents seen')
+    .option('--data-dir <dir>', 'the mirror\'s data dir', DEFAULT_MIRROR_DIR)
+    .option('--json', 'print JSON')
+    .action(async (flags: { dataDir: string; json?: boolean }) => {
+      const status = await mirrorStatus(flags.dataDir);
+      if (!status.mirrorId) throw new CliError(`${flags.dataDir} holds no mirror: start one with signet mirror serve`);
+      const lease = status.lease;
+      printRecord(
+        `mirror ${status.mirrorId}`,
+        {
+          upstream: status.upstream ?? '(none: serves what is imported)',
+          'last sync': status.sync ? `${status.sync.result} at ${status.sync.at}${status.sync.detail ? ` (${status.sync.detail})` : ''}` : 'none yet',
+          'last success': status.sync?.lastSuccessAt ?? 'never',
+          'snapshot version': status.snapshotVersion ?? '-',
+          versions: Object.entries(status.versions).map(([p, v]) => `${p} ${v.join(', ')}`).join('; ') || '(none)',
+          disk: `${(status.storeBytes / 1e6).toFixed(1)} MB in ${status.storeFiles} files`,
+          lease: lease ? `license ${lease.licenseId}, ${lease.seatsUsed}/${lease.seats} seats, expires ${lease.expiresAt}${lease.expired ? ' (EXPIRED)' : ''}` : '(none)',
+          agents: `${status.agents.active} active, ${status.agents.total} seen; ${status.pendingReports} reports waiting for the upstream`,
+        },
+        flags.json === true,
+        status,
+      );
+    });
+}
+

@@ -1,0 +1,359 @@
+/**
+ * Bundles: how updates cross into an isolated segment, as one file carried by hand.
+ *
+ * Export (on a mirror that reaches the service): the signed metadata (every root version
+ * held, and a timestamp the service signed for the bundle, valid as many days as the
+ * operator asked: the one explicit, bounded freshness decision), the target files of the
+ * versions held (with `--since`, only those the receiving side lacks), a lease the service
+ * issued to the receiving mirror, and `bundle.json` listing every entry with its hash. One
+ * tar stream: large sets never sit in memory.
+ *
+ * Import (on the isolated mirror): every entry is hashed as it is unpacked and must match
+ * `bundle.json`; the metadata must pass a full TUF refresh from the mirror's trusted root
+ * (signatures, thresholds, no rollback, not expired); every target file must be a signed
+ * target with that hash; the lease must verify against the root and name this mirror and
+ * its license. Only then does anything move into place, metadata and the served index last:
+ * a truncated, tampered or foreign bundle changes nothing.
+ *
+ * Reports go the other way: `export --reports` on the isolated mirror, `import` on one
+ * that reaches the service, which sends them on.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { cp, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Updater, BaseFetcher } from 'tuf-js';
+import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import * as tar from 'tar-stream';
+import { writeFileAtomic } from '#lib/files.ts';
+import type { SignedLease } from '#lib/mirror/lease.ts';
+import { verifyLease } from '#lib/mirror/lease.ts';
+import { consistentName } from '#lib/releases/set-manifest.ts';
+import { parseSetManifest } from '#lib/releases/set-manifest.ts';
+import { versionsIn } from '#lib/releases/targets.ts';
+import { compareVersions } from '#lib/releases/versions.ts';
+import { parseRoot, parseTargets, parseTimestamp } from '#lib/tuf/metadata.ts';
+import { storeDir, storePath } from '../agent/file-store.ts';
+import type { HttpClient } from '../agent/http.ts';
+import { MirrorError } from './errors.ts';
+import type { RelayedReport } from './licensing.ts';
+import type { MirrorConfig, Served } from './state.ts';
+import { paths, readServed, writeJson } from './state.ts';
+import { takeQueuedReports } from './sync.ts';
+
+export const BUNDLE_KIND = 'signet-bundle/1';
+export const REPORTS_KIND = 'signet-reports/1';
+
+export interface BundleEntry {
+  /** `metadata/<name>`, `store/<sha256>` or `lease.json`. */
+  readonly name: string;
+  readonly sha256: string;
+  readonly length: number;
+}
+
+export interface BundleManifest {
+  readonly kind: typeof BUNDLE_KIND;
+  readonly createdAt: string;
+  /** The mirror it was exported from, and the one it is for. */
+  readonly from: string;
+  readonly for: string;
+  readonly licenseId: string;
+  /** Versions held per product: the set manifest target path of each. */
+  readonly versions: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly since?: string;
+  readonly entries: readonly BundleEntry[];
+}
+
+export interface ReportsBundle {
+  readonly kind: typeof REPORTS_KIND;
+  readonly from: string;
+  readonly licenseId: string;
+  readonly reports: readonly RelayedReport[];
+}
+
+const MAX_BUNDLE_JSON_BYTES = 64 * 1024 * 1024;
+
+async function sha256OfFile(file: string): Promise<{ sha256: string; length: number }> {
+  const hash = createHash('sha256');
+  let length = 0;
+  for await (const chunk of createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    length += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), length };
+}
+
+export interface ExportOptions {
+  readonly dir: string;
+  readonly config: MirrorConfig;
+  readonly http: HttpClient;
+  readonly out: string;
+  /** The isolated mirror's id (its `signet mirror status` shows it). */
+  readonly forMirror: string;
+  /** Seats of the license to assign to it. */
+  readonly seats: number;
+  /** How long its metadata and lease stay valid: the operator's explicit freshness bound. */
+  readonly validDays: number;
+  /** Leave out the files of versions up to this one: the receiving side has them. */
+  readonly since?: string;
+  readonly sync: () => Promise<unknown>;
+}
+
+/** Writes a bundle for `forMirror` to `out`; returns its manifest. */
+export async function exportBundle(options: ExportOptions): Promise<BundleManifest> {
+  const { dir, config, http } = options;
+  if (!config.upstream || !config.licenseKey) throw new MirrorError('export needs the upstream: run it on a mirror that reaches the service (--upstream, --license)');
+  const upstream = config.upstream;
+  const body = { licenseKey: config.licenseKey, mirrorId: options.forMirror, validDays: options.validDays };
+  // The receiving mirror's own lease (seats taken for it upstream), then a timestamp for the bundle.
+  const lease = (await http.api<{ lease: SignedLease }>('POST', `${upstream}/v1/mirrors/lease`, { ...body, seats: options.seats })).body.lease;
+  let timestamp = (await http.api<{ timestamp: unknown; snapshotVersion: number }>('POST', `${upstream}/v1/mirrors/offline-timestamp`, body)).body;
+  let served = await readServed(dir);
+  if (served?.snapshotVersion !== timestamp.snapshotVersion) {
+    // The service moved on since the last sync: catch up, then ask again.
+    await options.sync();
+    served = await readServed(dir);
+    timestamp = (await http.api<{ timestamp: unknown; snapshotVersion: number }>('POST', `${upstream}/v1/mirrors/offline-timestamp`, body)).body;
+    if (served?.snapshotVersion !== timestamp.snapshotVersion) throw new MirrorError('the service keeps moving on: export again in a moment');
+  }
+  if (!served) throw new MirrorError('the mirror holds nothing yet: let it sync first');
+
+  const metadataDir = paths(dir).metadata;
+  const trustedTargets = parseTargets(await readFile(join(paths(dir).tuf, 'targets.json')));
+  const snapshotVersion = served.snapshotVersion;
+  const targetsVersion = trustedTargets.signed.version;
+  const metadataNames = (await readdir(metadataDir)).filter((n) => /^\d+\.root\.json$/.test(n) || n === `${snapshotVersion}.snapshot.json` || n === `${targetsVersion}.targets.json`);
+
+  // With --since, the files of versions up to it are left out: the receiving side has them.
+  const lacking = new Set(Object.values(served.targets).map((t) => t.sha256));
+  if (options.since) {
+    for (const [product, versions] of Object.entries(served.versions)) {
+      for (const [version, setPath] of Object.entries(versions)) {
+        if (compareVersions(version, options.since) > 0) continue;
+        const setSha = trustedTargets.signed.targets[setPath]?.hashes.sha256 ?? '';
+        lacking.delete(setSha);
+        for (const file of parseSetManifest(await readFile(storePath(dir, setSha))).files) lacking.delete(file.sha256);
+        void product;
+      }
+    }
+  }
+
+  const files: Array<{ name: string; source: string | Buffer }> = [
+    { name: 'lease.json', source: Buffer.from(JSON.stringify(lease)) },
+    { name: 'metadata/timestamp.json', source: Buffer.from(JSON.stringify(timestamp.timestamp)) },
+    ...metadataNames.map((n) => ({ name: `metadata/${n}`, source: join(metadataDir, n) })),
+    ...[...lacking].sort().map((sha) => ({ name: `store/${sha}`, source: storePath(dir, sha) })),
+  ];
+  const entries: BundleEntry[] = [];
+  for (const file of files) entries.push({ name: file.name, ...(typeof file.source === 'string' ? await sha256OfFile(file.source) : { sha256: createHash('sha256').update(file.source).digest('hex'), length: file.source.length }) });
+  const manifest: BundleManifest = {
+    kind: BUNDLE_KIND,
+    createdAt: new Date().toISOString(),
+    from: config.mirrorId,
+    for: options.forMirror,
+    licenseId: lease.signed.licenseId,
+    versions: served.versions,
+    ...(options.since && { since: options.since }),
+    entries,
+  };
+
+  const pack = tar.pack();
+  const written = pipeline(pack, createWriteStream(`${options.out}.partial`));
+  const add = async (name: string, source: string | Buffer, size: number) => {
+    if (typeof source !== 'string') {
+      await new Promise<void>((resolve, reject) => pack.entry({ name, size }, source, (error) => (error ? reject(error) : resolve())));
+      return;
+    }
+    const entry = pack.entry({ name, size });
+    await pipeline(createReadStream(source), entry);
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  await add('bundle.json', manifestBytes, manifestBytes.length);
+  for (const [i, file] of files.entries()) await add(file.name, file.source, entries[i]?.length ?? 0);
+  pack.finalize();
+  await written;
+  await rename(`${options.out}.partial`, options.out);
+  return manifest;
+}
+
+/** tuf-js reading a bundle's metadata from where it was unpacked. */
+class BundleFetcher extends BaseFetcher {
+  constructor(private readonly metadataDir: string) {
+    super();
+  }
+
+  override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    try {
+      return new Blob([await readFile(join(this.metadataDir, name))]).stream() as unknown as ReadableStream<Uint8Array<ArrayBuffer>>;
+    } catch {
+      throw new DownloadHTTPError(`${name} is not in the bundle`, 404);
+    }
+  }
+}
+
+/** Unpacks into `staging`, hashing each entry against bundle.json (which comes first). */
+async function unpack(file: string, staging: string): Promise<BundleManifest | ReportsBundle> {
+  const head = await open(file, 'r');
+  const peek = Buffer.alloc(1);
+  await head.read(peek, 0, 1, 0);
+  await head.close();
+  if (peek.toString() === '{') {
+    // A reports file: plain JSON.
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as ReportsBundle;
+    if (parsed.kind !== REPORTS_KIND) throw new MirrorError('not a Signet bundle');
+    return parsed;
+  }
+  let manifest: BundleManifest | undefined;
+  const expected = new Map<string, BundleEntry>();
+  const seen = new Set<string>();
+  const extract = tar.extract();
+  extract.on('entry', (header, stream, next) => {
+    void (async () => {
+      const name = header.name;
+      if (!manifest) {
+        if (name !== 'bundle.json' || header.size === undefined || header.size > MAX_BUNDLE_JSON_BYTES) throw new MirrorError('not a Signet bundle (no bundle.json first)');
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        manifest = JSON.parse(Buffer.concat(chunks).toString('utf8')) as BundleManifest;
+        if (manifest.kind !== BUNDLE_KIND || !Array.isArray(manifest.entries)) throw new MirrorError('not a Signet bundle');
+        for (const entry of manifest.entries) {
+          if (!/^(lease\.json|metadata\/[A-Za-z0-9._-]+|store\/[0-9a-f]{64})$/.test(entry.name)) throw new MirrorError(`bundle.json lists an entry it may not: ${entry.name}`);
+          expected.set(entry.name, entry);
+        }
+        return next();
+      }
+      const entry = expected.get(name);
+      if (!entry || seen.has(name)) throw new MirrorError(`the bundle holds ${name}, which bundle.json does not list`);
+      seen.add(name);
+      const target = join(staging, name);
+      await mkdir(join(target, '..'), { recursive: true });
+      const hash = createHash('sha256');
+      let length = 0;
+      stream.on('data', (chunk: unknown) => {
+        hash.update(chunk as Buffer);
+        length += (chunk as Buffer).length;
+      });
+      await pipeline(stream, createWriteStream(target, { mode: 0o600 }));
+      if (length !== entry.length || hash.digest('hex') !== entry.sha256) throw new MirrorError(`${name} in the bundle does not match bundle.json (changed or cut short)`);
+      next();
+    })().catch((error: unknown) => extract.destroy(error instanceof Error ? error : new Error(String(error))));
+  });
+  await pipeline(createReadStream(file), extract).catch((error: unknown) => {
+    throw error instanceof MirrorError ? error : new MirrorError(`the bundle cannot be read to its end (${error instanceof Error ? error.message : String(error)}): it is cut short or not a bundle`);
+  });
+  if (!manifest) throw new MirrorError('the bundle is empty');
+  const missing = [...expected.keys()].filter((n) => !seen.has(n));
+  if (missing.length > 0) throw new MirrorError(`the bundle is cut short: ${missing.length} of its entries are missing`);
+  return manifest;
+}
+
+export interface ImportResult {
+  readonly kind: 'bundle' | 'reports';
+  readonly versions?: Readonly<Record<string, readonly string[]>>;
+  readonly files?: number;
+  readonly reports?: number;
+  readonly leaseExpiresAt?: string;
+  readonly metadataExpiresAt?: string;
+}
+
+/** Verifies a bundle whole, then puts it in place; anything wrong and the mirror is left as it was. */
+export async function importBundle(dir: string, config: MirrorConfig, file: string): Promise<ImportResult> {
+  const staging = join(dir, `import-${randomBytes(6).toString('hex')}`);
+  await mkdir(staging, { recursive: true, mode: 0o700 });
+  try {
+    const unpacked = await unpack(file, staging);
+    if (unpacked.kind === REPORTS_KIND) return await importReports(dir, config, unpacked);
+    const manifest = unpacked;
+    if (manifest.for !== config.mirrorId) throw new MirrorError(`the bundle is for mirror ${manifest.for}, not for this one (${config.mirrorId})`);
+    if (config.licenseId && manifest.licenseId !== config.licenseId) throw new MirrorError('the bundle was made for another license');
+
+    // TUF, from this mirror's trusted metadata (a copy: a refusal must leave it as it was).
+    const tuf = join(staging, 'tuf');
+    await cp(paths(dir).tuf, tuf, { recursive: true });
+    const updater = new Updater({ metadataDir: tuf, metadataBaseUrl: 'http://bundle.invalid/metadata', targetBaseUrl: 'http://bundle.invalid/targets', fetcher: new BundleFetcher(join(staging, 'metadata')) });
+    await updater.refresh().catch((error: unknown) => {
+      throw new MirrorError(`the bundle's metadata is refused: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+    });
+    const root = parseRoot(await readFile(join(tuf, 'root.json'))).signed;
+    const targets = parseTargets(await readFile(join(tuf, 'targets.json'))).signed;
+
+    const lease = JSON.parse(await readFile(join(staging, 'lease.json'), 'utf8')) as SignedLease;
+    const verdict = verifyLease(lease, root, { mirrorId: config.mirrorId, ...(config.licenseId && { licenseId: config.licenseId }), now: new Date() });
+    if (!verdict.ok) throw new MirrorError(`the bundle's lease is refused: ${verdict.reason}`);
+
+    // Every version it names: its set manifest and files, signed, here or in the bundle.
+    const have = async (sha: string, length: number) => {
+      for (const place of [join(staging, 'store', sha), storePath(dir, sha)]) if ((await stat(place).catch(() => undefined))?.size === length) return place;
+      return undefined;
+    };
+    const served: { targets: Record<string, { sha256: string; length: number }>; versions: Record<string, Record<string, string>> } = { targets: {}, versions: {} };
+    for (const [product, versions] of Object.entries(manifest.versions)) {
+      const signed = new Map(versionsIn(targets, product).map((v) => [v.version, v]));
+      for (const [version, setPath] of Object.entries(versions)) {
+        const info = targets.targets[setPath];
+        if (!signed.has(version) || signed.get(version)?.path !== setPath || !info) throw new MirrorError(`${product} ${version} is not in the signed targets metadata`);
+        const setSha = info.hashes.sha256 ?? '';
+        const setFile = await have(setSha, info.length);
+        if (!setFile) throw new MirrorError(`the set manifest of ${product} ${version} is neither in the bundle nor here`);
+        served.targets[consistentName(setPath, setSha)] = { sha256: setSha, length: info.length };
+        for (const f of parseSetManifest(await readFile(setFile)).files) {
+          const fileInfo = targets.targets[f.target];
+          if (!fileInfo || fileInfo.hashes.sha256 !== f.sha256 || fileInfo.length !== f.length) throw new MirrorError(`${product} ${version}: ${f.path} is not signed as the set says`);
+          if (!(await have(f.sha256, f.length))) throw new MirrorError(`${product} ${version}: ${f.path} is neither in the bundle nor here (export without --since, or with an older one)`);
+          served.targets[consistentName(f.target, f.sha256)] = { sha256: f.sha256, length: f.length };
+        }
+        (served.versions[product] ??= {})[version] = setPath;
+      }
+    }
+    // A file of the bundle no signed target names has no business here.
+    for (const entry of manifest.entries.filter((e) => e.name.startsWith('store/'))) {
+      if (!Object.values(served.targets).some((t) => t.sha256 === entry.sha256)) throw new MirrorError(`the bundle carries ${entry.name}, which no version it names uses`);
+    }
+
+    // Into place: content, metadata, trusted TUF state, lease, then the index and timestamp.json.
+    await mkdir(storeDir(dir), { recursive: true });
+    for (const name of await readdir(join(staging, 'store')).catch(() => [] as string[])) await rename(join(staging, 'store', name), storePath(dir, name));
+    for (const name of await readdir(join(staging, 'metadata'))) if (name !== 'timestamp.json') await rename(join(staging, 'metadata', name), join(paths(dir).metadata, name));
+    await rm(paths(dir).tuf, { recursive: true, force: true });
+    await rename(tuf, paths(dir).tuf);
+    await writeJson(paths(dir).lease, lease);
+    const timestampBytes = await readFile(join(staging, 'metadata', 'timestamp.json'));
+    const timestamp = parseTimestamp(timestampBytes).signed;
+    const next: Served = { ...served, snapshotVersion: timestamp.snapshotMeta.version, at: new Date().toISOString() };
+    await writeJson(paths(dir).served, next);
+    await writeFileAtomic(join(paths(dir).metadata, 'timestamp.json'), timestampBytes, 0o644);
+    return {
+      kind: 'bundle',
+      versions: Object.fromEntries(Object.entries(served.versions).map(([p, v]) => [p, Object.keys(v)])),
+      files: manifest.entries.filter((e) => e.name.startsWith('store/')).length,
+      leaseExpiresAt: lease.signed.expiresAt,
+      metadataExpiresAt: timestamp.expires,
+    };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Reports from an isolated segment, queued here to go upstream with this mirror's own. */
+async function importReports(dir: string, config: MirrorConfig, bundle: ReportsBundle): Promise<ImportResult> {
+  if (config.licenseId && bundle.licenseId !== config.licenseId) throw new MirrorError('the reports were made under another license');
+  if (!config.upstream) throw new MirrorError('reports go to a mirror that reaches the service');
+  const lines = bundle.reports.map((r) => `${JSON.stringify(r)}\n`).join('');
+  const handle = await open(paths(dir).reports, 'a', 0o600);
+  await handle.writeFile(lines);
+  await handle.close();
+  return { kind: 'reports', reports: bundle.reports.length };
+}
+
+/** The reports of agents in this isolated segment, as a file to carry to a mirror that reaches the service. */
+export async function exportReports(dir: string, config: MirrorConfig, out: string): Promise<number> {
+  if (!config.licenseId) throw new MirrorError('the mirror has no license: it has taken no bundle yet');
+  const reports = await takeQueuedReports(dir);
+  const bundle: ReportsBundle = { kind: REPORTS_KIND, from: config.mirrorId, licenseId: config.licenseId, reports };
+  await writeFile(`${out}.partial`, JSON.stringify(bundle));
+  await rename(`${out}.partial`, out);
+  await rm(`${paths(dir).reports}.sending`, { force: true });
+  return reports.length;
+}

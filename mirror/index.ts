@@ -1,0 +1,199 @@
+/**
+ * `signet mirror serve`: a site's update server. It syncs from its upstream (the service,
+ * or another mirror) through the agent's HTTP client (proxies, retries), serves agents on
+ * any port with the service's interface, and answers them under its signed lease. Node
+ * alone: no Java, no DynamoDB, no AWS account.
+ */
+import { copyFile, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureLocalCdnKey } from '#lib/cdn/key-files.ts';
+import { createEdgeServer } from '#lib/edge/server.ts';
+import type { LeasePayload } from '#lib/mirror/lease.ts';
+import { verifyLease } from '#lib/mirror/lease.ts';
+import { createLogger } from '#lib/log.ts';
+import { licenseIdOf } from '#lib/licensing/secrets.ts';
+import { parseRoot } from '#lib/tuf/metadata.ts';
+import { AGENT_VERSION, loadProxy } from '../agent/client.ts';
+import { HttpClient } from '../agent/http.ts';
+import { MirrorError } from './errors.ts';
+import { MirrorLicensing } from './licensing.ts';
+import { createMirrorHandler } from './server.ts';
+import type { MirrorConfig, Served, SyncRecord } from './state.ts';
+import { openConfig, paths, readConfig, readLease, readServed, readSync, writeJson } from './state.ts';
+import { syncOnce } from './sync.ts';
+
+export { MirrorError };
+
+export interface MirrorOptions {
+  readonly dir: string;
+  readonly port: number;
+  readonly host: string;
+  readonly upstream?: string;
+  readonly licenseKey?: string;
+  readonly seats?: number;
+  /** The TUF root to trust, on the first start (later starts keep the one they have, and follow its rotations). */
+  readonly root?: string;
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  readonly proxyConf?: string;
+  /** How often it asks its upstream for something new, seconds. */
+  readonly pollSeconds?: number;
+  /** Versions held per product besides the channels'. */
+  readonly keep?: number;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log?: (line: string) => void;
+  readonly accessLog?: (line: string) => void;
+  readonly objectIdleTimeoutMs?: number;
+}
+
+export interface RunningMirror {
+  readonly url: string;
+  readonly config: MirrorConfig;
+  /** One sync now (also what the timer runs); its record. */
+  sync(): Promise<SyncRecord>;
+  stop(): Promise<void>;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The trusted root in place: the one given on the first start, or the one already followed. */
+export async function trustRoot(dir: string, root: string | undefined): Promise<void> {
+  const trusted = join(paths(dir).tuf, 'root.json');
+  if (await exists(trusted)) return;
+  if (!root) throw new MirrorError('no trusted root: pass --root FILE (the service\'s root.json) on the first start');
+  parseRoot(await readFile(root).catch(() => { throw new MirrorError(`cannot read the root ${root}`); }));
+  await copyFile(root, trusted);
+}
+
+/** The lease on disk, if the trusted root vouches for it (expired or not: an expired one answers LEASE_EXPIRED). */
+export async function trustedLease(dir: string, config: MirrorConfig): Promise<LeasePayload | undefined> {
+  const lease = await readLease(dir);
+  if (!lease) return undefined;
+  const root = parseRoot(await readFile(join(paths(dir).tuf, 'root.json'))).signed;
+  const verdict = verifyLease(lease, root, { mirrorId: config.mirrorId, ...(config.licenseId && { licenseId: config.licenseId }), now: new Date(Date.parse(lease.signed.issuedAt)) });
+  return verdict.ok ? verdict.lease : undefined;
+}
+
+/** When served.json or lease.json last changed. */
+async function changeMark(dir: string): Promise<string> {
+  const times = await Promise.all([paths(dir).served, paths(dir).lease].map((f) => stat(f).then((s) => s.mtimeMs, () => 0)));
+  return times.join('/');
+}
+
+/** The config as an import left it (it may have recorded the license it came for). */
+async function reloadConfig(dir: string, fallback: MirrorConfig): Promise<MirrorConfig> {
+  return (await readConfig(dir)) ?? fallback;
+}
+
+export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
+  const log = options.log ?? (() => undefined);
+  const { dir } = options;
+  const config = await openConfig(dir, {
+    ...(options.upstream !== undefined && { upstream: options.upstream.replace(/\/+$/, '') }),
+    ...(options.licenseKey !== undefined && { licenseKey: options.licenseKey, licenseId: licenseIdOf(options.licenseKey) }),
+    ...(options.seats !== undefined && { seats: options.seats }),
+    ...(options.proxyConf !== undefined && { proxyConf: options.proxyConf }),
+  });
+  await trustRoot(dir, options.root);
+  await ensureLocalCdnKey(dir);
+
+  const licensing = new MirrorLicensing(dir);
+  await licensing.load();
+  let served: Served | undefined = await readServed(dir);
+  const lease = await trustedLease(dir, config);
+  if (lease) licensing.apply(lease, served);
+
+  const http = new HttpClient({ ...(config.proxyConf && { proxy: await loadProxy(config.proxyConf) }), env: options.env ?? process.env, userAgent: `signet-mirror/${AGENT_VERSION}` });
+  const pollSeconds = options.pollSeconds ?? 300;
+  const handler = await createMirrorHandler({
+    dir,
+    licensing,
+    served: () => served,
+    ...(config.upstream && { upstream: { url: config.upstream, http } }),
+    https: options.tls !== undefined,
+    pollSeconds,
+    grantLifetimeSeconds: 3600,
+    logger: createLogger('mirror', { logLevel: 'WARN' }),
+    objectIdleTimeoutMs: options.objectIdleTimeoutMs ?? 30_000,
+    log,
+    ...(options.accessLog && { accessLog: options.accessLog }),
+  });
+  const server = createEdgeServer(handler, options.tls ? { tls: options.tls } : {});
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new MirrorError(`port ${options.port} on ${options.host} is already in use: pass --port N`) : error),
+    );
+    server.listen(options.port, options.host, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : options.port);
+    });
+  });
+  const displayHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  const url = `${options.tls ? 'https' : 'http'}://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${port}`;
+
+  // One sync at a time; a failed one is recorded and leaves the mirror serving what it had.
+  let running: Promise<SyncRecord> | undefined;
+  const sync = (): Promise<SyncRecord> => {
+    running ??= (async () => {
+      const previous = await readSync(dir);
+      let record: SyncRecord;
+      try {
+        record = await syncOnce({ dir, config, http, licensing, keep: options.keep ?? 5, onServed: (next) => (served = next) });
+      } catch (error) {
+        const detail = error instanceof Error ? error.message : String(error);
+        log(`sync failed: ${detail}`);
+        record = { at: new Date().toISOString(), result: 'failed', detail, ...(previous?.lastSuccessAt && { lastSuccessAt: previous.lastSuccessAt }), ...(served && { snapshotVersion: served.snapshotVersion }) };
+      }
+      await writeJson(paths(dir).sync, record);
+      return record;
+    })().finally(() => (running = undefined));
+    return running;
+  };
+
+  // An import (`signet mirror import`, another process) switches served.json and lease.json:
+  // look for that every few seconds and answer from what it put in place.
+  let seen = await changeMark(dir);
+  const watcher = setInterval(() => {
+    void (async () => {
+      const mark = await changeMark(dir);
+      if (mark === seen) return;
+      seen = mark;
+      served = await readServed(dir);
+      const imported = await trustedLease(dir, await reloadConfig(dir, config));
+      if (imported) licensing.apply(imported, served);
+      else licensing.index(served);
+      log('took what an import put in place');
+    })().catch((error: unknown) => log(`reloading after an import failed: ${error instanceof Error ? error.message : String(error)}`));
+  }, 2_000);
+  watcher.unref();
+
+  let timer: NodeJS.Timeout | undefined;
+  if (config.upstream) {
+    await sync();
+    const schedule = () => {
+      // Spread over a tenth of the interval, so mirrors started together do not poll together.
+      timer = setTimeout(() => void sync().finally(schedule), pollSeconds * 1000 * (0.95 + Math.random() * 0.1));
+      timer.unref();
+    };
+    schedule();
+  }
+
+  return {
+    url,
+    config,
+    sync,
+    async stop() {
+      if (timer) clearTimeout(timer);
+      clearInterval(watcher);
+      await running?.catch(() => undefined);
+      await new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

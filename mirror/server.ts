@@ -1,0 +1,158 @@
+/**
+ * The mirror's HTTP(S) server: the same interface as the global service, so an agent
+ * changes only its server URL. It is the local stack's origin (lib/edge/origin.ts: the
+ * path guard, signed-URL checks, ranges, stalled readers) in front of the service's own
+ * handlers (registration, manifest, reports) built on the mirror's lease-backed store,
+ * with the mirror's own key signing the download grants it hands out. Calls of mirrors
+ * further down a chain go on to the upstream.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { createAgentsHandler } from '#functions/agents/handler.ts';
+import { createHealthHandler } from '#functions/health/handler.ts';
+import { createManifestHandler } from '#functions/manifest/handler.ts';
+import { createReportsHandler } from '#functions/reports/handler.ts';
+import { watchedKeyGroup, cdnKeyDir, readLocalCdnKey } from '#lib/cdn/key-files.ts';
+import { functionDefinition, routes } from '#lib/definitions/routes.ts';
+import { GrantIssuer, pemPolicySigner } from '#lib/delivery/grant.ts';
+import type { LambdaHandler } from '#lib/edge/origin.ts';
+import { createOrigin } from '#lib/edge/origin.ts';
+import { Unavailable } from '#lib/errors.ts';
+import { apiHandler } from '#lib/http/handler.ts';
+import { RateLimiter } from '#lib/http/rate-limit.ts';
+import { json } from '#lib/http/response.ts';
+import type { Logger } from '#lib/log.ts';
+import type { HttpClient } from '../agent/http.ts';
+import type { MirrorLicensing } from './licensing.ts';
+import { mirrorObjects } from './objects.ts';
+import type { Served } from './state.ts';
+import type { LeaseAnswer } from './sync.ts';
+
+export interface MirrorServerOptions {
+  readonly dir: string;
+  readonly licensing: MirrorLicensing;
+  readonly served: () => Served | undefined;
+  /** Where mirrors further down a chain are sent on to; absent for a mirror fed by imports. */
+  readonly upstream?: { readonly url: string; readonly http: HttpClient };
+  readonly https: boolean;
+  readonly pollSeconds: number;
+  readonly grantLifetimeSeconds: number;
+  readonly logger: Logger;
+  readonly objectIdleTimeoutMs: number;
+  readonly log?: (line: string) => void;
+  readonly accessLog?: (line: string) => void;
+}
+
+/** The URL an agent reached this mirror by: the manifest's URLs point back at it. */
+function baseUrlOf(event: APIGatewayProxyEventV2, https: boolean): string {
+  return `${https ? 'https' : 'http'}://${event.headers.host ?? 'localhost'}`;
+}
+
+/** One handler per host agents reach the mirror by (a few names at most; bounded all the same). */
+function perHost(make: (baseUrl: string) => LambdaHandler, https: boolean): LambdaHandler {
+  const byHost = new Map<string, LambdaHandler>();
+  return (event, context) => {
+    const base = baseUrlOf(event as APIGatewayProxyEventV2, https);
+    let handler = byHost.get(base);
+    if (!handler) {
+      if (byHost.size >= 32) byHost.clear();
+      handler = make(base);
+      byHost.set(base, handler);
+    }
+    return handler(event, context);
+  };
+}
+
+export async function createMirrorHandler(options: MirrorServerOptions): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
+  const { dir, licensing, logger } = options;
+  const key = await readLocalCdnKey(dir);
+  // A wildcard over the host: agents may reach the mirror by any of its names.
+  const grants = new GrantIssuer(pemPolicySigner(key.keyPairId, key.privateKeyPem), {
+    baseUrl: 'http*://*',
+    lifetimeSeconds: options.grantLifetimeSeconds,
+    renewBeforeSeconds: Math.floor(options.grantLifetimeSeconds / 4),
+  });
+  const now = () => new Date();
+  const registrations = new RateLimiter({ perSecond: 2, burst: 120 });
+  const manifests = new RateLimiter({ perSecond: 1, burst: 30 });
+  const reports = new RateLimiter({ perSecond: 0.5, burst: 10 });
+  const release = async (product: string, version: string) => {
+    const setManifestPath = options.served()?.versions[product]?.[version];
+    return setManifestPath === undefined ? undefined : { setManifestPath };
+  };
+
+  const handlers: Record<string, LambdaHandler> = {
+    health: createHealthHandler({
+      tableAnswers: async () => {
+        if (!options.served()) throw new Unavailable('this mirror holds nothing yet: it syncs from its upstream, or takes an import', 30);
+      },
+      logger,
+    }) as LambdaHandler,
+    agents: createAgentsHandler({ store: licensing.store, pollSeconds: options.pollSeconds, registrations, logger, now }) as LambdaHandler,
+    manifest: perHost(
+      (cdnBaseUrl) =>
+        createManifestHandler({
+          access: licensing.store,
+          releases: { release },
+          grants,
+          cdnBaseUrl,
+          pollSeconds: options.pollSeconds,
+          admit: (agentId) => manifests.take(agentId),
+          logger,
+          now,
+        }) as LambdaHandler,
+      options.https,
+    ),
+    // The service decides halts, from the reports the mirror sends on.
+    reports: createReportsHandler({
+      access: licensing.store,
+      fleet: licensing.fleet(),
+      channels: licensing.channels(),
+      policy: { failureRate: 1, minReports: Number.POSITIVE_INFINITY },
+      admit: (agentId) => reports.take(agentId),
+      rolloutChanged: async () => undefined,
+      logger,
+      now,
+    }) as LambdaHandler,
+    mirrors: perHost((base) => relayHandler(options, grants, base), options.https),
+  };
+
+  const served = routes.filter((r) => r.authorization === 'public' && handlers[r.functionId]);
+  return createOrigin({
+    routes: served,
+    functions: new Map(
+      [...new Set(served.map((r) => r.functionId))].map((id) => [id, { definition: functionDefinition(id), handler: handlers[id] as LambdaHandler }] as const),
+    ),
+    objects: mirrorObjects(dir, options.served),
+    objectIdleTimeoutMs: options.objectIdleTimeoutMs,
+    keyGroup: watchedKeyGroup(cdnKeyDir(dir)),
+    ...(options.log && { log: options.log }),
+    ...(options.accessLog && { accessLog: options.accessLog }),
+  });
+}
+
+/**
+ * The calls of a mirror further down the chain, sent on upstream as they came. A lease
+ * comes back with this mirror's own grants and URLs in place of the upstream's: the
+ * downstream mirror fetches from here. The lease itself, signed by the service, passes
+ * through untouched.
+ */
+function relayHandler(options: MirrorServerOptions, grants: GrantIssuer, base: string): LambdaHandler {
+  return apiHandler(options.logger, async (event) => {
+    const upstream = options.upstream;
+    if (!upstream) throw new Unavailable('this mirror has no upstream to send that on to', 300);
+    const response = await upstream.http.send(`${upstream.url}${event.rawPath}`, {
+      method: event.requestContext.http.method,
+      headers: { 'content-type': 'application/json' },
+      body: event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? ''),
+    });
+    const text = await response.text();
+    if (!response.ok || event.routeKey !== 'POST /v1/mirrors/lease') {
+      return { statusCode: response.status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: text };
+    }
+    const answer = JSON.parse(text) as LeaseAnswer;
+    const now = new Date();
+    const ours = Object.fromEntries(await Promise.all(answer.lease.signed.products.map(async (p) => [p, await grants.grant(p, now)] as const)));
+    return json(200, { ...answer, grants: ours, metadataUrl: `${base}/metadata/`, targetsUrl: `${base}/targets/`, pollSeconds: options.pollSeconds });
+  }) as LambdaHandler;
+}

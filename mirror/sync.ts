@@ -1,0 +1,197 @@
+/**
+ * One sync with the upstream (the service, or another mirror): what an agent does, for
+ * every version agents here may be offered.
+ *
+ *  1. The lease: license, seats, blacklist and channels, with download grants per product.
+ *  2. TUF refresh of the upstream metadata from the trusted root (the agent's code), each
+ *     file fetched recorded byte for byte, since that is what agents here verify.
+ *  3. The lease is checked against the refreshed root (the service's timestamp keys).
+ *  4. For each entitled product, the versions to hold: each channel's head and previous
+ *     version, and the newest `keep` ones (so agents a few versions behind still fetch only
+ *     what changed). Each set manifest and file is verified against the signed targets
+ *     before it is stored (the agent's verifySet and downloads, resumable).
+ *  5. What is served switches over: the files first, then the metadata, then the index of
+ *     served targets, then timestamp.json. Files no held version uses are removed.
+ *  6. Agents' reports queued here go upstream.
+ *
+ * Nothing becomes visible unless all of it verified: a failed sync leaves the mirror
+ * serving what it served before.
+ */
+import { readdir, rename, rm, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TargetFile } from 'tuf-js';
+import { writeFileAtomic } from '#lib/files.ts';
+import type { Grant } from '#lib/delivery/grant.ts';
+import type { SignedLease } from '#lib/mirror/lease.ts';
+import { verifyLease } from '#lib/mirror/lease.ts';
+import { consistentName } from '#lib/releases/set-manifest.ts';
+import { versionsIn } from '#lib/releases/targets.ts';
+import { parseRoot, parseTargets } from '#lib/tuf/metadata.ts';
+import type { DownloadStats, TargetSource } from '../agent/download.ts';
+import { downloadMissing } from '../agent/download.ts';
+import { AgentError } from '../agent/errors.ts';
+import { storeDir } from '../agent/file-store.ts';
+import type { HttpClient } from '../agent/http.ts';
+import { withQuery } from '../agent/tuf-fetcher.ts';
+import { refreshMetadata, verifySet } from '../agent/verify.ts';
+import type { MirrorLicensing, RelayedReport } from './licensing.ts';
+import type { MirrorConfig, Served, ServedTarget, SyncRecord } from './state.ts';
+import { paths, readServed, writeJson } from './state.ts';
+
+/** What the upstream answers a mirror's lease request with. */
+export interface LeaseAnswer {
+  readonly lease: SignedLease;
+  readonly grants: Readonly<Record<string, Grant>>;
+  readonly metadataUrl: string;
+  readonly targetsUrl: string;
+  readonly pollSeconds: number;
+}
+
+export interface SyncDeps {
+  readonly dir: string;
+  readonly config: MirrorConfig;
+  readonly http: HttpClient;
+  readonly licensing: MirrorLicensing;
+  /** Versions held per product, besides the channels' (default 5). */
+  readonly keep: number;
+  /** Called with what is served once the switch is done. */
+  readonly onServed: (served: Served) => void;
+  readonly onProgress?: (info: { files: number; totalFiles: number; bytes: number; totalBytes: number }) => void;
+}
+
+const REPORTS_PER_CALL = 500;
+
+export async function requestLease(http: HttpClient, upstream: string, config: MirrorConfig): Promise<LeaseAnswer> {
+  if (!config.licenseKey) throw new AgentError('INVALID_REQUEST', 'the mirror has no license key: pass --license KEY');
+  const answer = await http.api<LeaseAnswer>('POST', `${upstream}/v1/mirrors/lease`, { licenseKey: config.licenseKey, mirrorId: config.mirrorId, seats: config.seats });
+  return answer.body;
+}
+
+function productSource(answer: LeaseAnswer, product: string): TargetSource {
+  let grant = answer.grants[product]?.query ?? '';
+  return {
+    url: async (name) => withQuery(`${answer.targetsUrl}${name}`, grant),
+    // A refused grant: the next sync asks for a new lease, and with it new grants.
+    renew: async () => {
+      grant = answer.grants[product]?.query ?? '';
+    },
+  };
+}
+
+/** The versions of `product` to hold: the channels' heads and previous versions, and the newest `keep`. */
+function versionsToHold(lease: SignedLease['signed'], all: ReadonlyArray<{ version: string; path: string }>, product: string, keep: number): Array<{ version: string; path: string }> {
+  const wanted = new Set(all.slice(0, keep).map((v) => v.version));
+  for (const channel of lease.channels) {
+    if (channel.product !== product) continue;
+    wanted.add(channel.version);
+    if (channel.previousVersion) wanted.add(channel.previousVersion);
+  }
+  return all.filter((v) => wanted.has(v.version));
+}
+
+export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
+  const { dir, config, http } = deps;
+  const upstream = config.upstream;
+  if (!upstream) throw new AgentError('INVALID_REQUEST', 'the mirror has no upstream: it serves what is imported');
+  const answer = await requestLease(http, upstream, config);
+
+  // TUF: the agent's refresh over the mirror's own trusted metadata, every file recorded.
+  const recorded = new Map<string, Buffer>();
+  const targetInfo = await refreshMetadata(dir, http, answer, { targetsUrl: answer.targetsUrl, query: async () => '' }, recorded);
+  const root = parseRoot(await readFile(join(paths(dir).tuf, 'root.json'))).signed;
+  const verdict = verifyLease(answer.lease, root, { mirrorId: config.mirrorId, ...(config.licenseId && { licenseId: config.licenseId }), now: new Date() });
+  if (!verdict.ok) throw new AgentError('VERIFICATION_FAILED', `the upstream's lease is refused: ${verdict.reason}`);
+  const lease = verdict.lease;
+
+  const trusted = parseTargets(await readFile(join(paths(dir).tuf, 'targets.json'))).signed;
+  const targets: Record<string, ServedTarget> = {};
+  const versions: Record<string, Record<string, string>> = {};
+  const stats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
+  for (const product of lease.products) {
+    const source = productSource(answer, product);
+    for (const { version, path } of versionsToHold(lease, versionsIn(trusted, product), product, deps.keep)) {
+      const set = await verifySet(dir, http, source, { product, version, setManifest: path }, targetInfo);
+      const setInfo: TargetFile = await targetInfo(path);
+      targets[consistentName(path, set.sha256)] = { sha256: set.sha256, length: setInfo.length };
+      for (const file of set.files) targets[consistentName(file.target, file.sha256)] = { sha256: file.sha256, length: file.length };
+      await downloadMissing(dir, http, source, set.targets, stats, deps.onProgress);
+      (versions[product] ??= {})[version] = path;
+    }
+  }
+
+  // The switch: metadata files (versioned ones are immutable), the index, timestamp.json last.
+  const previous = await readServed(dir);
+  const served: Served = { targets, versions, snapshotVersion: trustedSnapshotVersion(recorded) ?? previous?.snapshotVersion ?? 0, at: new Date().toISOString() };
+  let timestamp: Buffer | undefined;
+  for (const [url, bytes] of recorded) {
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    if (name === 'timestamp.json') timestamp = bytes;
+    else await writeFileAtomic(join(paths(dir).metadata, name), bytes, 0o644);
+  }
+  await writeJson(paths(dir).served, served);
+  if (timestamp) await writeFileAtomic(join(paths(dir).metadata, 'timestamp.json'), timestamp, 0o644);
+  await writeJson(paths(dir).lease, answer.lease);
+  deps.licensing.apply(lease, served);
+  deps.onServed(served);
+  await removeUnserved(dir, served);
+  // Reports that cannot go now wait for the next sync; the content is what counts here.
+  const reportsError = await sendReports(dir, http, upstream, config).then(
+    () => undefined,
+    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+  );
+  const changed = previous?.snapshotVersion !== served.snapshotVersion || stats.files > 0;
+  return {
+    at: new Date().toISOString(),
+    result: changed ? 'ok' : 'up-to-date',
+    snapshotVersion: served.snapshotVersion,
+    downloadedBytes: stats.bytes,
+    lastSuccessAt: new Date().toISOString(),
+    ...(reportsError && { detail: `reports not sent yet: ${reportsError}` }),
+  };
+}
+
+function trustedSnapshotVersion(recorded: ReadonlyMap<string, Buffer>): number | undefined {
+  for (const [url, bytes] of recorded) {
+    if (!url.endsWith('/timestamp.json')) continue;
+    const meta = (JSON.parse(bytes.toString('utf8')) as { signed?: { meta?: Record<string, { version?: number }> } }).signed?.meta?.['snapshot.json'];
+    return meta?.version;
+  }
+  return undefined;
+}
+
+/** Store files that no served target names (older versions that fell out), and stale partial downloads. */
+async function removeUnserved(dir: string, served: Served): Promise<void> {
+  const keep = new Set(Object.values(served.targets).map((t) => t.sha256));
+  for (const name of await readdir(storeDir(dir))) {
+    const sha = name.replace(/\.partial$/, '');
+    if (!keep.has(sha)) await rm(join(storeDir(dir), name), { force: true });
+  }
+}
+
+/** Agents' reports queued here, upstream in batches; what is not sent stays queued for the next sync. */
+export async function sendReports(dir: string, http: HttpClient, upstream: string, config: MirrorConfig): Promise<number> {
+  const reports = await takeQueuedReports(dir);
+  const sending = `${paths(dir).reports}.sending`;
+  for (let sent = 0; sent < reports.length; sent += REPORTS_PER_CALL) {
+    await http.api('POST', `${upstream}/v1/mirrors/reports`, { licenseKey: config.licenseKey, mirrorId: config.mirrorId, reports: reports.slice(sent, sent + REPORTS_PER_CALL) });
+    const rest = reports.slice(sent + REPORTS_PER_CALL);
+    await writeFileAtomic(sending, rest.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  }
+  await rm(sending, { force: true });
+  return reports.length;
+}
+
+/** The queued reports, moved aside to be sent: new reports go on arriving in the queue meanwhile. */
+export async function takeQueuedReports(dir: string): Promise<RelayedReport[]> {
+  const { reports } = paths(dir);
+  const sending = `${reports}.sending`;
+  // A batch left from a sync that failed goes first; then what arrived since.
+  await rename(reports, `${sending}.new`).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+  const read = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as RelayedReport);
+  const all = [...(await read(sending)), ...(await read(`${sending}.new`))];
+  await writeFileAtomic(sending, all.map((r) => JSON.stringify(r)).join('\n') + (all.length ? '\n' : ''));
+  await rm(`${sending}.new`, { force: true });
+  return all;
+}
