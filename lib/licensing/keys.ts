@@ -7,6 +7,15 @@ export const agentKey = (agentId: string) => ({ pk: `AGENT#${agentId}`, sk: 'AGE
 export const blacklistKey = (machineHash: string) => ({ pk: `MACHINE#${machineHash}`, sk: 'BLACKLIST' });
 
 /**
+ * Every blacklist entry also sits in one gsi1 partition, sorted by machine hash, so "the
+ * whole blacklist" (what a mirror's lease carries) is one paginated query. One partition
+ * is fine: entries change by hand, a few a day, far below a partition's write rate.
+ * Entries written before these keys existed are not in it (docs/data-model.md).
+ */
+export const BLACKLIST_PARTITION = 'BLACKLIST';
+export const blacklistIndexKeys = (machineHash: string) => ({ gsi1pk: BLACKLIST_PARTITION, gsi1sk: machineHash });
+
+/**
  * The sparse index of seat holders: only active agents carry gsi1 attributes, sorted
  * by last-seen time, so "the license's seat holders, least recently seen first" is one
  * query and a released seat drops out of the index by itself.

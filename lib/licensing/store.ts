@@ -12,7 +12,7 @@ import type { AuditEntry } from '#lib/audit.ts';
 import { auditPut } from '#lib/audit.ts';
 import type { Item, Key, TransactItem, TransactionOutcome } from '#lib/aws/table.ts';
 import { getMany, itemId, transact, withoutKeys } from '#lib/aws/table.ts';
-import { agentKey, blacklistKey, licenseKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
+import { agentKey, BLACKLIST_PARTITION, blacklistIndexKeys, blacklistKey, licenseKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
 
 export type { AuditEntry, Key, TransactionOutcome };
 
@@ -260,9 +260,34 @@ export class LicensingStore {
 
   async addToBlacklist(entry: BlacklistEntry, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
     return this.transact([
-      { Put: { TableName: this.table, Item: { ...blacklistKey(entry.machineHash), ...entry } } },
+      { Put: { TableName: this.table, Item: { ...blacklistKey(entry.machineHash), ...blacklistIndexKeys(entry.machineHash), ...entry } } },
       auditPut(this.table, audit, now),
     ]);
+  }
+
+  /**
+   * The machine hashes of every blacklist entry that carries the index keys (all written
+   * since they were added), in hash order: one query, paginated. The index is eventually
+   * consistent: an entry added a moment ago may be missing for a moment.
+   */
+  async blacklistedMachines(): Promise<string[]> {
+    const hashes: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': BLACKLIST_PARTITION },
+          ProjectionExpression: 'machineHash',
+          ...(start && { ExclusiveStartKey: start }),
+        }),
+      );
+      for (const item of result.Items ?? []) if (typeof item.machineHash === 'string') hashes.push(item.machineHash);
+      start = result.LastEvaluatedKey;
+    } while (start);
+    return hashes;
   }
 
   async removeFromBlacklist(machineHash: string, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
