@@ -26,3 +26,20 @@ export const seatIndexKeys = (licenseId: string, lastSeenAt: string, agentId: st
 });
 export const seatIndexPartition = (licenseId: string) => `SEATS#${licenseId}`;
 
+/**
+ * A site mirror: the seats it holds under its license and its lease's expiry
+ * (docs/data-model.md, "Mirrors hold seats as agents do"). The mirror id belongs to the
+ * first license that leased it, forever.
+ */
+export const mirrorKey = (mirrorId: string) => ({ pk: `MIRROR#${mirrorId}`, sk: 'MIRROR' });
+
+/**
+ * The sparse index of mirrors that hold seats: only a mirror with seats carries gsi1
+ * attributes, sorted by its lease's expiry, so "the license's mirror whose lease ended
+ * longest ago" is one query (a reclaim candidate, like a silent agent).
+ */
+export const mirrorIndexPartition = (licenseId: string) => `MIRRORS#${licenseId}`;
+export const mirrorIndexKeys = (licenseId: string, leaseExpiresAt: string, mirrorId: string) => ({
+  gsi1pk: mirrorIndexPartition(licenseId),
+  gsi1sk: `${leaseExpiresAt}#${mirrorId}`,
+});

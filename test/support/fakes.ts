@@ -8,7 +8,7 @@
 import type { Item, Key, TransactionOutcome } from '#lib/aws/table.ts';
 import { itemId } from '#lib/aws/table.ts';
 import type { VersionCounters } from '#lib/delivery/fleet.ts';
-import type { Agent, AgentStatus, License } from '#lib/licensing/model.ts';
+import type { Agent, AgentStatus, License, MirrorRecord } from '#lib/licensing/model.ts';
 import type { RegistrationStore } from '#lib/licensing/register.ts';
 import type { LicensingStore } from '#lib/licensing/store.ts';
 import type { Channel, Release, ReleaseStore } from '#lib/releases/store.ts';
@@ -20,6 +20,7 @@ export class FakeLicensingStore implements RegistrationStore, Pick<LicensingStor
   readonly licenses = new Map<string, License>();
   readonly agents = new Map<string, Agent>();
   readonly blacklisted = new Set<string>();
+  readonly mirrors = new Map<string, MirrorRecord>();
   /** Other modules' records, read with an agent's authentication (channels, releases). */
   readonly others = new Map<string, Item>();
   touches = 0;
@@ -87,6 +88,50 @@ export class FakeLicensingStore implements RegistrationStore, Pick<LicensingStor
     return { ok: true };
   }
 
+  async readMirror(licenseId: string, mirrorId: string) {
+    return {
+      ...(this.licenses.has(licenseId) && { license: this.licenses.get(licenseId) }),
+      ...(this.mirrors.has(mirrorId) && { mirror: this.mirrors.get(mirrorId) }),
+    };
+  }
+
+  async assignMirrorSeats(input: { next: MirrorRecord; previous: MirrorRecord | undefined; licenseSeats: number; keyHash: string; now: Date }): Promise<TransactionOutcome> {
+    const { next, previous, licenseSeats, keyHash, now } = input;
+    const license = this.licenses.get(next.licenseId);
+    const delta = next.seats - (previous?.seats ?? 0);
+    const current = this.mirrors.get(next.mirrorId);
+    const failed: number[] = [];
+    const serves = license !== undefined && license.status === 'active' && Date.parse(license.expiresAt) > now.getTime() && license.keyHash === keyHash;
+    if (!serves || (delta > 0 && (license.seats !== licenseSeats || license.seatsUsed + delta > license.seats)) || (delta < 0 && license.seatsUsed < -delta)) failed.push(0);
+    if (previous === undefined ? current !== undefined : current?.licenseId !== previous.licenseId || current.revision !== previous.revision) failed.push(1);
+    if (failed.length > 0 || !license) return refused(...failed);
+    this.licenses.set(license.licenseId, { ...license, seatsUsed: license.seatsUsed + delta });
+    this.mirrors.set(next.mirrorId, next);
+    return { ok: true };
+  }
+
+  async mirrorsHoldingSeats(licenseId: string, limit: number) {
+    return [...this.mirrors.values()]
+      .filter((m) => m.licenseId === licenseId && m.seats > 0)
+      .sort((x, y) => x.leaseExpiresAt.localeCompare(y.leaseExpiresAt))
+      .slice(0, limit);
+  }
+
+  async reclaimMirrorSeats(input: { mirror: MirrorRecord; expiredBefore: string; now: Date }): Promise<TransactionOutcome> {
+    const { mirror, expiredBefore, now } = input;
+    const current = this.mirrors.get(mirror.mirrorId);
+    const license = this.licenses.get(mirror.licenseId);
+    if (!current || current.revision !== mirror.revision || current.seats !== mirror.seats || current.leaseExpiresAt >= expiredBefore) return refused(0);
+    if (!license || license.seatsUsed < mirror.seats) return refused(1);
+    this.mirrors.set(mirror.mirrorId, { ...current, seats: 0, reclaimedAt: now.toISOString(), revision: current.revision + 1 });
+    this.licenses.set(license.licenseId, { ...license, seatsUsed: license.seatsUsed - mirror.seats });
+    return { ok: true };
+  }
+
+  async blacklistedMachines() {
+    return [...this.blacklisted].sort();
+  }
+
   async touch(agent: Agent, now: Date) {
     this.touches++;
     const current = this.agents.get(agent.agentId);
@@ -124,6 +169,14 @@ export class FakeChannels implements Pick<ReleaseStore, 'channel' | 'putChannel'
 
   async release(product: string, version: string) {
     return this.releases.get(`${product}/${version}`);
+  }
+
+  /** As ReleaseStore's releases and channels listing (`channels(product)`), over these maps. */
+  get listing(): Pick<ReleaseStore, 'release' | 'channels'> {
+    return {
+      release: async (product, version) => this.releases.get(`${product}/${version}`),
+      channels: async (product) => [...this.channels.values()].filter((c) => c.product === product),
+    };
   }
 }
 
