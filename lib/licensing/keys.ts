@@ -34,6 +34,14 @@ export const seatIndexPartition = (licenseId: string) => `SEATS#${licenseId}`;
 export const mirrorKey = (mirrorId: string) => ({ pk: `MIRROR#${mirrorId}`, sk: 'MIRROR' });
 
 /**
+ * The last report a mirror relayed for one of its agents and one product, in the mirror's
+ * partition: agents behind a mirror have no agent record upstream, so this item is what
+ * moves them between versions in the fleet counters (and what a relayed report repeated
+ * is checked against).
+ */
+export const relayedAgentKey = (mirrorId: string, product: string, agentId: string) => ({ pk: `MIRROR#${mirrorId}`, sk: `AGENT#${product}#${agentId}` });
+
+/**
  * The sparse index of mirrors that hold seats: only a mirror with seats carries gsi1
  * attributes, sorted by its lease's expiry, so "the license's mirror whose lease ended
  * longest ago" is one query (a reclaim candidate, like a silent agent).

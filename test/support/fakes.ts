@@ -7,7 +7,7 @@
  */
 import type { Item, Key, TransactionOutcome } from '#lib/aws/table.ts';
 import { itemId } from '#lib/aws/table.ts';
-import type { VersionCounters } from '#lib/delivery/fleet.ts';
+import type { RelayedAgent, RelayedRecord, VersionCounters } from '#lib/delivery/fleet.ts';
 import type { Agent, AgentStatus, License, MirrorRecord } from '#lib/licensing/model.ts';
 import type { RegistrationStore } from '#lib/licensing/register.ts';
 import type { LicensingStore } from '#lib/licensing/store.ts';
@@ -190,6 +190,40 @@ export class FakeFleet {
     this.counters_.set(key, { ...counters, [input.result]: counters[input.result] + 1, agents: counters.agents + (input.previousVersion === input.version ? 0 : 1) });
     this.lastReports.set(input.agentId, { version: input.version, result: input.result });
     return true;
+  }
+
+  /** Relayed agents' last reports, by `mirrorId/product/agentId`. */
+  readonly relayed = new Map<string, RelayedAgent>();
+
+  /** As FleetStore.recordRelayed: only over the version read, only a newer report, counters moved with it. */
+  async recordRelayed(input: RelayedRecord): Promise<'recorded' | 'stale' | 'lost'> {
+    const key = `${input.mirrorId}/${input.product}/${input.agentId}`;
+    const current = this.relayed.get(key);
+    if (current && current.lastReportAt >= input.at) return 'stale';
+    if (current?.installedVersion !== input.previousVersion) return 'lost';
+    const { previousVersion, version, product, result } = input;
+    const counters = this.counters_.get(`${product}/${version}`) ?? { version, agents: 0, ok: 0, failed: 0 };
+    this.counters_.set(`${product}/${version}`, { ...counters, [result]: counters[result] + 1, agents: counters.agents + (previousVersion === version ? 0 : 1) });
+    if (previousVersion !== undefined && previousVersion !== version) {
+      const before = this.counters_.get(`${product}/${previousVersion}`);
+      if (before) this.counters_.set(`${product}/${previousVersion}`, { ...before, agents: before.agents - 1 });
+    }
+    this.relayed.set(key, {
+      mirrorId: input.mirrorId,
+      licenseId: input.licenseId,
+      agentId: input.agentId,
+      product,
+      installedVersion: version,
+      lastResult: result,
+      ...(input.detail !== undefined && { lastDetail: input.detail }),
+      lastReportAt: input.at,
+      relayedAt: input.now.toISOString(),
+    });
+    return 'recorded';
+  }
+
+  async relayedAgent(mirrorId: string, product: string, agentId: string) {
+    return this.relayed.get(`${mirrorId}/${product}/${agentId}`);
   }
 
   async counters(product: string, version: string) {
