@@ -2,38 +2,16 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import type { MirrorsDeps } from '#functions/mirrors/handler.ts';
 import { createMirrorsHandler } from '#functions/mirrors/handler.ts';
-import type { RelayDeps, RelayedReport } from '#lib/delivery/relay.ts';
 import { RateLimiter } from '#lib/http/rate-limit.ts';
 import type { LicensingStore } from '#lib/licensing/store.ts';
 import { createLogger, logMessages } from '#lib/log.ts';
-import type { Channel, Release } from '#lib/releases/store.ts';
-import { FakeChannels, FakeFleet, FakeLicensingStore } from '#test/support/fakes.ts';
+import { FakeLicensingStore } from '#test/support/fakes.ts';
 import { testLicense } from '#test/support/licenses.ts';
-
-const now = new Date('2026-12-01T12:00:00Z');
-const MIRROR = { mirrorId: 'c'.repeat(32), licenseId: 'd'.repeat(32) };
-const agent = (i: number) => i.toString(16).padStart(32, '0');
-const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000).toISOString();
-
-function channel(overrides: Partial<Channel> = {}): Channel {
-  return { product: 'demo-av', channel: 'stable', version: '1.1.0', percent: 50, previousVersion: '1.0.0', status: 'active', revision: 1, updatedAt: now.toISOString(), updatedBy: 'ci', ...overrides };
-}
-
-function setup(policy = { failureRate: 0.2, minReports: 4 }) {
-  const fleet = new FakeFleet();
-  const channels = new FakeChannels();
-  for (const version of ['1.0.0', '1.1.0']) channels.releases.set(`demo-av/${version}`, { product: 'demo-av', version } as Release);
-  channels.channels.set('demo-av/stable', channel());
-  let rolloutChanges = 0;
-  const deps: RelayDeps = { fleet, releases: channels.listing, channels, policy, rolloutChanged: async () => void rolloutChanges++ };
-  return { fleet, channels, deps, rolloutChanges: () => rolloutChanges };
-}
-
-const report = (overrides: Partial<RelayedReport> = {}): RelayedReport => ({ agentId: agent(1), product: 'demo-av', installedVersion: '1.0.0', result: 'ok', at: minutesAgo(10), ...overrides });
+import { MIRROR, now, relaySetup, report } from '#test/support/relay.ts';
 
 describe('the mirrors handler', () => {
   function handlerWith(overrides: Partial<MirrorsDeps> = {}) {
-    const { deps } = setup({ failureRate: 0.5, minReports: 1 });
+    const { deps } = relaySetup({ failureRate: 0.5, minReports: 1 });
     const store = new FakeLicensingStore();
     const { key, license: record } = testLicense({ seats: 5 });
     store.licenses.set(record.licenseId, record);

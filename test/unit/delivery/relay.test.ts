@@ -1,35 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { RelayDeps, RelayedReport } from '#lib/delivery/relay.ts';
 import { MAX_CLOCK_SKEW_MS, relayReports } from '#lib/delivery/relay.ts';
 import { AUTO_HALT_ACTOR } from '#lib/delivery/reports.ts';
-import type { Channel, Release } from '#lib/releases/store.ts';
-import { FakeChannels, FakeFleet } from '#test/support/fakes.ts';
+import { agent, minutesAgo, MIRROR, now, relaySetup, report } from '#test/support/relay.ts';
 
-const now = new Date('2026-12-01T12:00:00Z');
-const MIRROR = { mirrorId: 'c'.repeat(32), licenseId: 'd'.repeat(32) };
 const license = { products: ['demo-av'] };
-const agent = (i: number) => i.toString(16).padStart(32, '0');
-const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000).toISOString();
-
-function channel(overrides: Partial<Channel> = {}): Channel {
-  return { product: 'demo-av', channel: 'stable', version: '1.1.0', percent: 50, previousVersion: '1.0.0', status: 'active', revision: 1, updatedAt: now.toISOString(), updatedBy: 'ci', ...overrides };
-}
-
-function setup(policy = { failureRate: 0.2, minReports: 4 }) {
-  const fleet = new FakeFleet();
-  const channels = new FakeChannels();
-  for (const version of ['1.0.0', '1.1.0']) channels.releases.set(`demo-av/${version}`, { product: 'demo-av', version } as Release);
-  channels.channels.set('demo-av/stable', channel());
-  let rolloutChanges = 0;
-  const deps: RelayDeps = { fleet, releases: channels.listing, channels, policy, rolloutChanged: async () => void rolloutChanges++ };
-  return { fleet, channels, deps, rolloutChanges: () => rolloutChanges };
-}
-
-const report = (overrides: Partial<RelayedReport> = {}): RelayedReport => ({ agentId: agent(1), product: 'demo-av', installedVersion: '1.0.0', result: 'ok', at: minutesAgo(10), ...overrides });
 
 describe('relayReports (the use case, on in-memory stores)', () => {
   it('counts relayed reports per version and moves an agent between versions, as direct reports do', async () => {
-    const { fleet, deps } = setup();
+    const { fleet, deps } = relaySetup();
     const outcome = await relayReports(
       deps,
       MIRROR,
@@ -49,7 +27,7 @@ describe('relayReports (the use case, on in-memory stores)', () => {
   });
 
   it('counts a report relayed twice once', async () => {
-    const { fleet, deps } = setup();
+    const { fleet, deps } = relaySetup();
     const batch = [report({ agentId: agent(1) }), report({ agentId: agent(2), result: 'failed' })];
     expect(await relayReports(deps, MIRROR, license, batch, now)).toMatchObject({ accepted: 2, skipped: 0 });
     expect(await relayReports(deps, MIRROR, license, batch, now)).toMatchObject({ accepted: 0, skipped: 2 });
@@ -57,7 +35,7 @@ describe('relayReports (the use case, on in-memory stores)', () => {
   });
 
   it('skips a product the license does not entitle, a version never released, and a report dated in the future', async () => {
-    const { fleet, deps } = setup();
+    const { fleet, deps } = relaySetup();
     const outcome = await relayReports(
       deps,
       MIRROR,
@@ -76,7 +54,7 @@ describe('relayReports (the use case, on in-memory stores)', () => {
   });
 
   it('halts a rollout whose version fails at the policy\'s rate, once per batch, and moves the snapshot once', async () => {
-    const { channels, deps, rolloutChanges } = setup();
+    const { channels, deps, rolloutChanges } = relaySetup();
     const batch = [0, 1, 2, 3, 4].map((i) => report({ agentId: agent(i), installedVersion: '1.1.0', result: i < 2 ? 'failed' : 'ok' }));
     const outcome = await relayReports(deps, MIRROR, license, batch, now);
     expect(outcome.halted).toEqual([{ product: 'demo-av', channel: 'stable', version: '1.1.0', ok: 3, failed: 2 }]);
@@ -85,7 +63,7 @@ describe('relayReports (the use case, on in-memory stores)', () => {
   });
 
   it('leaves a rollout alone when the failures concern another version, or too few reports', async () => {
-    const { channels, deps, rolloutChanges } = setup();
+    const { channels, deps, rolloutChanges } = relaySetup();
     await relayReports(deps, MIRROR, license, [0, 1, 2, 3, 4].map((i) => report({ agentId: agent(i), installedVersion: '1.0.0', result: 'failed' })), now);
     await relayReports(deps, MIRROR, license, [10, 11, 12].map((i) => report({ agentId: agent(i), installedVersion: '1.1.0', result: 'failed' })), now);
     expect(channels.channels.get('demo-av/stable')?.status).toBe('active');
