@@ -6,7 +6,7 @@
  * item under the mirror, and a report no newer than the one kept is skipped, so a mirror
  * that relays the same batch twice (a retry after a lost answer) counts it once.
  */
-import { mapLimit } from '#lib/concurrency.ts';
+import { backoffPause, mapLimit } from '#lib/concurrency.ts';
 import { Unavailable } from '#lib/errors.ts';
 import type { License } from '#lib/licensing/model.ts';
 import { authenticateMirror } from '#lib/licensing/mirrors.ts';
@@ -48,6 +48,8 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 /** Agents recorded at once: each is a read and a transaction, in order within one agent. */
 const CONCURRENCY = 8;
+/** Tries per report: transactions on one version's counters conflict when they overlap, so they back off and retry. */
+const MAX_ATTEMPTS = 8;
 
 /** Why a report is left out before any write, or undefined if it is to be recorded. */
 export function relaySkipReason(report: RelayedReport, license: Pick<License, 'products'>, released: (product: string, version: string) => boolean, now: Date): string | undefined {
@@ -110,8 +112,10 @@ export async function relayReports(
           touched.add(`${report.product}\n${report.installedVersion}`);
         }
         if (outcome !== 'lost') break;
-        // A concurrent relay of this agent landed first: record over what it wrote.
-        if (attempt >= 3) throw new Unavailable('reports of this agent are being relayed concurrently, retry later', 2);
+        // A concurrent relay of this agent landed first (record over what it wrote), or the
+        // transaction conflicted with another on the version's counters: wait, read, retry.
+        if (attempt >= MAX_ATTEMPTS) throw new Unavailable('reports of this agent or version are being recorded concurrently, retry later', 2);
+        await backoffPause(attempt + 1);
         previous = (await deps.fleet.relayedAgent(mirror.mirrorId, report.product, report.agentId))?.installedVersion;
       }
     }

@@ -4,6 +4,7 @@
  * agents under (lib/mirror/lease.ts), and who a mirror is on its other calls. A mirror
  * authenticates with the license key, as an agent registering does.
  */
+import { backoffPause } from '#lib/concurrency.ts';
 import type { Grant } from '#lib/delivery/grant.ts';
 import type { ManifestDeps } from '#lib/delivery/manifest.ts';
 import { Conflict, LicenseInvalid, NotFound, SeatsExhausted, Unavailable } from '#lib/errors.ts';
@@ -16,7 +17,7 @@ import type { Signer } from '#lib/tuf/signer.ts';
 import type { License, MirrorRecord } from './model.ts';
 import { leaseExpiry, licenseStateRefusal } from './model.ts';
 import type { ReclaimStore } from './register.ts';
-import { MAX_ATTEMPTS, pause, reclaimOneSeat } from './register.ts';
+import { MAX_ATTEMPTS, reclaimOneSeat } from './register.ts';
 import { digestsEqual, licenseIdOf, licenseKeyHash } from './secrets.ts';
 import type { LicensingStore } from './store.ts';
 
@@ -69,7 +70,7 @@ export async function leaseMirror(deps: LeaseDeps, request: LeaseRequest, now: (
   let reclaims = 0;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    if (attempt > 0) await pause(attempt);
+    if (attempt > 0) await backoffPause(attempt);
     const at = now();
     const read = await deps.store.readMirror(licenseId, request.mirrorId);
     const license = licenseOfKey(read.license, keyHash);

@@ -2,6 +2,7 @@
  * Agent registration: check the license and the computer, then take a seat, or, for a
  * machine that already holds one, hand out a fresh token without taking another.
  */
+import { backoffPause } from '#lib/concurrency.ts';
 import { ComputerBlacklisted, LicenseInvalid, SeatsExhausted, Unavailable } from '#lib/errors.ts';
 import type { Agent, License } from './model.ts';
 import { isMirrorReclaimable, isReclaimable, licenseRefusal, registrationRefusal } from './model.ts';
@@ -36,8 +37,6 @@ export const MAX_ATTEMPTS = 12;
 /** How many of the least recently seen seat holders are looked at for a reclaim. */
 const RECLAIM_CANDIDATES = 5;
 
-/** The wait before attempt `attempt` on a busy license: full jitter, doubling from 20 ms, at most a second. */
-export const pause = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 20 * 2 ** attempt)));
 
 export async function registerAgent(store: RegistrationStore, request: RegistrationRequest, now: () => Date): Promise<Registration> {
   const keyHash = licenseKeyHash(request.licenseKey);
@@ -47,7 +46,7 @@ export async function registerAgent(store: RegistrationStore, request: Registrat
   let reclaimTried = false;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    if (attempt > 0) await pause(attempt);
+    if (attempt > 0) await backoffPause(attempt);
     const at = now();
     const { license, agent, blacklisted } = await store.readAccess({ licenseId, agentId, machineHash });
     const validLicense = license && digestsEqual(license.keyHash, keyHash) ? license : undefined;
