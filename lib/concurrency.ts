@@ -12,3 +12,6 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (
   );
   return results;
 }
+
+/** A wait before retry number `attempt` (1, 2, ...) of a write that lost a race: full jitter, doubling from 20 ms, at most a second. */
+export const backoffPause = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 20 * 2 ** attempt)));

@@ -85,6 +85,8 @@ export const variables = {
   manifestBurst: burst('MANIFEST', 'manifest requests per agent', 30),
   reportsPerMinute: perMinute('REPORTS', 'reports per agent', 30),
   reportsBurst: burst('REPORTS', 'reports per agent', 10),
+  mirrorPerMinute: perMinute('MIRROR', 'site mirror requests (lease, relayed reports, offline timestamp) per client address', 60),
+  mirrorBurst: burst('MIRROR', 'site mirror requests (lease, relayed reports, offline timestamp) per client address', 60),
   haltFailureRate: fraction('SIGNET_HALT_FAILURE_RATE', "share of failed reports on a rollout's version that halts it", { default: 0.2 }),
   haltMinReports: integer('SIGNET_HALT_MIN_REPORTS', 'reports on a version before its failure rate counts', { default: 20, min: 1, max: 1_000_000 }),
   timestampExpiryHours: integer('SIGNET_TIMESTAMP_EXPIRY_HOURS', 'how long a signed timestamp.json is valid', { default: 24, min: 1, max: 24 * 30 }),

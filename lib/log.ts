@@ -11,7 +11,7 @@ export type { Logger };
 
 /** Messages a metric filter matches; keep each a fixed string (the details go in fields). */
 export const logMessages = {
-  /** The reports function halted a rollout whose version failed too often. */
+  /** The reports function (or the mirrors function, for relayed reports) halted a rollout whose version failed too often. */
   autoHalt: 'rollout halted by its failure rate',
   /** The scheduled refresh re-signed timestamp.json. */
   timestampRefreshed: 'timestamp refreshed',

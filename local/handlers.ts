@@ -8,6 +8,7 @@ import { adminDependencies, createAdminHandler } from '#functions/admin/handler.
 import { agentsDependencies, createAgentsHandler } from '#functions/agents/handler.ts';
 import { createHealthHandler, healthDependencies } from '#functions/health/handler.ts';
 import { createManifestHandler, manifestDependencies } from '#functions/manifest/handler.ts';
+import { createMirrorsHandler, mirrorsDependencies } from '#functions/mirrors/handler.ts';
 import { createReleasesHandler, releasesDependencies } from '#functions/releases/handler.ts';
 import { createReportsHandler, reportsDependencies } from '#functions/reports/handler.ts';
 import { createTimestampRefreshHandler, timestampRefreshDependencies } from '#functions/timestamp-refresh/handler.ts';
@@ -32,6 +33,7 @@ export const functionBuilders: Readonly<Record<string, (services: Services) => P
   admin: (s) => built(adminDependencies(s), createAdminHandler),
   manifest: (s) => built(manifestDependencies(s), createManifestHandler),
   reports: (s) => built(reportsDependencies(s), createReportsHandler),
+  mirrors: (s) => built(mirrorsDependencies(s), createMirrorsHandler),
   releases: (s) => built(releasesDependencies(s), createReleasesHandler),
   timestampRefresh: (s) => built(timestampRefreshDependencies(s), createTimestampRefreshHandler),
 };

@@ -256,19 +256,23 @@ export class MonitoringStack extends Stack {
       metricName: logMetrics.registrations,
       metricValue: '1',
     }).metric({ period: FIVE_MINUTES, statistic: 'Sum', label: `registrations (${REGISTRATION_ROUTE_KEY})` });
-    const autoHalts = new logs.MetricFilter(this, 'RolloutAutoHalts', {
-      logGroup: fn('reports').logGroup,
-      // A quoted phrase, not a JSON selector: Lambda's text log format puts a timestamp,
-      // request id and level before the handler's JSON, and a phrase matches either way.
-      // The message the reports function logs when it halts a rollout: both import it from lib/log.ts.
-      filterPattern: logs.FilterPattern.allTerms(logMessages.autoHalt),
-      metricNamespace: logMetrics.namespace,
-      metricName: logMetrics.autoHalts,
-      metricValue: '1',
-    }).metric({ period: FIVE_MINUTES, statistic: 'Sum', label: 'rollouts halted by their failure rate' });
+    const autoHaltFilter = (id: string, functionId: string) =>
+      new logs.MetricFilter(this, id, {
+        logGroup: fn(functionId).logGroup,
+        // A quoted phrase, not a JSON selector: Lambda's text log format puts a timestamp,
+        // request id and level before the handler's JSON, and a phrase matches either way.
+        // The message the reports and mirrors functions log when they halt a rollout: all import it from lib/log.ts.
+        filterPattern: logs.FilterPattern.allTerms(logMessages.autoHalt),
+        metricNamespace: logMetrics.namespace,
+        metricName: logMetrics.autoHalts,
+        metricValue: '1',
+      });
+    const autoHalts = autoHaltFilter('RolloutAutoHalts', 'reports').metric({ period: FIVE_MINUTES, statistic: 'Sum', label: 'rollouts halted by their failure rate' });
+    // Reports a site mirror relays halt rollouts too, logged by the mirrors function with the same message, into the same metric.
+    if (api.functions.has('mirrors')) autoHaltFilter('RolloutAutoHaltsRelayed', 'mirrors');
     alarm('rollout-auto-halts', {
       alarmDescription:
-        'Agents reported failed installs of a version being rolled out often enough that the service halted its channel (POST /v1/reports). ' +
+        'Agents reported failed installs of a version being rolled out often enough that the service halted its channel (POST /v1/reports, or relayed by a site mirror). ' +
         'Agents outside the wave keep the previous version; see signet audit and signet fleet <product>, then roll back or promote a fix.',
       metric: autoHalts,
       threshold: 1,

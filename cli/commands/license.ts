@@ -63,12 +63,18 @@ export function registerLicense(program: Command): void {
   withServerOptions(license.command('show').description('show a license and its seat holders').argument('<key-or-id>')).action(
     async (keyOrId: string, flags: CommonFlags) => {
       const client = await adminClient(flags);
-      const shown = await client.call<{ license: LicenseView; seatHolders: Array<Record<string, unknown>> }>('GET', `/v1/admin/licenses/${licenseIdFrom(keyOrId)}`);
+      const shown = await client.call<{ license: LicenseView; seatHolders: Array<Record<string, unknown>>; mirrors?: Array<Record<string, unknown>> }>('GET', `/v1/admin/licenses/${licenseIdFrom(keyOrId)}`);
       printRecord('License', licenseLines(shown.license), flags.json === true, shown);
       if (!flags.json && shown.seatHolders.length > 0) {
         console.log('  seat holders (least recently seen first):');
         for (const agent of shown.seatHolders) {
           console.log(`    ${String(agent.agentId)}  ${String(agent.product)}  ${String(agent.machineId)}  last seen ${String(agent.lastSeenAt)}`);
+        }
+      }
+      if (!flags.json && (shown.mirrors ?? []).length > 0) {
+        console.log('  site mirrors holding seats (lease ended longest ago first):');
+        for (const mirror of shown.mirrors ?? []) {
+          console.log(`    ${String(mirror.mirrorId)}  ${String(mirror.seats)} seats  lease until ${String(mirror.leaseExpiresAt)}`);
         }
       }
     },

@@ -110,6 +110,22 @@ export const functions: readonly FunctionDefinition[] = [
     settings: ['reportsPerMinute', 'reportsBurst', 'haltFailureRate', 'haltMinReports'],
   },
   {
+    // Site mirrors (license-key authenticated): leases, relayed reports, offline timestamps.
+    id: 'mirrors',
+    entry: 'functions/mirrors/index.ts',
+    memoryMb: 1024,
+    timeoutSeconds: 29,
+    tables: [{ table: mainTable, access: 'write' }],
+    // Reads the committed metadata; moving the snapshot (after an auto-halt, before a long
+    // offline timestamp) writes staged and final metadata and timestamp.json.
+    bucket: 'write',
+    // Timestamp: leases and offline timestamps. Snapshot: it moves the snapshot itself.
+    signingKeys: ['snapshot', 'timestamp'],
+    // Leases carry a download grant per product, as manifests do.
+    cdnSigning: true,
+    settings: ['pollSeconds', 'grantLifetimeSeconds', 'mirrorPerMinute', 'mirrorBurst', 'haltFailureRate', 'haltMinReports', 'timestampExpiryHours'],
+  },
+  {
     id: 'releases',
     entry: 'functions/releases/index.ts',
     memoryMb: 1024,
@@ -147,6 +163,10 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'GET', path: '/v1/agents/self', functionId: 'agents', authorization: 'public' },
   { method: 'POST', path: '/v1/manifest', functionId: 'manifest', authorization: 'public' },
   { method: 'POST', path: '/v1/reports', functionId: 'reports', authorization: 'public' },
+  // Site mirrors: public, the license key is the credential (as for registration).
+  { method: 'POST', path: '/v1/mirrors/lease', functionId: 'mirrors', authorization: 'public' },
+  { method: 'POST', path: '/v1/mirrors/reports', functionId: 'mirrors', authorization: 'public' },
+  { method: 'POST', path: '/v1/mirrors/offline-timestamp', functionId: 'mirrors', authorization: 'public' },
   // Operators, SigV4-signed.
   { method: 'POST', path: '/v1/admin/licenses', functionId: 'admin', authorization: 'iam' },
   { method: 'GET', path: '/v1/admin/licenses/{licenseId}', functionId: 'admin', authorization: 'iam' },

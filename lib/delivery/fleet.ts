@@ -4,8 +4,10 @@
  * itself. All pure but the store; see docs/data-model.md for the keys.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { agentKey } from '#lib/licensing/keys.ts';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { TransactItem } from '#lib/aws/table.ts';
+import { transactOrLose, withoutKeys } from '#lib/aws/table.ts';
+import { agentKey, relayedAgentKey } from '#lib/licensing/keys.ts';
 import { versionSortKey } from '#lib/releases/versions.ts';
 
 export interface VersionCounters {
@@ -30,6 +32,36 @@ export function shouldHalt(counters: Pick<VersionCounters, 'ok' | 'failed'>, pol
   return total >= policy.minReports && counters.failed / total >= policy.failureRate;
 }
 
+/** What a mirror relays about one of its agents, as kept upstream (the agent's last relayed report). */
+export interface RelayedAgent {
+  readonly mirrorId: string;
+  readonly licenseId: string;
+  readonly agentId: string;
+  readonly product: string;
+  readonly installedVersion: string;
+  readonly lastResult: 'ok' | 'failed';
+  readonly lastDetail?: string;
+  /** When the agent reported, by the mirror's account (ISO 8601, UTC, milliseconds: compared as text). */
+  readonly lastReportAt: string;
+  /** When the service recorded it. */
+  readonly relayedAt: string;
+}
+
+export interface RelayedRecord {
+  readonly mirrorId: string;
+  readonly licenseId: string;
+  readonly agentId: string;
+  readonly product: string;
+  /** The version the caller read in the agent's item (undefined: no item yet). */
+  readonly previousVersion: string | undefined;
+  readonly version: string;
+  readonly result: 'ok' | 'failed';
+  readonly detail?: string;
+  /** The report's own time, `Date#toISOString()` form. */
+  readonly at: string;
+  readonly now: Date;
+}
+
 export class FleetStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -43,8 +75,7 @@ export class FleetStore {
    */
   async record(input: { agentId: string; product: string; previousVersion: string | undefined; version: string; result: 'ok' | 'failed'; detail?: string; now: Date }): Promise<boolean> {
     const { agentId, product, previousVersion, version, result, detail, now } = input;
-    const moved = previousVersion !== version;
-    const items = [
+    return transactOrLose(this.db, [
       {
         Update: {
           TableName: this.table,
@@ -54,6 +85,61 @@ export class FleetStore {
           ExpressionAttributeValues: { ':version': version, ':result': result, ':now': now.toISOString(), ...(detail && { ':detail': detail }), ...(previousVersion !== undefined && { ':previous': previousVersion }) },
         },
       },
+      ...this.counterUpdates(product, previousVersion, version, result),
+    ]);
+  }
+
+  /**
+   * Records a report a mirror relayed for one of its agents: like `record`, with the
+   * agent's last report in its own item under the mirror (the agent has no record
+   * upstream), written only over the version the caller read and only if the report is
+   * newer than the one kept there, so the same report relayed twice counts once.
+   * `recorded`; `stale` (the item already holds a report at or after `at`); or `lost` (a
+   * racing relay of the same agent moved it first: read again and retry).
+   */
+  async recordRelayed(input: RelayedRecord): Promise<'recorded' | 'stale' | 'lost'> {
+    const { mirrorId, licenseId, agentId, product, previousVersion, version, result, detail, at, now } = input;
+    const key = relayedAgentKey(mirrorId, product, agentId);
+    const recorded = await transactOrLose(this.db, [
+      {
+        Update: {
+          TableName: this.table,
+          Key: key,
+          UpdateExpression:
+            'SET mirrorId = :mirror, licenseId = :license, agentId = :agent, product = :product, installedVersion = :version, lastResult = :result, lastReportAt = :at, relayedAt = :now' +
+            (detail ? ', lastDetail = :detail' : ' REMOVE lastDetail'),
+          ConditionExpression: previousVersion === undefined ? 'attribute_not_exists(pk)' : 'installedVersion = :previous AND lastReportAt < :at',
+          ExpressionAttributeValues: {
+            ':mirror': mirrorId,
+            ':license': licenseId,
+            ':agent': agentId,
+            ':product': product,
+            ':version': version,
+            ':result': result,
+            ':at': at,
+            ':now': now.toISOString(),
+            ...(detail && { ':detail': detail }),
+            ...(previousVersion !== undefined && { ':previous': previousVersion }),
+          },
+        },
+      },
+      ...this.counterUpdates(product, previousVersion, version, result),
+    ]);
+    if (recorded) return 'recorded';
+    const current = await this.relayedAgent(mirrorId, product, agentId);
+    return current && current.lastReportAt >= at ? 'stale' : 'lost';
+  }
+
+  /** The last report relayed for a mirror's agent and product, strongly consistent. */
+  async relayedAgent(mirrorId: string, product: string, agentId: string): Promise<RelayedAgent | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: relayedAgentKey(mirrorId, product, agentId), ConsistentRead: true }));
+    return withoutKeys<RelayedAgent>(result.Item);
+  }
+
+  /** A report's counter updates: one more ok or failed on `version`; the agent moves there from `previousVersion`. */
+  private counterUpdates(product: string, previousVersion: string | undefined, version: string, result: 'ok' | 'failed'): TransactItem[] {
+    const moved = previousVersion !== version;
+    return [
       {
         Update: {
           TableName: this.table,
@@ -66,13 +152,6 @@ export class FleetStore {
         ? [{ Update: { TableName: this.table, Key: fleetKey(product, previousVersion), UpdateExpression: 'ADD agents :minus', ExpressionAttributeValues: { ':minus': -1 } } }]
         : []),
     ];
-    try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
-      return true;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'TransactionCanceledException') return false;
-      throw error;
-    }
   }
 
   async counters(product: string, version: string): Promise<VersionCounters | undefined> {

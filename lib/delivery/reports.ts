@@ -9,6 +9,7 @@ import { authenticateAgent } from '#lib/licensing/authenticate.ts';
 import type { LicensingStore } from '#lib/licensing/store.ts';
 import type { ChannelStore } from '#lib/releases/channels.ts';
 import { halt } from '#lib/releases/channels.ts';
+import type { Channel } from '#lib/releases/store.ts';
 import { channelRecord, releaseRecord } from '#lib/releases/store.ts';
 import type { FleetStore, HaltPolicy } from './fleet.ts';
 import { shouldHalt } from './fleet.ts';
@@ -23,11 +24,9 @@ export interface Report {
   readonly detail?: string;
 }
 
-export interface ReportDeps {
+export interface ReportDeps extends HaltDeps {
   readonly access: AccessStore & Pick<LicensingStore, 'getAgent'>;
   readonly fleet: Pick<FleetStore, 'record' | 'counters'>;
-  readonly channels: ChannelStore;
-  readonly policy: HaltPolicy;
   /** Takes one request from the agent's allowance, or refuses with RateLimited. */
   readonly admit: (agentId: string) => void;
   /** Makes a rollout change visible to agents (moves the snapshot they watch). */
@@ -39,7 +38,7 @@ export const AUTO_HALT_ACTOR = 'signet:auto-halt';
 
 export interface ReportOutcome {
   /** Set when this report tipped the rollout of its version over the failure rate. */
-  readonly halted?: { readonly product: string; readonly channel: string; readonly version: string; readonly ok: number; readonly failed: number };
+  readonly halted?: HaltedRollout;
 }
 
 export async function recordReport(deps: ReportDeps, token: string, report: Report, now: Date): Promise<ReportOutcome> {
@@ -60,12 +59,40 @@ export async function recordReport(deps: ReportDeps, token: string, report: Repo
     previous = (await deps.access.getAgent(agent.agentId))?.installedVersion;
   }
 
-  // A report on the version a channel is rolling out may halt it: count with this report
-  // included (a consistent read after the write, since reports arrive concurrently).
-  if (!channel || channel.status !== 'active' || channel.version !== report.installedVersion) return {};
-  const counters = await deps.fleet.counters(report.product, report.installedVersion);
-  if (!counters || !shouldHalt(counters, deps.policy)) return {};
-  await halt(deps.channels, { product: report.product, channel: channelName }, AUTO_HALT_ACTOR, now);
+  // A report on the version a channel is rolling out may halt it.
+  const halted = await haltIfFailing(deps, channel, report.installedVersion, now);
+  if (!halted) return {};
   await deps.rolloutChanged();
-  return { halted: { product: report.product, channel: channelName, version: channel.version, ok: counters.ok, failed: counters.failed } };
+  return { halted };
+}
+
+/** A rollout the service halted because its version failed too often. */
+export interface HaltedRollout {
+  readonly product: string;
+  readonly channel: string;
+  readonly version: string;
+  readonly ok: number;
+  readonly failed: number;
+}
+
+/** What weighing reports against a rollout needs. */
+export interface HaltDeps {
+  readonly fleet: Pick<FleetStore, 'counters'>;
+  readonly channels: ChannelStore;
+  readonly policy: HaltPolicy;
+}
+
+/**
+ * After reports on `version` were recorded (by an agent, or relayed by a mirror): if
+ * `channel` is rolling that version out and the version's counters, this report
+ * included, reach the policy's failure rate, halts the channel as `signet:auto-halt`.
+ * The counters are read strongly consistent after the write, since reports arrive
+ * concurrently. The caller makes the halt visible to agents (moves the snapshot).
+ */
+export async function haltIfFailing(deps: HaltDeps, channel: Channel | undefined, version: string, now: Date): Promise<HaltedRollout | undefined> {
+  if (!channel || channel.status !== 'active' || channel.version !== version) return undefined;
+  const counters = await deps.fleet.counters(channel.product, version);
+  if (!counters || !shouldHalt(counters, deps.policy)) return undefined;
+  await halt(deps.channels, { product: channel.product, channel: channel.channel }, AUTO_HALT_ACTOR, now);
+  return { product: channel.product, channel: channel.channel, version, ok: counters.ok, failed: counters.failed };
 }

@@ -22,13 +22,16 @@ function isPresent(value: unknown, path: readonly PropertyKey[]): boolean {
   return current !== undefined;
 }
 
+/** How a type zod expected reads in a sentence, where `a <type>` does not. */
+const EXPECTED: Readonly<Record<string, string>> = { object: 'a JSON object', int: 'a whole number', array: 'an array' };
+
 export function describeIssue(issue: Issue, input: unknown): { field: string; problem: string } {
   const path = issue.path.map(String).join('.');
   switch (issue.code) {
     case 'unrecognized_keys':
       return { field: [path, issue.keys[0]].filter(Boolean).join('.'), problem: 'is not a known field' };
     case 'invalid_type':
-      return { field: path || 'body', problem: !isPresent(input, issue.path) ? 'is required' : `must be ${issue.expected === 'object' ? 'a JSON object' : `a ${issue.expected}`}` };
+      return { field: path || 'body', problem: !isPresent(input, issue.path) ? 'is required' : `must be ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}` };
     case 'too_big':
       return { field: path, problem: issue.origin === 'string' ? `must be at most ${String(issue.maximum)} characters` : `must be at most ${String(issue.maximum)}` };
     case 'too_small':

@@ -62,8 +62,13 @@ async function requireLicense(store: LicensingStore, licenseId: string): Promise
 
 export async function showLicense(store: LicensingStore, licenseId: string) {
   const license = await requireLicense(store, licenseId);
-  const holders = await store.seatHolders(licenseId, 100);
-  return { license: viewOf(license), seatHolders: holders.map(agentView) };
+  const [holders, mirrors] = await Promise.all([store.seatHolders(licenseId, 100), store.mirrorsHoldingSeats(licenseId, 100)]);
+  return {
+    license: viewOf(license),
+    seatHolders: holders.map(agentView),
+    // Site mirrors hold seats too (seatsUsed counts them with the agents), the lease that ended longest ago first.
+    mirrors: mirrors.map(({ mirrorId, seats, leaseExpiresAt, leasedAt }) => ({ mirrorId, seats, leaseExpiresAt, leasedAt })),
+  };
 }
 
 export async function changeLicenseStatus(

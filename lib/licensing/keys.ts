@@ -7,6 +7,15 @@ export const agentKey = (agentId: string) => ({ pk: `AGENT#${agentId}`, sk: 'AGE
 export const blacklistKey = (machineHash: string) => ({ pk: `MACHINE#${machineHash}`, sk: 'BLACKLIST' });
 
 /**
+ * Every blacklist entry also sits in one gsi1 partition, sorted by machine hash, so "the
+ * whole blacklist" (what a mirror's lease carries) is one paginated query. One partition
+ * is fine: entries change by hand, a few a day, far below a partition's write rate.
+ * Entries written before these keys existed are not in it (docs/data-model.md).
+ */
+export const BLACKLIST_PARTITION = 'BLACKLIST';
+export const blacklistIndexKeys = (machineHash: string) => ({ gsi1pk: BLACKLIST_PARTITION, gsi1sk: machineHash });
+
+/**
  * The sparse index of seat holders: only active agents carry gsi1 attributes, sorted
  * by last-seen time, so "the license's seat holders, least recently seen first" is one
  * query and a released seat drops out of the index by itself.
@@ -17,3 +26,28 @@ export const seatIndexKeys = (licenseId: string, lastSeenAt: string, agentId: st
 });
 export const seatIndexPartition = (licenseId: string) => `SEATS#${licenseId}`;
 
+/**
+ * A site mirror: the seats it holds under its license and its lease's expiry
+ * (docs/data-model.md, "Mirrors hold seats as agents do"). The mirror id belongs to the
+ * first license that leased it, forever.
+ */
+export const mirrorKey = (mirrorId: string) => ({ pk: `MIRROR#${mirrorId}`, sk: 'MIRROR' });
+
+/**
+ * The last report a mirror relayed for one of its agents and one product, in the mirror's
+ * partition: agents behind a mirror have no agent record upstream, so this item is what
+ * moves them between versions in the fleet counters (and what a relayed report repeated
+ * is checked against).
+ */
+export const relayedAgentKey = (mirrorId: string, product: string, agentId: string) => ({ pk: `MIRROR#${mirrorId}`, sk: `AGENT#${product}#${agentId}` });
+
+/**
+ * The sparse index of mirrors that hold seats: only a mirror with seats carries gsi1
+ * attributes, sorted by its lease's expiry, so "the license's mirror whose lease ended
+ * longest ago" is one query (a reclaim candidate, like a silent agent).
+ */
+export const mirrorIndexPartition = (licenseId: string) => `MIRRORS#${licenseId}`;
+export const mirrorIndexKeys = (licenseId: string, leaseExpiresAt: string, mirrorId: string) => ({
+  gsi1pk: mirrorIndexPartition(licenseId),
+  gsi1sk: `${leaseExpiresAt}#${mirrorId}`,
+});

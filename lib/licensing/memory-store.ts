@@ -9,7 +9,7 @@
  */
 import type { Item, Key, TransactionOutcome } from '#lib/aws/table.ts';
 import { itemId } from '#lib/aws/table.ts';
-import type { Agent, AgentStatus, License } from './model.ts';
+import type { Agent, AgentStatus, License, MirrorRecord } from './model.ts';
 import type { RegistrationStore } from './register.ts';
 import type { LicensingStore } from './store.ts';
 
@@ -24,10 +24,12 @@ export interface MemoryLicensingOptions {
   readonly guard?: () => void;
 }
 
-export class MemoryLicensingStore implements RegistrationStore, Pick<LicensingStore, 'getAgent'> {
+export class MemoryLicensingStore implements RegistrationStore, Pick<LicensingStore, 'getAgent' | 'readMirror' | 'assignMirrorSeats' | 'blacklistedMachines'> {
   readonly licenses = new Map<string, License>();
   readonly agents = new Map<string, Agent>();
   readonly blacklisted = new Set<string>();
+  /** Seats held by site mirrors under a license (the service's; a mirror's own store has none: chained mirrors lease from the service). */
+  readonly mirrors = new Map<string, MirrorRecord>();
   private readonly ownOthers = new Map<string, Item>();
 
   constructor(private readonly options: MemoryLicensingOptions = {}) {}
@@ -115,6 +117,50 @@ export class MemoryLicensingStore implements RegistrationStore, Pick<LicensingSt
     if (current?.status !== 'active') return;
     this.agents.set(agent.agentId, { ...current, lastSeenAt: now.toISOString() });
     await this.changed();
+  }
+
+  async readMirror(licenseId: string, mirrorId: string) {
+    return {
+      ...(this.licenses.has(licenseId) && { license: this.licenses.get(licenseId) }),
+      ...(this.mirrors.has(mirrorId) && { mirror: this.mirrors.get(mirrorId) }),
+    };
+  }
+
+  async assignMirrorSeats(input: { next: MirrorRecord; previous: MirrorRecord | undefined; licenseSeats: number; keyHash: string; now: Date }): Promise<TransactionOutcome> {
+    const { next, previous, licenseSeats, keyHash, now } = input;
+    const license = this.licenses.get(next.licenseId);
+    const delta = next.seats - (previous?.seats ?? 0);
+    const current = this.mirrors.get(next.mirrorId);
+    const failed: number[] = [];
+    const serves = license !== undefined && license.status === 'active' && Date.parse(license.expiresAt) > now.getTime() && license.keyHash === keyHash;
+    if (!serves || (delta > 0 && (license.seats !== licenseSeats || license.seatsUsed + delta > license.seats)) || (delta < 0 && license.seatsUsed < -delta)) failed.push(0);
+    if (previous === undefined ? current !== undefined : current?.licenseId !== previous.licenseId || current.revision !== previous.revision) failed.push(1);
+    if (failed.length > 0 || !license) return refused(...failed);
+    this.licenses.set(license.licenseId, { ...license, seatsUsed: license.seatsUsed + delta });
+    this.mirrors.set(next.mirrorId, next);
+    return { ok: true };
+  }
+
+  async mirrorsHoldingSeats(licenseId: string, limit: number) {
+    return [...this.mirrors.values()]
+      .filter((m) => m.licenseId === licenseId && m.seats > 0)
+      .sort((x, y) => x.leaseExpiresAt.localeCompare(y.leaseExpiresAt))
+      .slice(0, limit);
+  }
+
+  async reclaimMirrorSeats(input: { mirror: MirrorRecord; expiredBefore: string; now: Date }): Promise<TransactionOutcome> {
+    const { mirror, expiredBefore, now } = input;
+    const current = this.mirrors.get(mirror.mirrorId);
+    const license = this.licenses.get(mirror.licenseId);
+    if (!current || current.revision !== mirror.revision || current.seats !== mirror.seats || current.leaseExpiresAt >= expiredBefore) return refused(0);
+    if (!license || license.seatsUsed < mirror.seats) return refused(1);
+    this.mirrors.set(mirror.mirrorId, { ...current, seats: 0, reclaimedAt: now.toISOString(), revision: current.revision + 1 });
+    this.licenses.set(license.licenseId, { ...license, seatsUsed: license.seatsUsed - mirror.seats });
+    return { ok: true };
+  }
+
+  async blacklistedMachines() {
+    return [...this.blacklisted].sort();
   }
 
   /** Puts a record of another module (a channel, a release) where authentication reads it. */

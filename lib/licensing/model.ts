@@ -64,11 +64,18 @@ export interface BlacklistEntry {
  * license. Checked in that order, so the most permanent reason wins.
  */
 export function licenseRefusal(license: License | undefined, product: string, now: Date): Refusal | undefined {
+  const refusal = licenseStateRefusal(license, now);
+  if (refusal) return refusal;
+  if (!license?.products.includes(product)) return new ProductNotEntitled(`the license does not entitle product "${product}"`);
+  return undefined;
+}
+
+/** Why a license cannot serve at all now, whatever the product (a mirror serves all its products): the same codes, in the same order. */
+export function licenseStateRefusal(license: License | undefined, now: Date): Refusal | undefined {
   if (!license) return new LicenseInvalid();
   if (license.status === 'revoked') return new LicenseRevoked();
   if (license.status === 'suspended') return new LicenseSuspended();
   if (Date.parse(license.expiresAt) <= now.getTime()) return new LicenseExpired(license.expiresAt);
-  if (!license.products.includes(product)) return new ProductNotEntitled(`the license does not entitle product "${product}"`);
   return undefined;
 }
 
@@ -91,6 +98,35 @@ export const licenseTransitions: Record<'suspend' | 'resume' | 'revoke', { from:
 /** Whether an agent's seat may be reclaimed: active, and silent longer than the license allows. */
 export function isReclaimable(agent: Pick<Agent, 'status' | 'lastSeenAt'>, license: Pick<License, 'reclaimAfterDays'>, now: Date): boolean {
   return agent.status === 'active' && Date.parse(agent.lastSeenAt) < now.getTime() - license.reclaimAfterDays * 86_400_000;
+}
+
+/**
+ * A site mirror as the service keeps it: the seats it holds out of its license's (counted
+ * in the license's `seatsUsed` with the agents') and its lease's expiry. The record stays
+ * when its seats go to 0: a mirror id belongs to the license that first leased it.
+ */
+export interface MirrorRecord {
+  readonly mirrorId: string;
+  readonly licenseId: string;
+  readonly seats: number;
+  /** The last lease issued: the mirror serves agents until then (ISO 8601). */
+  readonly leaseExpiresAt: string;
+  readonly leasedAt: string;
+  readonly createdAt: string;
+  /** Set when its seats were reclaimed after its lease had long expired. */
+  readonly reclaimedAt?: string;
+  /** Moves with every change: a write goes through only over the revision read. */
+  readonly revision: number;
+}
+
+/** Whether a mirror's seats may be reclaimed: it holds some, and its lease ended longer ago than the license allows an agent to be silent. */
+export function isMirrorReclaimable(mirror: Pick<MirrorRecord, 'seats' | 'leaseExpiresAt'>, license: Pick<License, 'reclaimAfterDays'>, now: Date): boolean {
+  return mirror.seats > 0 && Date.parse(mirror.leaseExpiresAt) < now.getTime() - license.reclaimAfterDays * 86_400_000;
+}
+
+/** When a lease asked for `validDays` at `now` expires: then, or when the license does if sooner. */
+export function leaseExpiry(license: Pick<License, 'expiresAt'>, validDays: number, now: Date): Date {
+  return new Date(Math.min(now.getTime() + validDays * 86_400_000, Date.parse(license.expiresAt)));
 }
 
 /** Last-seen is written at most this often per agent, so a poll does not cost a write. */

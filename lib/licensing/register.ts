@@ -2,14 +2,18 @@
  * Agent registration: check the license and the computer, then take a seat, or, for a
  * machine that already holds one, hand out a fresh token without taking another.
  */
+import { backoffPause } from '#lib/concurrency.ts';
 import { ComputerBlacklisted, LicenseInvalid, SeatsExhausted, Unavailable } from '#lib/errors.ts';
 import type { Agent, License } from './model.ts';
-import { isReclaimable, licenseRefusal, registrationRefusal } from './model.ts';
+import { isMirrorReclaimable, isReclaimable, licenseRefusal, registrationRefusal } from './model.ts';
 import { agentIdOf, digestsEqual, licenseIdOf, licenseKeyHash, machineHashOf, newAgentToken } from './secrets.ts';
 import type { LicensingStore, TransactionOutcome } from './store.ts';
 
 /** What registration needs of the licensing store (an in-memory fake stands in for it in unit tests). */
-export type RegistrationStore = Pick<LicensingStore, 'readAccess' | 'touch' | 'getLicense' | 'takeSeat' | 'rotateToken' | 'seatHolders' | 'releaseSeat'>;
+export type RegistrationStore = Pick<LicensingStore, 'readAccess' | 'touch' | 'getLicense' | 'takeSeat' | 'rotateToken' | 'seatHolders' | 'releaseSeat'> & ReclaimStore;
+
+/** What reclaiming a seat needs: the seat holders, agents and mirrors, and the way to take a seat back from either. */
+export type ReclaimStore = Pick<LicensingStore, 'seatHolders' | 'releaseSeat' | 'mirrorsHoldingSeats' | 'reclaimMirrorSeats'>;
 
 export interface RegistrationRequest {
   readonly licenseKey: string;
@@ -28,12 +32,11 @@ export interface Registration {
   readonly token: string;
 }
 
-/** Transaction conflicts (another registration on the same license at the same moment) are retried. */
-const MAX_ATTEMPTS = 12;
+/** Transaction conflicts (another registration or mirror lease on the same license at the same moment) are retried. */
+export const MAX_ATTEMPTS = 12;
 /** How many of the least recently seen seat holders are looked at for a reclaim. */
 const RECLAIM_CANDIDATES = 5;
 
-const pause = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 20 * 2 ** attempt)));
 
 export async function registerAgent(store: RegistrationStore, request: RegistrationRequest, now: () => Date): Promise<Registration> {
   const keyHash = licenseKeyHash(request.licenseKey);
@@ -43,7 +46,7 @@ export async function registerAgent(store: RegistrationStore, request: Registrat
   let reclaimTried = false;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    if (attempt > 0) await pause(attempt);
+    if (attempt > 0) await backoffPause(attempt);
     const at = now();
     const { license, agent, blacklisted } = await store.readAccess({ licenseId, agentId, machineHash });
     const validLicense = license && digestsEqual(license.keyHash, keyHash) ? license : undefined;
@@ -96,12 +99,17 @@ export async function registerAgent(store: RegistrationStore, request: Registrat
   throw new Unavailable('the license is busy with other registrations, retry later', 2);
 }
 
-/** Frees the seat of the least recently seen agent if it has been silent longer than the license allows. */
-export async function reclaimOneSeat(store: RegistrationStore, license: License, now: Date): Promise<boolean> {
-  const holders = await store.seatHolders(license.licenseId, RECLAIM_CANDIDATES);
+/**
+ * Frees seats held too long without use: the least recently seen agent's, if it has been
+ * silent longer than the license allows; else every seat of the mirror whose lease ended
+ * longest ago, if that was longer ago than the license allows (a mirror that stopped
+ * renewing is silent too). True if seats were freed.
+ */
+export async function reclaimOneSeat(store: ReclaimStore, license: License, now: Date): Promise<boolean> {
   const silentBefore = new Date(now.getTime() - license.reclaimAfterDays * 86_400_000).toISOString();
+  const holders = await store.seatHolders(license.licenseId, RECLAIM_CANDIDATES);
   for (const holder of holders) {
-    if (!isReclaimable(holder, license, now)) return false; // sorted: the rest were seen more recently
+    if (!isReclaimable(holder, license, now)) break; // sorted: the rest were seen more recently
     const outcome = await store.releaseSeat({
       agentId: holder.agentId,
       licenseId: license.licenseId,
@@ -109,6 +117,17 @@ export async function reclaimOneSeat(store: RegistrationStore, license: License,
       now,
       silentBefore,
       audit: { actor: 'signet', action: 'agent.reclaim', subject: holder.agentId, detail: { licenseId: license.licenseId, lastSeenAt: holder.lastSeenAt } },
+    });
+    if (outcome.ok) return true;
+  }
+  const mirrors = await store.mirrorsHoldingSeats(license.licenseId, RECLAIM_CANDIDATES);
+  for (const mirror of mirrors) {
+    if (!isMirrorReclaimable(mirror, license, now)) return false; // sorted: the rest expired later
+    const outcome = await store.reclaimMirrorSeats({
+      mirror,
+      expiredBefore: silentBefore,
+      now,
+      audit: { actor: 'signet', action: 'mirror.reclaim', subject: mirror.mirrorId, detail: { licenseId: license.licenseId, seats: mirror.seats, leaseExpiresAt: mirror.leaseExpiresAt } },
     });
     if (outcome.ok) return true;
   }

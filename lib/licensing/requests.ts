@@ -4,6 +4,7 @@
  */
 import * as z from 'zod/mini';
 import { freeText } from '#lib/http/text.ts';
+import { MAX_LEASE_DAYS } from '#lib/mirror/lease.ts';
 
 const token = (max: number) => z.string().check(z.minLength(1), z.maxLength(max), z.regex(/^[A-Za-z0-9._-]+$/));
 
@@ -34,6 +35,26 @@ export const createLicenseBody = z.strictObject({
   /** A date (`2027-12-31`, the end of that day UTC) or a date-time. */
   expires: z.string().check(z.maxLength(40), z.regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/)),
   reclaimAfterDays: z.optional(z.int().check(z.minimum(1), z.maximum(3650))),
+});
+
+/** A site mirror's id, as `signet mirror` makes it: 128 random bits in lower-case hex. */
+export const mirrorId = z.string().check(z.regex(/^[0-9a-f]{32}$/));
+
+const leaseDays = z.int().check(z.minimum(1), z.maximum(MAX_LEASE_DAYS));
+
+/** POST /v1/mirrors/lease: seats wanted under the license (0 gives them all back), and for how long. */
+export const leaseBody = z.strictObject({
+  licenseKey: freeText(64, 1),
+  mirrorId,
+  seats: z.int().check(z.minimum(0), z.maximum(100_000)),
+  validDays: z.optional(leaseDays),
+});
+
+/** POST /v1/mirrors/offline-timestamp. */
+export const offlineTimestampBody = z.strictObject({
+  licenseKey: freeText(64, 1),
+  mirrorId,
+  validDays: leaseDays,
 });
 
 export const blacklistBody = z.strictObject({

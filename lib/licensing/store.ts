@@ -7,12 +7,12 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Agent, AgentStatus, BlacklistEntry, License, LicenseStatus } from './model.ts';
+import type { Agent, AgentStatus, BlacklistEntry, License, LicenseStatus, MirrorRecord } from './model.ts';
 import type { AuditEntry } from '#lib/audit.ts';
 import { auditPut } from '#lib/audit.ts';
 import type { Item, Key, TransactItem, TransactionOutcome } from '#lib/aws/table.ts';
 import { getMany, itemId, transact, withoutKeys } from '#lib/aws/table.ts';
-import { agentKey, blacklistKey, licenseKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
+import { agentKey, BLACKLIST_PARTITION, blacklistIndexKeys, blacklistKey, licenseKey, mirrorIndexKeys, mirrorIndexPartition, mirrorKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
 
 export type { AuditEntry, Key, TransactionOutcome };
 
@@ -59,12 +59,12 @@ export class LicensingStore {
     return transact(this.db, items);
   }
 
-  /** Conditions under which a license may hand out a seat for `product` at `now`. */
-  private licenseServes(product: string, now: Date) {
+  /** Conditions under which a license may hand out a seat for `product` (any, for a mirror) at `now`. */
+  private licenseServes(product: string | undefined, now: Date) {
     return {
-      condition: '#status = :active AND #expiresAt > :now AND contains(#products, :product) AND #keyHash = :keyHash',
-      names: { '#status': 'status', '#expiresAt': 'expiresAt', '#products': 'products', '#keyHash': 'keyHash' },
-      values: { ':active': 'active', ':now': now.toISOString(), ':product': product },
+      condition: `#status = :active AND #expiresAt > :now${product === undefined ? '' : ' AND contains(#products, :product)'} AND #keyHash = :keyHash`,
+      names: { '#status': 'status', '#expiresAt': 'expiresAt', ...(product !== undefined && { '#products': 'products' }), '#keyHash': 'keyHash' },
+      values: { ':active': 'active', ':now': now.toISOString(), ...(product !== undefined && { ':product': product }) },
     };
   }
 
@@ -200,17 +200,15 @@ export class LicensingStore {
 
   /** The license's seat holders, least recently seen first. */
   async seatHolders(licenseId: string, limit: number): Promise<Agent[]> {
+    return this.firstInIndex<Agent>(seatIndexPartition(licenseId), limit);
+  }
+
+  /** The first `limit` records of a gsi1 partition, in sort-key order. */
+  private async firstInIndex<T>(partition: string, limit: number): Promise<T[]> {
     const result = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': seatIndexPartition(licenseId) },
-        ScanIndexForward: true,
-        Limit: limit,
-      }),
+      new QueryCommand({ TableName: this.table, IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :pk', ExpressionAttributeValues: { ':pk': partition }, ScanIndexForward: true, Limit: limit }),
     );
-    return (result.Items ?? []).map((item) => strip<Agent>(item) as Agent);
+    return (result.Items ?? []).map((item) => strip<T>(item) as T);
   }
 
   /** Moves an active agent's last-seen time (and its place in the seat index) forward. */
@@ -231,6 +229,99 @@ export class LicensingStore {
         // Revoked or touched by a concurrent call in the meantime: nothing to do.
         if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') throw error;
       });
+  }
+
+  /** A license and a mirror record, in one strongly consistent round trip. */
+  async readMirror(licenseId: string, mirrorId: string): Promise<{ license?: License; mirror?: MirrorRecord }> {
+    const keys = [licenseKey(licenseId), mirrorKey(mirrorId)] as const;
+    const items = await getMany(this.db, this.table, keys);
+    return { license: strip<License>(items.get(itemId(keys[0]))), mirror: strip<MirrorRecord>(items.get(itemId(keys[1]))) };
+  }
+
+  /**
+   * Gives a mirror `next.seats` seats: the license's count moves by the difference and the
+   * mirror record is written, in one transaction. The license must serve (active,
+   * unexpired, the key's hash), and may never go over its seats: the condition bounds the
+   * count read-free (`seatsUsed <= seats - delta`, the seats as read, since an expression
+   * cannot add); the record is written only over the revision read (or only if absent), so
+   * a mirror id is taken by one license. Item order: 0 license, 1 mirror, 2 audit (if any).
+   */
+  async assignMirrorSeats(input: { next: MirrorRecord; previous: MirrorRecord | undefined; licenseSeats: number; keyHash: string; now: Date; audit?: AuditEntry }): Promise<TransactionOutcome> {
+    const { next, previous, licenseSeats, keyHash, now, audit } = input;
+    const delta = next.seats - (previous?.seats ?? 0);
+    const serves = this.licenseServes(undefined, now);
+    const names = { ...serves.names, '#seatsUsed': 'seatsUsed', ...(delta > 0 && { '#seats': 'seats' }), '#updatedAt': 'updatedAt' };
+    const license: TransactItem =
+      delta === 0
+        ? { ConditionCheck: { TableName: this.table, Key: licenseKey(next.licenseId), ConditionExpression: serves.condition, ExpressionAttributeNames: serves.names, ExpressionAttributeValues: { ...serves.values, ':keyHash': keyHash } } }
+        : {
+            Update: {
+              TableName: this.table,
+              Key: licenseKey(next.licenseId),
+              UpdateExpression: 'SET #seatsUsed = #seatsUsed + :delta, #updatedAt = :nowIso',
+              ConditionExpression: delta > 0 ? `${serves.condition} AND #seats = :seats AND #seatsUsed <= :bound` : `${serves.condition} AND #seatsUsed >= :bound`,
+              ExpressionAttributeNames: names,
+              ExpressionAttributeValues: {
+                ...serves.values,
+                ':keyHash': keyHash,
+                ':delta': delta,
+                ':nowIso': now.toISOString(),
+                ...(delta > 0 ? { ':seats': licenseSeats, ':bound': licenseSeats - delta } : { ':bound': -delta }),
+              },
+            },
+          };
+    return this.transact([
+      license,
+      {
+        Put: {
+          TableName: this.table,
+          Item: { ...mirrorKey(next.mirrorId), ...(next.seats > 0 && mirrorIndexKeys(next.licenseId, next.leaseExpiresAt, next.mirrorId)), ...next },
+          ConditionExpression: previous === undefined ? 'attribute_not_exists(pk)' : '#licenseId = :licenseId AND #revision = :revision',
+          ...(previous !== undefined && {
+            ExpressionAttributeNames: { '#licenseId': 'licenseId', '#revision': 'revision' },
+            ExpressionAttributeValues: { ':licenseId': previous.licenseId, ':revision': previous.revision },
+          }),
+        },
+      },
+      ...(audit ? [auditPut(this.table, audit, now)] : []),
+    ]);
+  }
+
+  /** The license's mirrors that hold seats, the one whose lease ended longest ago first. */
+  async mirrorsHoldingSeats(licenseId: string, limit: number): Promise<MirrorRecord[]> {
+    return this.firstInIndex<MirrorRecord>(mirrorIndexPartition(licenseId), limit);
+  }
+
+  /**
+   * Takes back every seat of a mirror whose lease ended before `expiredBefore`, if it still
+   * holds the seats and revision read: the record goes to 0 seats (and leaves the index),
+   * the license's count goes down by them. Item order: 0 mirror, 1 license, 2 audit.
+   */
+  async reclaimMirrorSeats(input: { mirror: MirrorRecord; expiredBefore: string; now: Date; audit: AuditEntry }): Promise<TransactionOutcome> {
+    const { mirror, expiredBefore, now, audit } = input;
+    return this.transact([
+      {
+        Update: {
+          TableName: this.table,
+          Key: mirrorKey(mirror.mirrorId),
+          UpdateExpression: 'SET #seats = :zero, #reclaimedAt = :now, #revision = #revision + :one REMOVE gsi1pk, gsi1sk',
+          ConditionExpression: '#revision = :revision AND #seats = :seats AND #leaseExpiresAt < :before',
+          ExpressionAttributeNames: { '#seats': 'seats', '#reclaimedAt': 'reclaimedAt', '#revision': 'revision', '#leaseExpiresAt': 'leaseExpiresAt' },
+          ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':now': now.toISOString(), ':revision': mirror.revision, ':seats': mirror.seats, ':before': expiredBefore },
+        },
+      },
+      {
+        Update: {
+          TableName: this.table,
+          Key: licenseKey(mirror.licenseId),
+          UpdateExpression: 'SET #seatsUsed = #seatsUsed - :seats, #updatedAt = :now',
+          ConditionExpression: '#seatsUsed >= :seats',
+          ExpressionAttributeNames: { '#seatsUsed': 'seatsUsed', '#updatedAt': 'updatedAt' },
+          ExpressionAttributeValues: { ':seats': mirror.seats, ':now': now.toISOString() },
+        },
+      },
+      auditPut(this.table, audit, now),
+    ]);
   }
 
   async createLicense(license: License, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
@@ -260,9 +351,34 @@ export class LicensingStore {
 
   async addToBlacklist(entry: BlacklistEntry, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
     return this.transact([
-      { Put: { TableName: this.table, Item: { ...blacklistKey(entry.machineHash), ...entry } } },
+      { Put: { TableName: this.table, Item: { ...blacklistKey(entry.machineHash), ...blacklistIndexKeys(entry.machineHash), ...entry } } },
       auditPut(this.table, audit, now),
     ]);
+  }
+
+  /**
+   * The machine hashes of every blacklist entry that carries the index keys (all written
+   * since they were added), in hash order: one query, paginated. The index is eventually
+   * consistent: an entry added a moment ago may be missing for a moment.
+   */
+  async blacklistedMachines(): Promise<string[]> {
+    const hashes: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': BLACKLIST_PARTITION },
+          ProjectionExpression: 'machineHash',
+          ...(start && { ExclusiveStartKey: start }),
+        }),
+      );
+      for (const item of result.Items ?? []) if (typeof item.machineHash === 'string') hashes.push(item.machineHash);
+      start = result.LastEvaluatedKey;
+    } while (start);
+    return hashes;
   }
 
   async removeFromBlacklist(machineHash: string, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {

@@ -14,13 +14,14 @@
  *      healed by the next timestamp refresh, or by running the publish again.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Metadata, Root, Targets } from '@tufjs/models';
+import type { Metadata, Root, Targets, Timestamp } from '@tufjs/models';
+import type { AuditEntry } from '#lib/audit.ts';
 import type { ObjectStore } from '#lib/aws/objects.ts';
 import { mapLimit } from '#lib/concurrency.ts';
 import { metadataSpace, stagingPrefix } from '#lib/definitions/bucket.ts';
 import { Conflict, Forbidden, InvalidRequest, RepositoryMovedOn, Unavailable } from '#lib/errors.ts';
 import type { Signer } from '#lib/tuf/signer.ts';
-import { newSnapshot, newTimestamp, parseRoot, parseTargets, parseTimestamp, signMetadata, toBytes, verifyRole } from '#lib/tuf/metadata.ts';
+import { EXPIRY_DAYS, newSnapshot, newTimestamp, parseRoot, parseSnapshot, parseTargets, parseTimestamp, signMetadata, toBytes, verifyRole } from '#lib/tuf/metadata.ts';
 import { parseSetManifest, targetObjectKey } from './set-manifest.ts';
 import type { Release, ReleaseStore, RepositoryState } from './store.ts';
 import { customOf } from './targets.ts';
@@ -238,15 +239,93 @@ export async function moveSnapshot(deps: RepositoryDeps): Promise<{ snapshotVers
  * the state it committed, then checks that nobody committed a newer one after it.
  */
 export async function refreshTimestamp(deps: TimestampDeps): Promise<{ timestampVersion: number } | undefined> {
+  const signed = await commitTimestamp(deps, { days: deps.timestampExpiryHours / 24, publish: true });
+  return signed && { timestampVersion: signed.timestampVersion };
+}
+
+export interface OfflineTimestamp {
+  /** The TUF timestamp metadata, as timestamp.json would hold it. */
+  readonly timestamp: Metadata<Timestamp>;
+  readonly snapshotVersion: number;
+  readonly timestampVersion: number;
+  /** When it expires, as in its `expires` (TUF form, whole seconds). */
+  readonly expires: string;
+}
+
+/**
+ * A timestamp for the current snapshot valid `validDays`, for a bundle carried into an
+ * isolated segment (a mirror's offline bundle). Its version is committed in the
+ * repository state like any other (so no version is ever signed twice, and the next
+ * timestamp.json is newer), but it is not written to the bucket: online agents keep the
+ * regularly refreshed one. The chain under it must hold as long: a snapshot expiring
+ * sooner is replaced first (moveSnapshot); targets or a root expiring sooner are refused
+ * (CONFLICT), since only a publish or a new root, signed offline, can extend them.
+ */
+export async function offlineTimestamp(deps: RepositoryDeps, validDays: number, audit?: AuditEntry): Promise<OfflineTimestamp> {
+  if (!Number.isInteger(validDays) || validDays < 1 || validDays > EXPIRY_DAYS.snapshot) {
+    throw new InvalidRequest('validDays', `must be a whole number from 1 to ${EXPIRY_DAYS.snapshot} (a snapshot's lifetime)`);
+  }
+  // One instant for the whole call: a snapshot moved here expires exactly when a timestamp of
+  // EXPIRY_DAYS.snapshot days signed here does, never a second before.
+  const at = deps.now();
+  const fixed: RepositoryDeps = { ...deps, now: () => at };
+  const signed = await commitTimestamp(fixed, {
+    days: validDays,
+    publish: false,
+    ...(audit && { audit }),
+    async holds(state, snapshotBytes, expires) {
+      const until = Date.parse(expires);
+      const root = await loadRoot(deps.objects, state.rootVersion);
+      if (Date.parse(root.expires) < until) {
+        throw new Conflict(`root version ${state.rootVersion} expires at ${root.expires}, before the ${validDays} days asked for: sign a new root first, or ask for fewer days`);
+      }
+      const targetsBytes = await committedTargets(deps.objects, state);
+      const targets = targetsBytes && parseTargets(targetsBytes).signed;
+      if (targets && Date.parse(targets.expires) < until) {
+        throw new Conflict(`targets version ${state.targetsVersion} expires at ${targets.expires}, before the ${validDays} days asked for: publish again (new targets metadata), or ask for fewer days`);
+      }
+      if (Date.parse(parseSnapshot(snapshotBytes).signed.expires) < until) {
+        await moveSnapshot(fixed);
+        return false;
+      }
+      return true;
+    },
+  });
+  if (!signed) throw new Conflict('nothing is published yet: there is no snapshot to name');
+  return { timestamp: signed.timestamp, snapshotVersion: signed.snapshotVersion, timestampVersion: signed.timestampVersion, expires: signed.timestamp.signed.expires };
+}
+
+interface TimestampPlan {
+  /** How long the timestamp is valid, in days from now. */
+  readonly days: number;
+  /** Write it to timestamp.json (the online one), or only commit its version (an offline one). */
+  readonly publish: boolean;
+  readonly audit?: AuditEntry;
+  /** Before signing: whether the state's chain holds until `expires`; false: something was changed, start over. May refuse. */
+  holds?(state: RepositoryState, snapshotBytes: Buffer, expires: string): Promise<boolean>;
+}
+
+/**
+ * The one commit loop of a timestamp: read the state, finish a commit's copies, sign
+ * version + 1 for its snapshot, commit that version (the repository state's revision
+ * decides between racers), and, for the online one, write timestamp.json.
+ */
+async function commitTimestamp(deps: TimestampDeps, plan: TimestampPlan): Promise<{ timestamp: Metadata<Timestamp>; snapshotVersion: number; timestampVersion: number } | undefined> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const state = await deps.store.repositoryState();
     if (!state || state.snapshotVersion === 0) return undefined; // nothing published yet
     const now = deps.now();
-    // Finish the commit that named staged files: copy them to their final, immutable names
-    // (only where missing: a copy is never rewritten under a reader), and hash the
-    // snapshot from its staged source of truth.
     let snapshotBytes: Buffer | undefined;
     if (state.staged) {
+      if (!plan.publish) {
+        // A commit not yet copied to its final names: make it visible online first (an
+        // offline timestamp alone would leave timestamp.json behind the committed state).
+        await refreshTimestamp(deps);
+        continue;
+      }
+      // Finish the commit that named staged files: copy them to their final, immutable names
+      // (only where missing: a copy is never rewritten under a reader), and hash the
+      // snapshot from its staged source of truth.
       const copies = [
         ...(state.staged.targets ? [[state.staged.targets, `${state.targetsVersion}.targets.json`] as const] : []),
         [state.staged.snapshot, `${state.snapshotVersion}.snapshot.json`] as const,
@@ -263,17 +342,21 @@ export async function refreshTimestamp(deps: TimestampDeps): Promise<{ timestamp
     }
     snapshotBytes ??= await deps.objects.get(metadataKey(`${state.snapshotVersion}.snapshot.json`));
     if (!snapshotBytes) throw new Error(`snapshot ${state.snapshotVersion} is missing from the bucket`);
-    const timestamp = await signMetadata(newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now, deps.timestampExpiryHours / 24), [deps.signers.timestamp]);
+    const draft = newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now, plan.days);
+    if (plan.holds && !(await plan.holds(state, snapshotBytes, draft.signed.expires))) continue;
+    const timestamp = await signMetadata(draft, [deps.signers.timestamp]);
     const { staged: _copied, ...rest } = state;
     const next: RepositoryState = { ...rest, timestampVersion: state.timestampVersion + 1, revision: state.revision + 1, updatedAt: now.toISOString() };
-    if (!(await deps.store.commit({ expected: state, next, now }))) continue;
+    if (!(await deps.store.commit({ expected: state, next, ...(plan.audit && { audit: plan.audit }), now }))) continue;
+    const signed = { timestamp, snapshotVersion: state.snapshotVersion, timestampVersion: next.timestampVersion };
+    if (!plan.publish) return signed;
     await deps.objects.put(metadataKey('timestamp.json'), toBytes(timestamp));
     const after = await deps.store.repositoryState();
     if (after && after.revision !== next.revision && after.timestampVersion > next.timestampVersion) {
       // A newer timestamp was committed meanwhile; its writer may have written before us. Write ours anew.
       continue;
     }
-    return { timestampVersion: next.timestampVersion };
+    return signed;
   }
   throw new Unavailable('the repository is too busy to refresh its timestamp, retry later', 5);
 }

@@ -226,8 +226,8 @@ describe('ApiStack functions', () => {
     });
   });
 
-  it('has CDN-signing functions to test (manifest)', () => {
-    expect(functions.filter((f) => f.cdnSigning).map((f) => f.id)).toEqual(['manifest']);
+  it('has CDN-signing functions to test (manifest, mirrors)', () => {
+    expect(functions.filter((f) => f.cdnSigning).map((f) => f.id)).toEqual(['manifest', 'mirrors']);
   });
 
   it('reaches the CDN parameter by a name-built ARN, never by a reference to the global stack (which depends on this one)', () => {

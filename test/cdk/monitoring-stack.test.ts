@@ -305,10 +305,16 @@ describe('MonitoringStack: metrics from logs', () => {
     expect(JSON.parse((stage.Properties?.AccessLogSettings as { Format: string }).Format)).toMatchObject({ routeKey: '$context.routeKey' });
   });
 
-  it('counts auto-halts from the reports function\'s log, by the message lib/log.ts defines for both', () => {
+  it('counts auto-halts from the reports and mirrors functions\' logs, by the message lib/log.ts defines for them all', () => {
     expect(filters()).toContainEqual({
       FilterPattern: `"${AUTO_HALT_LOG_MESSAGE}"`,
       LogGroupName: apiOutput('RefreportsLogGroup'),
+      MetricTransformations: [{ MetricName: 'RolloutAutoHalts', MetricNamespace: METRIC_NAMESPACE, MetricValue: '1' }],
+    });
+    // Relayed reports halt rollouts in the mirrors function: the same message, into the same metric.
+    expect(filters()).toContainEqual({
+      FilterPattern: `"${AUTO_HALT_LOG_MESSAGE}"`,
+      LogGroupName: apiOutput('RefmirrorsLogGroup'),
       MetricTransformations: [{ MetricName: 'RolloutAutoHalts', MetricNamespace: METRIC_NAMESPACE, MetricValue: '1' }],
     });
   });

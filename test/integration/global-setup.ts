@@ -37,6 +37,9 @@ export default async function setup(project: TestProject) {
       // The tests register thousands of agents from one address; the per-address limit is tested on its own.
       registrationPerMinute: 1_000_000,
       registrationBurst: 1_000_000,
+      // The same for site mirrors (the mirrors test sends many leases at once); the limit has a unit test.
+      mirrorPerMinute: 1_000_000,
+      mirrorBurst: 1_000_000,
     },
     log: (line) => appendFileSync(logPath, `${new Date().toISOString()} ${line}\n`),
   });

@@ -6,7 +6,7 @@
  * integration tests run the same use cases against DynamoDB Local. The licensing one is
  * the store a site mirror runs on.
  */
-import type { VersionCounters } from '#lib/delivery/fleet.ts';
+import type { RelayedAgent, RelayedRecord, VersionCounters } from '#lib/delivery/fleet.ts';
 import { MemoryLicensingStore } from '#lib/licensing/memory-store.ts';
 import type { Channel, Release, ReleaseStore } from '#lib/releases/store.ts';
 import { channelKey, releaseKey } from '#lib/releases/store.ts';
@@ -40,6 +40,14 @@ export class FakeChannels implements Pick<ReleaseStore, 'channel' | 'putChannel'
   async release(product: string, version: string) {
     return this.releases.get(`${product}/${version}`);
   }
+
+  /** As ReleaseStore's releases and channels listing (`channels(product)`), over these maps. */
+  get listing(): Pick<ReleaseStore, 'release' | 'channels'> {
+    return {
+      release: async (product, version) => this.releases.get(`${product}/${version}`),
+      channels: async (product) => [...this.channels.values()].filter((c) => c.product === product),
+    };
+  }
 }
 
 export class FakeFleet {
@@ -52,6 +60,40 @@ export class FakeFleet {
     this.counters_.set(key, { ...counters, [input.result]: counters[input.result] + 1, agents: counters.agents + (input.previousVersion === input.version ? 0 : 1) });
     this.lastReports.set(input.agentId, { version: input.version, result: input.result });
     return true;
+  }
+
+  /** Relayed agents' last reports, by `mirrorId/product/agentId`. */
+  readonly relayed = new Map<string, RelayedAgent>();
+
+  /** As FleetStore.recordRelayed: only over the version read, only a newer report, counters moved with it. */
+  async recordRelayed(input: RelayedRecord): Promise<'recorded' | 'stale' | 'lost'> {
+    const key = `${input.mirrorId}/${input.product}/${input.agentId}`;
+    const current = this.relayed.get(key);
+    if (current && current.lastReportAt >= input.at) return 'stale';
+    if (current?.installedVersion !== input.previousVersion) return 'lost';
+    const { previousVersion, version, product, result } = input;
+    const counters = this.counters_.get(`${product}/${version}`) ?? { version, agents: 0, ok: 0, failed: 0 };
+    this.counters_.set(`${product}/${version}`, { ...counters, [result]: counters[result] + 1, agents: counters.agents + (previousVersion === version ? 0 : 1) });
+    if (previousVersion !== undefined && previousVersion !== version) {
+      const before = this.counters_.get(`${product}/${previousVersion}`);
+      if (before) this.counters_.set(`${product}/${previousVersion}`, { ...before, agents: before.agents - 1 });
+    }
+    this.relayed.set(key, {
+      mirrorId: input.mirrorId,
+      licenseId: input.licenseId,
+      agentId: input.agentId,
+      product,
+      installedVersion: version,
+      lastResult: result,
+      ...(input.detail !== undefined && { lastDetail: input.detail }),
+      lastReportAt: input.at,
+      relayedAt: input.now.toISOString(),
+    });
+    return 'recorded';
+  }
+
+  async relayedAgent(mirrorId: string, product: string, agentId: string) {
+    return this.relayed.get(`${mirrorId}/${product}/${agentId}`);
   }
 
   async counters(product: string, version: string) {

@@ -37,3 +37,15 @@ describe('parseJsonBody reads UTF-8 JSON sent as is, and nothing else', () => {
     expect(errorStatus.UNSUPPORTED_MEDIA_TYPE).toBe(415);
   });
 });
+
+describe('parseJsonBody names the field and says what it must be', () => {
+  const typed = z.strictObject({ count: z.int(), items: z.array(z.string()), inner: z.strictObject({}) });
+  it.each([
+    ['{"count":1.5,"items":[],"inner":{}}', 'count: must be a whole number'],
+    ['{"count":1,"items":"x","inner":{}}', 'items: must be an array'],
+    ['{"count":1,"items":[],"inner":3}', 'inner: must be a JSON object'],
+    ['{"items":[],"inner":{}}', 'count: is required'],
+  ])('%s: %s', (body, message) => {
+    expect(() => parseJsonBody(event({ 'content-type': 'application/json' }, body), typed)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', message }));
+  });
+});
