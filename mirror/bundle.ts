@@ -33,7 +33,7 @@ import { consistentName } from '#lib/releases/set-manifest.ts';
 import { parseSetManifest } from '#lib/releases/set-manifest.ts';
 import { versionsIn } from '#lib/releases/targets.ts';
 import { compareVersions } from '#lib/releases/versions.ts';
-import { parseRoot, parseTargets, parseTimestamp } from '#lib/tuf/metadata.ts';
+import { parseRoot, parseTargets, parseTimestamp, rootChainBreak } from '#lib/tuf/metadata.ts';
 import { storeDir, storePath } from '../agent/file-store.ts';
 import type { HttpClient } from '../agent/http.ts';
 import { MirrorError } from './errors.ts';
@@ -179,6 +179,9 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
 
 /** tuf-js reading a bundle's metadata from where it was unpacked. */
 class BundleFetcher extends BaseFetcher {
+  /** The files the refresh read (and so verified). */
+  readonly read = new Set<string>();
+
   constructor(private readonly metadataDir: string) {
     super();
   }
@@ -186,11 +189,31 @@ class BundleFetcher extends BaseFetcher {
   override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
     const name = url.slice(url.lastIndexOf('/') + 1);
     try {
-      return new Blob([await readFile(join(this.metadataDir, name))]).stream() as unknown as ReadableStream<Uint8Array<ArrayBuffer>>;
+      const bytes = await readFile(join(this.metadataDir, name));
+      this.read.add(name);
+      return new Blob([bytes]).stream() as unknown as ReadableStream<Uint8Array<ArrayBuffer>>;
     } catch {
       throw new DownloadHTTPError(`${name} is not in the bundle`, 404);
     }
   }
+}
+
+/** bundle.json, checked for the shape import relies on. */
+function parseBundleManifest(bytes: Buffer): BundleManifest {
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(bytes.toString('utf8')) as BundleManifest;
+  } catch {
+    throw new MirrorError('not a Signet bundle (bundle.json is not JSON)');
+  }
+  if (manifest?.kind !== BUNDLE_KIND || !Array.isArray(manifest.entries) || typeof manifest.versions !== 'object' || manifest.versions === null) throw new MirrorError('not a Signet bundle');
+  for (const entry of manifest.entries) {
+    if (typeof entry?.name !== 'string' || !/^(lease\.json|metadata\/[A-Za-z0-9._-]+|store\/[0-9a-f]{64})$/.test(entry.name)) throw new MirrorError(`bundle.json lists an entry it may not: ${String(entry?.name)}`);
+    if (typeof entry.sha256 !== 'string' || !Number.isSafeInteger(entry.length) || entry.length < 0) throw new MirrorError(`bundle.json lists ${entry.name} without its hash and length`);
+    // The store is content-addressed: a file is found by the name, so the name must be its hash.
+    if (entry.name.startsWith('store/') && entry.name !== `store/${entry.sha256}`) throw new MirrorError(`bundle.json lists ${entry.name} with another hash`);
+  }
+  return manifest;
 }
 
 /** Unpacks into `staging`, hashing each entry against bundle.json (which comes first). */
@@ -209,53 +232,88 @@ async function unpack(file: string, staging: string): Promise<BundleManifest | R
   const expected = new Map<string, BundleEntry>();
   const seen = new Set<string>();
   const extract = tar.extract();
-  extract.on('entry', (header, stream, next) => {
-    void (async () => {
-      const name = header.name;
+  const input = createReadStream(file);
+  input.on('error', (error) => extract.destroy(error));
+  input.pipe(extract);
+  try {
+    for await (const entry of extract) {
+      const name = entry.header.name;
       if (!manifest) {
-        if (name !== 'bundle.json' || header.size === undefined || header.size > MAX_BUNDLE_JSON_BYTES) throw new MirrorError('not a Signet bundle (no bundle.json first)');
+        if (name !== 'bundle.json' || entry.header.size === undefined || entry.header.size > MAX_BUNDLE_JSON_BYTES) throw new MirrorError('not a Signet bundle (no bundle.json first)');
         const chunks: Buffer[] = [];
-        for await (const chunk of stream) chunks.push(chunk as Buffer);
-        manifest = JSON.parse(Buffer.concat(chunks).toString('utf8')) as BundleManifest;
-        if (manifest.kind !== BUNDLE_KIND || !Array.isArray(manifest.entries)) throw new MirrorError('not a Signet bundle');
-        for (const entry of manifest.entries) {
-          if (!/^(lease\.json|metadata\/[A-Za-z0-9._-]+|store\/[0-9a-f]{64})$/.test(entry.name)) throw new MirrorError(`bundle.json lists an entry it may not: ${entry.name}`);
-          expected.set(entry.name, entry);
-        }
-        return next();
+        for await (const chunk of entry) chunks.push(chunk as Buffer);
+        manifest = parseBundleManifest(Buffer.concat(chunks));
+        for (const listed of manifest.entries) expected.set(listed.name, listed);
+        continue;
       }
-      const entry = expected.get(name);
-      if (!entry || seen.has(name)) throw new MirrorError(`the bundle holds ${name}, which bundle.json does not list`);
+      const listed = expected.get(name);
+      if (!listed || seen.has(name)) throw new MirrorError(`the bundle holds ${name}, which bundle.json does not list`);
       seen.add(name);
       const target = join(staging, name);
       await mkdir(join(target, '..'), { recursive: true });
+      // Hashed as written: an entry is read once, never held whole.
       const hash = createHash('sha256');
       let length = 0;
-      stream.on('data', (chunk: unknown) => {
-        hash.update(chunk as Buffer);
-        length += (chunk as Buffer).length;
-      });
-      await pipeline(stream, createWriteStream(target, { mode: 0o600 }));
-      if (length !== entry.length || hash.digest('hex') !== entry.sha256) throw new MirrorError(`${name} in the bundle does not match bundle.json (changed or cut short)`);
-      next();
-    })().catch((error: unknown) => extract.destroy(error instanceof Error ? error : new Error(String(error))));
-  });
-  await pipeline(createReadStream(file), extract).catch((error: unknown) => {
+      const out = await open(target, 'w', 0o600);
+      try {
+        for await (const chunk of entry) {
+          hash.update(chunk as Buffer);
+          length += (chunk as Buffer).length;
+          if (length > listed.length) break;
+          await out.write(chunk as Buffer);
+        }
+      } finally {
+        await out.close();
+      }
+      if (length !== listed.length || hash.digest('hex') !== listed.sha256) throw new MirrorError(`${name} in the bundle does not match bundle.json (changed or cut short)`);
+    }
+  } catch (error) {
     throw error instanceof MirrorError ? error : new MirrorError(`the bundle cannot be read to its end (${error instanceof Error ? error.message : String(error)}): it is cut short or not a bundle`);
-  });
+  } finally {
+    input.destroy();
+  }
   if (!manifest) throw new MirrorError('the bundle is empty');
   const missing = [...expected.keys()].filter((n) => !seen.has(n));
   if (missing.length > 0) throw new MirrorError(`the bundle is cut short: ${missing.length} of its entries are missing`);
   return manifest;
 }
 
+/**
+ * Metadata in the bundle the refresh did not read must still be what it claims: root
+ * versions up to the one this mirror trusts (for agents that trust older ones), which
+ * must chain to it. Anything else is refused.
+ */
+async function checkUnreadMetadata(dir: string, staging: string, manifest: BundleManifest, read: ReadonlySet<string>, trustedRootBytes: Buffer): Promise<void> {
+  const trusted = parseRoot(trustedRootBytes).signed.version;
+  const unread = manifest.entries.filter((e) => e.name.startsWith('metadata/') && !read.has(e.name.slice('metadata/'.length)));
+  if (unread.length === 0) return;
+  for (const entry of unread) {
+    const version = /^metadata\/(\d+)\.root\.json$/.exec(entry.name)?.[1];
+    if (version === undefined || Number(version) > trusted) throw new MirrorError(`the bundle carries ${entry.name}, which its signed metadata does not lead to`);
+  }
+  const chain: Buffer[] = [];
+  for (let n = 1; n < trusted; n++) {
+    const bytes = (await readFile(join(staging, 'metadata', `${n}.root.json`)).catch(() => undefined)) ?? (await readFile(join(paths(dir).metadata, `${n}.root.json`)).catch(() => undefined));
+    if (!bytes) throw new MirrorError(`the bundle's earlier root versions cannot be checked: ${n}.root.json is neither in it nor here`);
+    chain.push(bytes);
+  }
+  const own = await readFile(join(staging, 'metadata', `${trusted}.root.json`)).catch(() => undefined);
+  if (own && !own.equals(trustedRootBytes)) throw new MirrorError(`the bundle's ${trusted}.root.json is not the root this mirror trusts`);
+  chain.push(trustedRootBytes);
+  const broken = rootChainBreak(chain.map((bytes) => parseRoot(bytes)));
+  if (broken !== undefined) throw new MirrorError(`the bundle's ${broken}.root.json does not chain to the root this mirror trusts`);
+}
+
 export interface ImportResult {
   readonly kind: 'bundle' | 'reports';
+  /** The license the bundle was made under (a mirror's first import adopts it). */
+  readonly licenseId?: string;
   readonly versions?: Readonly<Record<string, readonly string[]>>;
   readonly files?: number;
   readonly reports?: number;
   readonly leaseExpiresAt?: string;
   readonly metadataExpiresAt?: string;
+  readonly snapshotVersion?: number;
 }
 
 /** Verifies a bundle whole, then puts it in place; anything wrong and the mirror is left as it was. */
@@ -272,10 +330,13 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
     // TUF, from this mirror's trusted metadata (a copy: a refusal must leave it as it was).
     const tuf = join(staging, 'tuf');
     await cp(paths(dir).tuf, tuf, { recursive: true });
-    const updater = new Updater({ metadataDir: tuf, metadataBaseUrl: 'http://bundle.invalid/metadata', targetBaseUrl: 'http://bundle.invalid/targets', fetcher: new BundleFetcher(join(staging, 'metadata')) });
+    const trustedRoot = await readFile(join(tuf, 'root.json'));
+    const fetcher = new BundleFetcher(join(staging, 'metadata'));
+    const updater = new Updater({ metadataDir: tuf, metadataBaseUrl: 'http://bundle.invalid/metadata', targetBaseUrl: 'http://bundle.invalid/targets', fetcher });
     await updater.refresh().catch((error: unknown) => {
       throw new MirrorError(`the bundle's metadata is refused: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
     });
+    await checkUnreadMetadata(dir, staging, manifest, fetcher.read, trustedRoot);
     const root = parseRoot(await readFile(join(tuf, 'root.json'))).signed;
     const targets = parseTargets(await readFile(join(tuf, 'targets.json'))).signed;
 
@@ -326,6 +387,8 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
     await writeFileAtomic(join(paths(dir).metadata, 'timestamp.json'), timestampBytes, 0o644);
     return {
       kind: 'bundle',
+      licenseId: manifest.licenseId,
+      snapshotVersion: next.snapshotVersion,
       versions: Object.fromEntries(Object.entries(served.versions).map(([p, v]) => [p, Object.keys(v)])),
       files: manifest.entries.filter((e) => e.name.startsWith('store/')).length,
       leaseExpiresAt: lease.signed.expiresAt,

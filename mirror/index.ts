@@ -19,10 +19,16 @@ import { MirrorError } from './errors.ts';
 import { MirrorLicensing } from './licensing.ts';
 import { createMirrorHandler } from './server.ts';
 import type { MirrorConfig, Served, SyncRecord } from './state.ts';
-import { openConfig, paths, readConfig, readLease, readServed, readSync, writeJson } from './state.ts';
+import { openConfig, paths, readConfig, readLease, readServed, readSync, withDirLock, writeJson } from './state.ts';
+import type { SyncDeps } from './sync.ts';
 import { syncOnce } from './sync.ts';
+import type { ImportResult } from './bundle.ts';
+import { exportBundle, exportReports, importBundle } from './bundle.ts';
 
 export { MirrorError };
+
+/** Versions held per product besides the channels', unless `--keep` says otherwise. */
+export const DEFAULT_KEEP = 5;
 
 export interface MirrorOptions {
   readonly dir: string;
@@ -43,6 +49,8 @@ export interface MirrorOptions {
   readonly log?: (line: string) => void;
   readonly accessLog?: (line: string) => void;
   readonly objectIdleTimeoutMs?: number;
+  /** Download progress of a sync (a terminal's progress line). */
+  readonly onProgress?: SyncDeps['onProgress'];
 }
 
 export interface RunningMirror {
@@ -50,6 +58,8 @@ export interface RunningMirror {
   readonly config: MirrorConfig;
   /** One sync now (also what the timer runs); its record. */
   sync(): Promise<SyncRecord>;
+  /** Takes up what an import changed now, rather than at the next look (every 2 s). */
+  reload(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -89,6 +99,11 @@ async function reloadConfig(dir: string, fallback: MirrorConfig): Promise<Mirror
   return (await readConfig(dir)) ?? fallback;
 }
 
+/** The client a mirror reaches its upstream with: the agent's (proxy from its file or HTTPS_PROXY, retries). */
+export async function mirrorHttp(config: MirrorConfig, env: NodeJS.ProcessEnv = process.env): Promise<HttpClient> {
+  return new HttpClient({ ...(config.proxyConf && { proxy: await loadProxy(config.proxyConf) }), env, userAgent: `signet-mirror/${AGENT_VERSION}` });
+}
+
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
   const log = options.log ?? (() => undefined);
   const { dir } = options;
@@ -97,6 +112,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     ...(options.licenseKey !== undefined && { licenseKey: options.licenseKey, licenseId: licenseIdOf(options.licenseKey) }),
     ...(options.seats !== undefined && { seats: options.seats }),
     ...(options.proxyConf !== undefined && { proxyConf: options.proxyConf }),
+    ...(options.keep !== undefined && { keep: options.keep }),
   });
   await trustRoot(dir, options.root);
   await ensureLocalCdnKey(dir);
@@ -107,7 +123,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
   const lease = await trustedLease(dir, config);
   if (lease) licensing.apply(lease, served);
 
-  const http = new HttpClient({ ...(config.proxyConf && { proxy: await loadProxy(config.proxyConf) }), env: options.env ?? process.env, userAgent: `signet-mirror/${AGENT_VERSION}` });
+  const http = await mirrorHttp(config, options.env);
   const pollSeconds = options.pollSeconds ?? 300;
   const handler = await createMirrorHandler({
     dir,
@@ -142,7 +158,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       const previous = await readSync(dir);
       let record: SyncRecord;
       try {
-        record = await syncOnce({ dir, config, http, licensing, keep: options.keep ?? 5, onServed: (next) => (served = next) });
+        record = await withDirLock(dir, () => syncOnce({ dir, config, http, licensing, keep: config.keep ?? DEFAULT_KEEP, onServed: (next) => (served = next), ...(options.onProgress && { onProgress: options.onProgress }) }));
       } catch (error) {
         const detail = error instanceof Error ? error.message : String(error);
         log(`sync failed: ${detail}`);
@@ -157,17 +173,18 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
   // An import (`signet mirror import`, another process) switches served.json and lease.json:
   // look for that every few seconds and answer from what it put in place.
   let seen = await changeMark(dir);
+  const reload = async (): Promise<void> => {
+    const mark = await changeMark(dir);
+    if (mark === seen) return;
+    seen = mark;
+    served = await readServed(dir);
+    const imported = await trustedLease(dir, await reloadConfig(dir, config));
+    if (imported) licensing.apply(imported, served);
+    else licensing.index(served);
+    log('took what an import put in place');
+  };
   const watcher = setInterval(() => {
-    void (async () => {
-      const mark = await changeMark(dir);
-      if (mark === seen) return;
-      seen = mark;
-      served = await readServed(dir);
-      const imported = await trustedLease(dir, await reloadConfig(dir, config));
-      if (imported) licensing.apply(imported, served);
-      else licensing.index(served);
-      log('took what an import put in place');
-    })().catch((error: unknown) => log(`reloading after an import failed: ${error instanceof Error ? error.message : String(error)}`));
+    reload().catch((error: unknown) => log(`reloading after an import failed: ${error instanceof Error ? error.message : String(error)}`));
   }, 2_000);
   watcher.unref();
 
@@ -186,14 +203,79 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     url,
     config,
     sync,
+    reload,
     async stop() {
       if (timer) clearTimeout(timer);
       clearInterval(watcher);
       await running?.catch(() => undefined);
+      await licensing.flush();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeAllConnections();
       });
     },
   };
+}
+
+async function existingMirror(dir: string): Promise<MirrorConfig> {
+  const config = await readConfig(dir);
+  if (!config) throw new MirrorError(`${dir} holds no mirror: start one there first (signet mirror serve --data-dir ${dir} --root root.json); its id is what a bundle is made for`);
+  return config;
+}
+
+export interface ExportRequest {
+  readonly out: string;
+  readonly forMirror: string;
+  readonly seats: number;
+  readonly validDays: number;
+  readonly since?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** `signet mirror export`: a bundle for an isolated mirror, from this (connected) mirror's data dir. */
+export async function exportFromMirror(dir: string, request: ExportRequest) {
+  const config = await existingMirror(dir);
+  const http = await mirrorHttp(config, request.env);
+  const licensing = new MirrorLicensing(dir);
+  await licensing.load();
+  return withDirLock(dir, () =>
+    exportBundle({
+      dir,
+      config,
+      http,
+      out: request.out,
+      forMirror: request.forMirror,
+      seats: request.seats,
+      validDays: request.validDays,
+      ...(request.since !== undefined && { since: request.since }),
+      // A serving mirror in this dir picks the result up from the files, as after an import.
+      sync: () => syncOnce({ dir, config, http, licensing, keep: config.keep ?? DEFAULT_KEEP, onServed: () => undefined }),
+    }),
+  );
+}
+
+/** `signet mirror export --reports`: the reports of agents in this isolated segment, to carry out. */
+export async function exportMirrorReports(dir: string, out: string): Promise<number> {
+  const config = await existingMirror(dir);
+  return withDirLock(dir, () => exportReports(dir, config, out));
+}
+
+/**
+ * `signet mirror import`: a bundle (or a reports file) into this mirror. The first bundle
+ * makes the mirror the license's (with `--license`, the key must be the bundle's license);
+ * a serving mirror in the same dir answers from it within seconds.
+ */
+export async function importIntoMirror(dir: string, file: string, licenseKey?: string): Promise<ImportResult> {
+  const config = await existingMirror(dir);
+  const licenseId = licenseKey === undefined ? config.licenseId : licenseIdOf(licenseKey);
+  if (config.licenseId && licenseId !== config.licenseId) throw new MirrorError(`this mirror serves license ${config.licenseId}; --license is another one`);
+  return withDirLock(dir, async () => {
+    const result = await importBundle(dir, { ...config, ...(licenseId && { licenseId }) }, file);
+    if (result.kind === 'bundle') {
+      if (!config.licenseId && result.licenseId) await writeJson(paths(dir).config, { ...config, licenseId: result.licenseId });
+      const record: SyncRecord = { at: new Date().toISOString(), result: 'ok', detail: `imported ${file}`, ...(result.snapshotVersion !== undefined && { snapshotVersion: result.snapshotVersion }), lastSuccessAt: new Date().toISOString() };
+      await writeJson(paths(dir).sync, record);
+    }
+    return result;
+  });
 }

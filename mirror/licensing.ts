@@ -5,7 +5,7 @@
  * (released versions). Agents are written through to agents.json; their reports queue in
  * reports.jsonl until the upstream takes them.
  */
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, readFile, rm } from 'node:fs/promises';
 import type { Item } from '#lib/aws/table.ts';
 import { itemId } from '#lib/aws/table.ts';
 import { LeaseExpired, Unavailable } from '#lib/errors.ts';
@@ -28,22 +28,39 @@ export interface RelayedReport {
   readonly at: string;
 }
 
+/** The upstream's refusals of a lease that say the license itself no longer serves. */
+export const WITHDRAWING_CODES = ['LICENSE_INVALID', 'LICENSE_REVOKED', 'LICENSE_SUSPENDED', 'LICENSE_EXPIRED'] as const;
+export type WithdrawingCode = (typeof WITHDRAWING_CODES)[number];
+
+/** The upstream refused to renew the lease because of the license's state: answered here as upstream, until it leases again. */
+export interface Withdrawal {
+  readonly code: WithdrawingCode;
+  readonly at: string;
+}
+
+/** How long a last-seen time may wait for its write. */
+const LAST_SEEN_FLUSH_MS = 10_000;
+
 export class MirrorLicensing {
   readonly store: MemoryLicensingStore;
   private lease: LeasePayload | undefined;
+  private withdrawal: Withdrawal | undefined;
+  private served: Served | undefined;
   private records = new Map<string, Item>();
   private writes: Promise<void> = Promise.resolve();
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly dir: string) {
     this.store = new MemoryLicensingStore({
       others: (key) => this.records.get(itemId(key)),
       guard: () => this.guard(),
-      persist: (agents) => this.persist(agents),
+      persist: (_agents, urgent) => this.persist(urgent),
     });
   }
 
-  /** Agents registered here, from agents.json. */
+  /** Agents registered here, from agents.json, and a withdrawal the upstream said. */
   async load(): Promise<void> {
+    this.withdrawal = JSON.parse(await readFile(paths(this.dir).withdrawn, 'utf8').catch(() => 'null')) ?? undefined;
     try {
       const agents = JSON.parse(await readFile(paths(this.dir).agents, 'utf8')) as Agent[];
       for (const agent of agents) this.store.agents.set(agent.agentId, agent);
@@ -56,9 +73,34 @@ export class MirrorLicensing {
     return this.lease;
   }
 
+  /**
+   * The upstream refused a lease for the license's state (suspended, revoked, expired, no
+   * longer valid): agents here get that answer from now on, as they would upstream, and
+   * after a restart too, until a lease is granted again. A suspension thus reaches agents
+   * behind a mirror within one sync.
+   */
+  async withdraw(code: WithdrawingCode, now: Date): Promise<void> {
+    this.withdrawal = { code, at: now.toISOString() };
+    await writeFileAtomic(paths(this.dir).withdrawn, JSON.stringify(this.withdrawal));
+    if (this.lease) this.apply(this.lease, this.served);
+  }
+
+  /** A lease was granted again (the caller applies it). */
+  async reinstate(): Promise<void> {
+    if (!this.withdrawal) return;
+    this.withdrawal = undefined;
+    await rm(paths(this.dir).withdrawn, { force: true });
+  }
+
+  withdrawn(): Withdrawal | undefined {
+    return this.withdrawal;
+  }
+
   /** Answers from a new lease (verified by the caller): the license with its seats here, the blacklist, the channels. */
   apply(lease: LeasePayload, served: Served | undefined): void {
     this.lease = lease;
+    this.served = served;
+    const withdrawn = this.withdrawal?.code;
     const license: License = {
       licenseId: lease.licenseId,
       keyHash: lease.keyHash,
@@ -66,15 +108,16 @@ export class MirrorLicensing {
       products: lease.products,
       seats: lease.seats,
       seatsUsed: this.store.seatsUsed(lease.licenseId),
-      status: lease.licenseStatus,
+      status: withdrawn === 'LICENSE_REVOKED' ? 'revoked' : withdrawn === 'LICENSE_SUSPENDED' ? 'suspended' : lease.licenseStatus,
       // Past either, the mirror answers as the service would for an expired license or lease.
-      expiresAt: lease.licenseExpiresAt,
+      expiresAt: withdrawn === 'LICENSE_EXPIRED' ? (this.withdrawal?.at ?? lease.licenseExpiresAt) : lease.licenseExpiresAt,
       reclaimAfterDays: lease.reclaimAfterDays,
       createdAt: lease.issuedAt,
       updatedAt: lease.issuedAt,
     };
     this.store.licenses.clear();
-    this.store.licenses.set(license.licenseId, license);
+    // A license the upstream no longer knows: LICENSE_INVALID here too.
+    if (withdrawn !== 'LICENSE_INVALID') this.store.licenses.set(license.licenseId, license);
     this.store.blacklisted.clear();
     for (const hash of lease.blacklist) this.store.blacklisted.add(hash);
     this.index(served);
@@ -82,6 +125,7 @@ export class MirrorLicensing {
 
   /** The channels (from the lease) and the released versions the mirror holds, where authentication reads them. */
   index(served: Served | undefined): void {
+    this.served = served;
     const records = new Map<string, Item>();
     for (const channel of this.lease?.channels ?? []) {
       const key = channelKey(channel.product, channel.channel);
@@ -101,9 +145,24 @@ export class MirrorLicensing {
     if (Date.parse(this.lease.expiresAt) <= Date.now()) throw new LeaseExpired(this.lease.expiresAt);
   }
 
-  private persist(agents: ReadonlyMap<string, Agent>): Promise<void> {
-    const snapshot = JSON.stringify([...agents.values()]);
-    // One write at a time, in order: the file always holds a state the mirror answered from.
+  /**
+   * A seat taken or freed is on disk before it is answered; a last-seen time (every
+   * manifest call) goes with the next write, or within LAST_SEEN_FLUSH_MS: a write per
+   * poll would make the disk the limit of a mirror's manifest rate.
+   */
+  private persist(urgent: boolean): Promise<void> {
+    if (!urgent) {
+      this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), LAST_SEEN_FLUSH_MS).unref();
+      return Promise.resolve();
+    }
+    return this.flush();
+  }
+
+  /** Writes the agents as they are now; one write at a time, in order: the file always holds a state the mirror answered from. */
+  flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const snapshot = JSON.stringify([...this.store.agents.values()]);
     this.writes = this.writes.then(() => writeFileAtomic(paths(this.dir).agents, snapshot));
     return this.writes;
   }

@@ -19,10 +19,17 @@ interface Located {
   readonly contentType: string;
 }
 
+/** A metadata file's name: `timestamp.json`, `12.snapshot.json`, one segment, no dot segment. */
+const METADATA_NAME = /^(?!\.)[A-Za-z0-9._-]{1,240}$/;
+
 export function mirrorObjects(dir: string, served: () => Served | undefined): ObjectSource {
   function locate(key: string): Located | undefined {
     if (key.startsWith(metadataSpace.prefix)) {
-      return { file: join(paths(dir).metadata, key.slice(metadataSpace.prefix.length)), etag: undefined, contentType: 'application/json' };
+      const name = key.slice(metadataSpace.prefix.length);
+      // The path guard has normalised and refused dot segments already; this keeps the rest
+      // of the data dir (the license key in mirror.json) out of reach even if it had not.
+      if (!METADATA_NAME.test(name)) return undefined;
+      return { file: join(paths(dir).metadata, name), etag: undefined, contentType: 'application/json' };
     }
     if (key.startsWith(targetsSpace.prefix)) {
       const target = served()?.targets[key.slice(targetsSpace.prefix.length)];

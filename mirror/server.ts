@@ -68,7 +68,7 @@ export async function createMirrorHandler(options: MirrorServerOptions): Promise
   const key = await readLocalCdnKey(dir);
   // A wildcard over the host: agents may reach the mirror by any of its names.
   const grants = new GrantIssuer(pemPolicySigner(key.keyPairId, key.privateKeyPem), {
-    baseUrl: 'http*://*',
+    baseUrl: '*',
     lifetimeSeconds: options.grantLifetimeSeconds,
     renewBeforeSeconds: Math.floor(options.grantLifetimeSeconds / 4),
   });

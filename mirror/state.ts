@@ -4,6 +4,7 @@
  *
  *   mirror.json     its id, its upstream, the license key it renews its lease with
  *   lease.json      the signed license lease it answers agents under
+ *   withdrawn.json  the upstream's refusal of the license (suspended, revoked, ...), until it leases again
  *   agents.json     the agents registered with it
  *   reports.jsonl   agents' reports not yet sent upstream
  *   served.json     what it serves: the targets of the versions it holds, by name
@@ -12,11 +13,13 @@
  *   metadata/       the upstream's metadata files as received, served byte for byte
  *   store/<sha256>  target contents, verified, shared by every version that lists them
  *   keys/           the key it signs its own download grants with
+ *   sync.lock       held (with the holder's pid) while a process syncs or imports
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '#lib/files.ts';
+import { MirrorError } from './errors.ts';
 import type { SignedLease } from '#lib/mirror/lease.ts';
 
 export interface MirrorConfig {
@@ -28,6 +31,8 @@ export interface MirrorConfig {
   readonly licenseId?: string;
   /** Seats it asks the service for. */
   readonly seats: number;
+  /** Versions held per product besides the channels' (`serve --keep`; an export's catch-up sync holds as many). */
+  readonly keep?: number;
   readonly proxyConf?: string;
   readonly createdAt: string;
 }
@@ -58,6 +63,7 @@ export interface SyncRecord {
 export const paths = (dir: string) => ({
   config: join(dir, 'mirror.json'),
   lease: join(dir, 'lease.json'),
+  withdrawn: join(dir, 'withdrawn.json'),
   agents: join(dir, 'agents.json'),
   reports: join(dir, 'reports.jsonl'),
   served: join(dir, 'served.json'),
@@ -65,6 +71,7 @@ export const paths = (dir: string) => ({
   tuf: join(dir, 'tuf'),
   metadata: join(dir, 'metadata'),
   keys: join(dir, 'keys'),
+  lock: join(dir, 'sync.lock'),
 });
 
 async function readJson<T>(file: string): Promise<T | undefined> {
@@ -92,4 +99,48 @@ export async function openConfig(dir: string, flags: Partial<Omit<MirrorConfig, 
   const config: MirrorConfig = { mirrorId: randomBytes(16).toString('hex'), seats: 0, createdAt: new Date().toISOString(), ...existing, ...defined };
   await writeJson(paths(dir).config, config);
   return config;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `work` holding the data dir's lock, so a serving mirror's sync, an export's catch-up
+ * sync and an import never write the same dir at once. A lock left by a process that died
+ * is taken over; a live holder is waited for, up to `waitMs`.
+ */
+export async function withDirLock<T>(dir: string, work: () => Promise<T>, waitMs = 10 * 60_000): Promise<T> {
+  const file = paths(dir).lock;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const handle = await open(file, 'wx', 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+      // No pid in it for long: its maker died between making it and writing the pid.
+      const orphan = Number.isNaN(holder) && Date.now() - ((await stat(file).catch(() => undefined))?.mtimeMs ?? 0) > 10_000;
+      if (orphan || (Number.isInteger(holder) && holder !== process.pid && !alive(holder))) {
+        await rm(file, { force: true });
+        continue;
+      }
+      if (Date.now() >= deadline) throw new MirrorError(`${dir} is busy: process ${holder} is syncing or importing into it`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(file, { force: true });
+  }
 }

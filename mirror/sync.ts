@@ -26,15 +26,17 @@ import type { SignedLease } from '#lib/mirror/lease.ts';
 import { verifyLease } from '#lib/mirror/lease.ts';
 import { consistentName } from '#lib/releases/set-manifest.ts';
 import { versionsIn } from '#lib/releases/targets.ts';
-import { parseRoot, parseTargets } from '#lib/tuf/metadata.ts';
+import { parseRoot, parseTargets, rootChainBreak } from '#lib/tuf/metadata.ts';
 import type { DownloadStats, TargetSource } from '../agent/download.ts';
 import { downloadMissing } from '../agent/download.ts';
 import { AgentError } from '../agent/errors.ts';
 import { storeDir } from '../agent/file-store.ts';
 import type { HttpClient } from '../agent/http.ts';
+import { answerError } from '../agent/http.ts';
 import { withQuery } from '../agent/tuf-fetcher.ts';
 import { refreshMetadata, verifySet } from '../agent/verify.ts';
-import type { MirrorLicensing, RelayedReport } from './licensing.ts';
+import type { MirrorLicensing, RelayedReport, WithdrawingCode } from './licensing.ts';
+import { WITHDRAWING_CODES } from './licensing.ts';
 import type { MirrorConfig, Served, ServedTarget, SyncRecord } from './state.ts';
 import { paths, readServed, writeJson } from './state.ts';
 
@@ -67,13 +69,13 @@ export async function requestLease(http: HttpClient, upstream: string, config: M
   return answer.body;
 }
 
-function productSource(answer: LeaseAnswer, product: string): TargetSource {
+function productSource(answer: LeaseAnswer, product: string, relet: () => Promise<LeaseAnswer>): TargetSource {
   let grant = answer.grants[product]?.query ?? '';
   return {
     url: async (name) => withQuery(`${answer.targetsUrl}${name}`, grant),
-    // A refused grant: the next sync asks for a new lease, and with it new grants.
+    // A grant that ran out during a long first sync: the same lease again (no seat moves) brings new grants.
     renew: async () => {
-      grant = answer.grants[product]?.query ?? '';
+      grant = (await relet()).grants[product]?.query ?? '';
     },
   };
 }
@@ -93,12 +95,16 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
   const { dir, config, http } = deps;
   const upstream = config.upstream;
   if (!upstream) throw new AgentError('INVALID_REQUEST', 'the mirror has no upstream: it serves what is imported');
-  const answer = await requestLease(http, upstream, config);
+  const answer = await requestLease(http, upstream, config).catch(async (error: unknown) => {
+    if (error instanceof AgentError && (WITHDRAWING_CODES as readonly string[]).includes(error.code)) await deps.licensing.withdraw(error.code as WithdrawingCode, new Date());
+    throw error;
+  });
 
   // TUF: the agent's refresh over the mirror's own trusted metadata, every file recorded.
   const recorded = new Map<string, Buffer>();
   const targetInfo = await refreshMetadata(dir, http, answer, { targetsUrl: answer.targetsUrl, query: async () => '' }, recorded);
   const root = parseRoot(await readFile(join(paths(dir).tuf, 'root.json'))).signed;
+  await fillEarlierRoots(dir, http, answer.metadataUrl);
   const verdict = verifyLease(answer.lease, root, { mirrorId: config.mirrorId, ...(config.licenseId && { licenseId: config.licenseId }), now: new Date() });
   if (!verdict.ok) throw new AgentError('VERIFICATION_FAILED', `the upstream's lease is refused: ${verdict.reason}`);
   const lease = verdict.lease;
@@ -108,7 +114,7 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
   const versions: Record<string, Record<string, string>> = {};
   const stats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
   for (const product of lease.products) {
-    const source = productSource(answer, product);
+    const source = productSource(answer, product, () => requestLease(http, upstream, config));
     for (const { version, path } of versionsToHold(lease, versionsIn(trusted, product), product, deps.keep)) {
       const set = await verifySet(dir, http, source, { product, version, setManifest: path }, targetInfo);
       const setInfo: TargetFile = await targetInfo(path);
@@ -131,6 +137,7 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
   await writeJson(paths(dir).served, served);
   if (timestamp) await writeFileAtomic(join(paths(dir).metadata, 'timestamp.json'), timestamp, 0o644);
   await writeJson(paths(dir).lease, answer.lease);
+  await deps.licensing.reinstate();
   deps.licensing.apply(lease, served);
   deps.onServed(served);
   await removeUnserved(dir, served);
@@ -148,6 +155,37 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
     lastSuccessAt: new Date().toISOString(),
     ...(reportsError && { detail: `reports not sent yet: ${reportsError}` }),
   };
+}
+
+/**
+ * The root versions before the one this mirror trusts, for agents installed with an older
+ * one (their refresh walks 2.root.json, 3.root.json, ... up to the current). Fetched
+ * once, and kept only if they chain, signature by signature, to the trusted root: version
+ * N+1 signed by the root keys of N and by its own.
+ */
+async function fillEarlierRoots(dir: string, http: HttpClient, metadataUrl: string): Promise<void> {
+  const trustedBytes = await readFile(join(paths(dir).tuf, 'root.json'));
+  const trusted = parseRoot(trustedBytes);
+  // Root versions are immutable once signed: each is fetched once.
+  const top = trusted.signed.version;
+  const file = (n: number) => join(paths(dir).metadata, `${n}.root.json`);
+  const have = await Promise.all(Array.from({ length: top }, (_, i) => readFile(file(i + 1)).catch(() => undefined)));
+  if (have.every(Boolean)) return;
+  const chain: Buffer[] = [];
+  for (let n = 1; n < top; n++) {
+    const bytes = have[n - 1] ?? (await fetchBytes(http, `${metadataUrl}${n}.root.json`));
+    chain.push(bytes);
+  }
+  chain.push(trustedBytes);
+  const broken = rootChainBreak(chain.map((bytes) => parseRoot(bytes)));
+  if (broken !== undefined) throw new AgentError('VERIFICATION_FAILED', `the upstream's ${broken}.root.json does not chain to the trusted root`);
+  for (const [i, bytes] of chain.entries()) if (!have[i]) await writeFileAtomic(file(i + 1), bytes, 0o644);
+}
+
+async function fetchBytes(http: HttpClient, url: string): Promise<Buffer> {
+  const response = await http.send(url);
+  if (!response.ok) throw answerError(response, await response.text(), url);
+  return Buffer.from(await response.arrayBuffer());
 }
 
 function trustedSnapshotVersion(recorded: ReadonlyMap<string, Buffer>): number | undefined {

@@ -3,22 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AgentError, readState, register, runDaemon, status, update } from '../../agent/index.ts';
-import type { AgentOptions, AgentState, AgentStatus, RegisterOptions, UpdateResult } from '../../agent/index.ts';
+import type { AgentState, AgentStatus, RegisterOptions, UpdateResult } from '../../agent/index.ts';
 import { trimSlash } from '../../agent/client.ts';
 import { CliError } from '../errors.ts';
+import { terminalProgress } from '../progress.ts';
 import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 
 function fail(error: unknown): never {
   if (error instanceof AgentError) throw new CliError(`${error.code === 'STOPPED' || error.code.startsWith('PROXY') ? '' : `${error.code}: `}${error.message}`);
   throw error;
-}
-
-function progress(): AgentOptions['onProgress'] {
-  if (!process.stderr.isTTY) return undefined;
-  return ({ files, totalFiles, bytes, totalBytes }) => {
-    process.stderr.write(`\r  downloading ${files}/${totalFiles} files, ${(bytes / 1e6).toFixed(1)}/${(totalBytes / 1e6).toFixed(1)} MB   `);
-    if (files === totalFiles) process.stderr.write('\n');
-  };
 }
 
 const log = (line: string) => console.error(`signet agent: ${line}`);
@@ -162,7 +155,7 @@ export function registerAgent(program: Command): void {
       if (registered && !json) console.log(`registered agent ${registered.agentId} for ${registered.product} (machine ${registered.machineId})`);
       const common = { dir, ...(proxyConf && { proxyConf }), log };
       if (!daemon) {
-        const onProgress = json ? undefined : progress();
+        const onProgress = json ? undefined : terminalProgress('downloading');
         const result = await update({ ...common, ...(force && { force: true }), ...(onProgress && { onProgress }) }).catch(fail);
         const registeredNow = registered && { registered: { agentId: registered.agentId, machineId: registered.machineId } };
         return console.log(json ? JSON.stringify({ ...result, ...registeredNow }, null, 2) : describe(result));

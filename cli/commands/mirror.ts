@@ -1,10 +1,13 @@
 /** `signet mirror serve|status|export|import`: a site's update server (library in mirror/). */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { MirrorError, startMirror } from '../../mirror/index.ts';
+import { exportFromMirror, exportMirrorReports, importIntoMirror, MirrorError, startMirror } from '../../mirror/index.ts';
 import { mirrorStatus } from '../../mirror/status.ts';
 import { openAccessLog } from '../access-log.ts';
+import { MAX_LEASE_DAYS } from '#lib/mirror/lease.ts';
+import { AgentError } from '../../agent/errors.ts';
 import { CliError } from '../errors.ts';
+import { terminalProgress } from '../progress.ts';
 import { printRecord } from '../output.ts';
 import { parsePort, parseWholeNumber } from '../options.ts';
 
@@ -25,6 +28,15 @@ interface ServeFlags {
   keep: string;
   accessLog?: string;
   quiet?: boolean;
+}
+
+function rethrowAsCliError(error: unknown): never {
+  throw error instanceof MirrorError || error instanceof AgentError ? new CliError(error.message) : error;
+}
+
+/** The mirror's and the agent's refusals are the operator's to read: one line, no stack. */
+async function asCliError(work: () => Promise<void>): Promise<void> {
+  await work().catch(rethrowAsCliError);
 }
 
 async function readPem(file: string, what: string): Promise<Buffer> {
@@ -72,6 +84,7 @@ export function registerMirror(program: Command): void {
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
       if (flags.upstream !== undefined && !URL.canParse(flags.upstream)) throw new CliError(`--upstream: not a URL: "${flags.upstream}"`);
       const accessLog = flags.accessLog === undefined ? undefined : await openAccessLog(flags.accessLog, 'signet mirror');
+      const syncing = flags.quiet ? undefined : terminalProgress('syncing');
       const running = await startMirror({
         dir: flags.dataDir,
         port: parsePort(flags.port, '--port', 8090),
@@ -86,9 +99,8 @@ export function registerMirror(program: Command): void {
         keep: parseWholeNumber(flags.keep, '--keep', 'a whole number', 1, 100),
         ...(!flags.quiet && { log: (line: string) => console.log(`  ${new Date().toISOString()} ${line}`) }),
         ...(accessLog && { accessLog: accessLog.write }),
-      }).catch((error: unknown) => {
-        throw error instanceof MirrorError ? new CliError(error.message) : error;
-      });
+        ...(syncing && { onProgress: syncing }),
+      }).catch(rethrowAsCliError);
       const status = await mirrorStatus(flags.dataDir);
       console.log(`signet mirror ready: ${running.url}`);
       console.log(`  mirror ${running.config.mirrorId}${running.config.upstream ? `, upstream ${running.config.upstream}` : ', no upstream (serves what is imported)'}; data in ${flags.dataDir}`);
@@ -99,6 +111,59 @@ export function registerMirror(program: Command): void {
         await running.stop();
         await accessLog?.close();
       }, 'signet mirror');
+    });
+
+  mirror
+    .command('export')
+    .description('write a bundle that carries updates to an isolated mirror (or, with --reports, its agents\' reports back out)')
+    .requiredOption('--out <file>', 'the bundle file to write')
+    .option('--for <mirror-id>', 'the isolated mirror it is for (its `signet mirror status` shows the id)')
+    .option('--seats <n>', 'seats of the license to assign to the isolated mirror')
+    .option('--valid-days <n>', 'how long its metadata and lease stay valid there: how stale it may get before it refuses (1-30)', '7')
+    .option('--since <version>', 'leave out the files of versions up to this one (the isolated side has them)')
+    .option('--reports', 'on the isolated mirror: write its agents\' reports, for `import` on a mirror that reaches the service')
+    .option('--data-dir <dir>', 'the mirror\'s data dir', DEFAULT_MIRROR_DIR)
+    .action(async (flags: { out: string; for?: string; seats?: string; validDays: string; since?: string; reports?: boolean; dataDir: string }) => {
+      await asCliError(async () => {
+        if (flags.reports) {
+          const count = await exportMirrorReports(flags.dataDir, flags.out);
+          console.log(`wrote ${flags.out}: ${count} reports; carry it to a mirror that reaches the service and run signet mirror import ${flags.out} there`);
+          return;
+        }
+        if (flags.for === undefined || !/^[0-9a-f]{32}$/.test(flags.for)) throw new CliError('--for: the isolated mirror\'s id (32 hex characters; its signet mirror status shows it)');
+        if (flags.seats === undefined) throw new CliError('--seats: how many of the license\'s seats the isolated mirror may hand out');
+        const manifest = await exportFromMirror(flags.dataDir, {
+          out: flags.out,
+          forMirror: flags.for,
+          seats: parseWholeNumber(flags.seats, '--seats', 'a whole number', 1, 100_000),
+          validDays: parseWholeNumber(flags.validDays, '--valid-days', 'a whole number of days', 1, MAX_LEASE_DAYS),
+          ...(flags.since !== undefined && { since: flags.since }),
+        });
+        const files = manifest.entries.filter((e) => e.name.startsWith('store/'));
+        const bytes = manifest.entries.reduce((sum, e) => sum + e.length, 0);
+        const versions = Object.entries(manifest.versions).map(([p, v]) => `${p} ${Object.keys(v).join(', ')}`).join('; ');
+        console.log(`wrote ${flags.out}: ${(bytes / 1e6).toFixed(1)} MB, ${files.length} files; ${versions}`);
+        console.log(`  for mirror ${manifest.for}, valid ${flags.validDays} days; there: signet mirror import ${flags.out}`);
+      });
+    });
+
+  mirror
+    .command('import')
+    .description('take a bundle (or a reports file from an isolated mirror): verified whole before anything changes')
+    .argument('<file>', 'the bundle')
+    .option('--license <key>', 'the license the mirror serves (checked against the bundle\'s; kept only as its id)')
+    .option('--data-dir <dir>', 'the mirror\'s data dir', DEFAULT_MIRROR_DIR)
+    .action(async (file: string, flags: { license?: string; dataDir: string }) => {
+      await asCliError(async () => {
+        const result = await importIntoMirror(flags.dataDir, file, flags.license);
+        if (result.kind === 'reports') {
+          console.log(`queued ${result.reports} reports: they go upstream with the next sync`);
+          return;
+        }
+        const versions = Object.entries(result.versions ?? {}).map(([p, v]) => `${p} ${v.join(', ')}`).join('; ');
+        console.log(`imported ${file}: ${versions}; ${result.files} new files`);
+        console.log(`  metadata valid until ${result.metadataExpiresAt}, lease until ${result.leaseExpiresAt}: import a newer bundle before then`);
+      });
     });
 
   mirror

@@ -12,19 +12,13 @@ import type { ServerFlags } from '../admin-client.ts';
 import { adminClient, withServerOptions } from '../admin-client.ts';
 import { AdminApiError, CliError } from '../errors.ts';
 import { printRecord } from '../output.ts';
+import { terminalProgress } from '../progress.ts';
 import { s3For } from '../services.ts';
 
 interface Flags extends ServerFlags {
   json?: boolean;
 }
 
-
-function progressLine(done: { files: number; bytes: number }, total: { files: number; bytes: number }): void {
-  if (!process.stderr.isTTY) return;
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  process.stderr.write(`\r  uploading ${done.files}/${total.files} files, ${mb(done.bytes)}/${mb(total.bytes)} MB   `);
-  if (done.files === total.files) process.stderr.write('\n');
-}
 
 export function registerPublish(program: Command): void {
   withServerOptions(
@@ -49,6 +43,7 @@ export function registerPublish(program: Command): void {
     const percent = Number(flags.percent);
     if (!(percent >= 0 && percent <= 100)) throw new CliError('--percent must be between 0 and 100');
 
+    const uploading = terminalProgress('uploading');
     const repository = await client.call<{ state: RepositoryState | null; bucket: string }>('GET', '/v1/admin/repository');
     const { s3, bucket } = await s3For(client.dataDir, repository.bucket);
     const summary = await publish(
@@ -62,7 +57,7 @@ export function registerPublish(program: Command): void {
         },
         targetsSigner,
         now: () => new Date(),
-        ...(!flags.json && { progress: progressLine }),
+        ...(!flags.json && uploading && { progress: (done: { files: number; bytes: number }, total: { files: number; bytes: number }) => uploading({ files: done.files, totalFiles: total.files, bytes: done.bytes, totalBytes: total.bytes }) }),
       },
       { product: flags.product, version: flags.version, dir: flags.dir, retention },
     ).catch((error: unknown) => {

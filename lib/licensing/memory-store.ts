@@ -18,8 +18,11 @@ const refused = (...failed: number[]): TransactionOutcome => ({ ok: false, faile
 export interface MemoryLicensingOptions {
   /** Records of other modules read with an agent's authentication (channels, releases), by key. */
   readonly others?: (key: Key) => Item | undefined;
-  /** Runs after each change, before the change is answered (a mirror writes its agents file here). */
-  readonly persist?: (agents: ReadonlyMap<string, Agent>) => Promise<void>;
+  /**
+   * Runs after each change, before the change is answered (a mirror writes its agents file
+   * here). `urgent` is false for a last-seen time only, which may be written later.
+   */
+  readonly persist?: (agents: ReadonlyMap<string, Agent>, urgent: boolean) => Promise<void>;
   /** Runs before every read that decides access (a mirror refuses here once its lease has expired). */
   readonly guard?: () => void;
 }
@@ -63,8 +66,8 @@ export class MemoryLicensingStore implements RegistrationStore, Pick<LicensingSt
     return license !== undefined && license.status === 'active' && Date.parse(license.expiresAt) > now.getTime() && license.products.includes(product) && license.keyHash === keyHash;
   }
 
-  private async changed(): Promise<void> {
-    await this.options.persist?.(this.agents);
+  private async changed(urgent = true): Promise<void> {
+    await this.options.persist?.(this.agents, urgent);
   }
 
   async takeSeat(input: { agent: Agent; previousStatus: AgentStatus | undefined; keyHash: string; now: Date }): Promise<TransactionOutcome> {
@@ -116,7 +119,7 @@ export class MemoryLicensingStore implements RegistrationStore, Pick<LicensingSt
     const current = this.agents.get(agent.agentId);
     if (current?.status !== 'active') return;
     this.agents.set(agent.agentId, { ...current, lastSeenAt: now.toISOString() });
-    await this.changed();
+    await this.changed(false);
   }
 
   async readMirror(licenseId: string, mirrorId: string) {

@@ -80,6 +80,21 @@ export function verifyRole(root: Root, role: RoleName, metadata: Metadata<Root |
   }
 }
 
+/**
+ * The first version in `roots` (consecutive versions, in order) that does not follow
+ * from the one before it: version N+1 must be signed by a threshold of N's root keys and
+ * of its own, as a TUF client walking them checks. Undefined when the chain holds.
+ */
+export function rootChainBreak(roots: readonly Metadata<Root>[]): number | undefined {
+  for (let i = 0; i + 1 < roots.length; i++) {
+    const current = roots[i] as Metadata<Root>;
+    const next = roots[i + 1] as Metadata<Root>;
+    const version = current.signed.version + 1;
+    if (next.signed.version !== version || !verifyRole(current.signed, 'root', next) || !verifyRole(next.signed, 'root', next)) return version;
+  }
+  return undefined;
+}
+
 export function newSnapshot(targetsVersion: number, version: number, now: Date): Metadata<Snapshot> {
   return new Metadata(
     new Snapshot({ version, specVersion: SPEC_VERSION, expires: expiresIn(EXPIRY_DAYS.snapshot, now), meta: { 'targets.json': new MetaFile({ version: targetsVersion }) } }),
