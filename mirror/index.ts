@@ -4,9 +4,10 @@
  * any port with the service's interface, and answers them under its signed lease. Node
  * alone: no Java, no DynamoDB, no AWS account.
  */
-import { copyFile, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureLocalCdnKey } from '#lib/cdn/key-files.ts';
+import { writeFileAtomic } from '#lib/files.ts';
 import { createEdgeServer } from '#lib/edge/server.ts';
 import type { LeasePayload } from '#lib/mirror/lease.ts';
 import { verifyLease } from '#lib/mirror/lease.ts';
@@ -70,13 +71,29 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** The trusted root in place: the one given on the first start, or the one already followed. */
-export async function trustRoot(dir: string, root: string | undefined): Promise<void> {
+/**
+ * The trusted root: the one already followed, or the one given on the first start (read
+ * and parsed before anything is written, so a wrong --root leaves no half-made mirror).
+ * Returns a function that puts it in place once the data dir exists.
+ */
+async function rootToTrust(dir: string, root: string | undefined): Promise<() => Promise<void>> {
   const trusted = join(paths(dir).tuf, 'root.json');
-  if (await exists(trusted)) return;
+  if (await exists(trusted)) return async () => undefined;
   if (!root) throw new MirrorError('no trusted root: pass --root FILE (the service\'s root.json) on the first start');
-  parseRoot(await readFile(root).catch(() => { throw new MirrorError(`cannot read the root ${root}`); }));
-  await copyFile(root, trusted);
+  const bytes = await readFile(root).catch(() => {
+    throw new MirrorError(`cannot read the root ${root}`);
+  });
+  let version: number;
+  try {
+    version = parseRoot(bytes).signed.version;
+  } catch {
+    throw new MirrorError(`${root} is not a TUF root.json`);
+  }
+  return async () => {
+    await writeFileAtomic(trusted, bytes, 0o644);
+    // Served too, for agents set up with the same root.
+    await writeFileAtomic(join(paths(dir).metadata, `${version}.root.json`), bytes, 0o644);
+  };
 }
 
 /** The lease on disk, if the trusted root vouches for it (expired or not: an expired one answers LEASE_EXPIRED). */
@@ -107,6 +124,7 @@ export async function mirrorHttp(config: MirrorConfig, env: NodeJS.ProcessEnv = 
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
   const log = options.log ?? (() => undefined);
   const { dir } = options;
+  const trustRoot = await rootToTrust(dir, options.root);
   const config = await openConfig(dir, {
     ...(options.upstream !== undefined && { upstream: options.upstream.replace(/\/+$/, '') }),
     ...(options.licenseKey !== undefined && { licenseKey: options.licenseKey, licenseId: licenseIdOf(options.licenseKey) }),
@@ -114,7 +132,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     ...(options.proxyConf !== undefined && { proxyConf: options.proxyConf }),
     ...(options.keep !== undefined && { keep: options.keep }),
   });
-  await trustRoot(dir, options.root);
+  await trustRoot();
   await ensureLocalCdnKey(dir);
 
   const licensing = new MirrorLicensing(dir);
@@ -267,6 +285,7 @@ export async function exportMirrorReports(dir: string, out: string): Promise<num
  */
 export async function importIntoMirror(dir: string, file: string, licenseKey?: string): Promise<ImportResult> {
   const config = await existingMirror(dir);
+  if (!(await stat(file).then((s) => s.isFile(), () => false))) throw new MirrorError(`cannot read ${file}: no such file`);
   const licenseId = licenseKey === undefined ? config.licenseId : licenseIdOf(licenseKey);
   if (config.licenseId && licenseId !== config.licenseId) throw new MirrorError(`this mirror serves license ${config.licenseId}; --license is another one`);
   return withDirLock(dir, async () => {

@@ -81,7 +81,7 @@ function productSource(answer: LeaseAnswer, product: string, relet: () => Promis
 }
 
 /** The versions of `product` to hold: the channels' heads and previous versions, and the newest `keep`. */
-function versionsToHold(lease: SignedLease['signed'], all: ReadonlyArray<{ version: string; path: string }>, product: string, keep: number): Array<{ version: string; path: string }> {
+export function versionsToHold(lease: SignedLease['signed'], all: ReadonlyArray<{ version: string; path: string }>, product: string, keep: number): Array<{ version: string; path: string }> {
   const wanted = new Set(all.slice(0, keep).map((v) => v.version));
   for (const channel of lease.channels) {
     if (channel.product !== product) continue;
