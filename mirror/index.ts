@@ -195,8 +195,10 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     const mark = await changeMark(dir);
     if (mark === seen) return;
     seen = mark;
-    served = await readServed(dir);
+    // Read both before switching to either: an agent sees the new versions with their lease, never one alone.
+    const next = await readServed(dir);
     const imported = await trustedLease(dir, await reloadConfig(dir, config));
+    served = next;
     if (imported) licensing.apply(imported, served);
     else licensing.index(served);
     log('took what an import put in place');

@@ -6,6 +6,7 @@ import { AgentError, readState, register, runDaemon, status, update } from '../.
 import type { AgentState, AgentStatus, RegisterOptions, UpdateResult } from '../../agent/index.ts';
 import { trimSlash } from '../../agent/client.ts';
 import { CliError } from '../errors.ts';
+import { envOption, licenseKeyFrom } from '../options.ts';
 import { terminalProgress } from '../progress.ts';
 import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 
@@ -34,6 +35,7 @@ function printStatus(s: AgentStatus): void {
 interface RegistrationFlags {
   server?: string;
   license?: string;
+  licenseFile?: string;
   product?: string;
   channel?: string;
   root?: string;
@@ -42,20 +44,23 @@ interface RegistrationFlags {
   machineId?: string;
 }
 
-/** The registration flags; `register` requires --license and --product, `update` only when it registers. */
-function registrationOptions(command: Command, required: boolean): Command {
-  command.option('--server <url>', 'the service (env SIGNET_SERVER); default: the local stack of --data-dir');
-  for (const [flag, description] of [
-    ['--license <key>', 'the license key (kept in the install dir, mode 0600)'],
-    ['--product <name>', 'the product, e.g. demo-av'],
-  ] as const) {
-    if (required) command.requiredOption(flag, description);
-    else command.option(flag, description);
-  }
+/** The registration flags; `register` requires a license and --product, `update` only when it registers. */
+function registrationOptions(command: Command): Command {
   return command
-    .option('--root <file>', "the trusted TUF root.json; default with --data-dir: the local stack's")
+    .option('--server <url>', 'the service (env SIGNET_SERVER); default: the local stack of --data-dir')
+    .addOption(envOption('--license <key>', 'the license key (kept in the install dir, mode 0600)', 'SIGNET_LICENSE_KEY'))
+    .addOption(envOption('--license-file <file>', 'the license key from a file (a systemd credential, say), instead of --license', 'SIGNET_LICENSE_FILE'))
+    .addOption(envOption('--product <name>', 'the product, e.g. demo-av', 'SIGNET_PRODUCT'))
+    .addOption(envOption('--root <file>', "the trusted TUF root.json; default with --data-dir: the local stack's", 'SIGNET_ROOT'))
     .option('--data-dir <dir>', "a local stack's data dir (env SIGNET_DATA_DIR): its URL and root.json")
     .option('--machine-id <id>', 'default: /etc/machine-id, else a generated id kept in the state');
+}
+
+/** The flags with the key of --license-file in --license's place. */
+async function withLicenseKey<T extends RegistrationFlags>(flags: T): Promise<Omit<T, 'licenseFile'>> {
+  const { licenseFile, ...rest } = flags;
+  const license = await licenseKeyFrom({ ...(flags.license !== undefined && { license: flags.license }), ...(licenseFile !== undefined && { licenseFile }) });
+  return { ...rest, ...(license !== undefined && { license }) };
 }
 
 /** What register() needs, from the flags, the environment, and a local stack's data dir. */
@@ -126,13 +131,15 @@ export function registerAgent(program: Command): void {
       .command('register')
       .description('register this computer for a product (takes a seat) and prepare the install dir')
       .requiredOption('--dir <dir>', 'the install dir: state, trusted root, installed set (DIR/current)'),
-    true,
   )
     .option('--channel <name>', 'the channel to follow', DEFAULT_CHANNEL)
-    .option('--proxy-conf <file>', 'a proxy.conf (proxy:port:user:password) for every request')
+    .addOption(envOption('--proxy-conf <file>', 'a proxy.conf (proxy:port:user:password) for every request', 'SIGNET_PROXY_CONF'))
     .option('--json', 'print JSON')
-    .action(async (flags: RegistrationFlags & { dir: string; license: string; product: string; json?: boolean }) => {
-      const state = await register(await registrationFrom(flags.dir, flags)).catch(fail);
+    .action(async (given: RegistrationFlags & { dir: string; json?: boolean }) => {
+      const flags = await withLicenseKey(given);
+      const { license, product } = flags;
+      if (license === undefined || product === undefined) throw new CliError('register needs --license KEY (or --license-file FILE) and --product P');
+      const state = await register(await registrationFrom(flags.dir, { ...flags, license, product })).catch(fail);
       if (flags.json) return console.log(JSON.stringify({ agentId: state.agentId, product: state.product, machineId: state.machineId, pollSeconds: state.pollSeconds }, null, 2));
       console.log(`registered agent ${state.agentId} for ${state.product} (machine ${state.machineId}); next: signet agent update --dir ${flags.dir}`);
     });
@@ -142,15 +149,14 @@ export function registerAgent(program: Command): void {
       .command('update')
       .description('check for a new version; download, verify (TUF) and install it atomically. With --license and --product (and --server or --data-dir), register first when DIR holds no agent; given for a DIR that holds one, they must match it')
       .requiredOption('--dir <dir>', 'the install dir'),
-    false,
   )
     .option('--channel <name>', `the channel to follow, when it registers (default ${DEFAULT_CHANNEL})`)
-    .option('--proxy-conf <file>', 'a proxy.conf for this run (default: the one given at registration; kept when it registers)')
+    .addOption(envOption('--proxy-conf <file>', 'a proxy.conf for this run (default: the one given at registration; kept when it registers)', 'SIGNET_PROXY_CONF'))
     .option('--daemon', "keep polling once per the server's pollSeconds, at this agent's own moment of it, until SIGINT/SIGTERM")
     .option('--force', 'run even if an earlier answer stopped updates, and ask for the manifest even if nothing changed')
     .option('--json', 'print JSON (one line per attempt with --daemon)')
-    .action(async (flags: RegistrationFlags & { dir: string; daemon?: boolean; force?: boolean; json?: boolean }) => {
-      const { dir, daemon, force, json, proxyConf, ...registration } = flags;
+    .action(async (given: RegistrationFlags & { dir: string; daemon?: boolean; force?: boolean; json?: boolean }) => {
+      const { dir, daemon, force, json, proxyConf, ...registration } = await withLicenseKey(given);
       const registered = await registerIfNeeded(dir, registration, proxyConf);
       if (registered && !json) console.log(`registered agent ${registered.agentId} for ${registered.product} (machine ${registered.machineId})`);
       const common = { dir, ...(proxyConf && { proxyConf }), log };

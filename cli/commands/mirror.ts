@@ -9,13 +9,14 @@ import { AgentError } from '../../agent/errors.ts';
 import { CliError } from '../errors.ts';
 import { terminalProgress } from '../progress.ts';
 import { printRecord } from '../output.ts';
-import { parsePort, parseWholeNumber } from '../options.ts';
+import { envOption, licenseKeyFrom, parsePort, parseWholeNumber } from '../options.ts';
 
 export const DEFAULT_MIRROR_DIR = '.signet-mirror';
 
 interface ServeFlags {
   upstream?: string;
   license?: string;
+  licenseFile?: string;
   seats?: string;
   root?: string;
   port: string;
@@ -66,23 +67,25 @@ export function registerMirror(program: Command): void {
   mirror
     .command('serve')
     .description('sync from --upstream (or serve what was imported) and serve agents on --port')
-    .option('--upstream <url>', 'the service (its CloudFront URL) or another mirror')
-    .option('--license <key>', 'the license the mirror serves under (kept in the data dir, 0600)')
-    .option('--seats <n>', 'seats of the license to assign to this mirror (taken from the license upstream)')
-    .option('--root <file>', 'the TUF root.json to trust, on the first start')
-    .option('--port <n>', 'port to serve on', '8090')
-    .option('--host <address>', 'address to listen on', '0.0.0.0')
-    .option('--data-dir <dir>', 'where the mirror keeps what it serves', DEFAULT_MIRROR_DIR)
-    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain after the leaf)')
-    .option('--tls-key <file>', 'the certificate\'s private key (PEM)')
-    .option('--proxy-conf <file>', 'reach the upstream through the proxy in this file (proxy:port:user:password); else HTTPS_PROXY')
-    .option('--poll-seconds <n>', 'how often to ask the upstream for something new', '300')
-    .option('--keep <n>', 'versions to hold per product besides the channels\' (agents that far behind still fetch only what changed)', '5')
-    .option('--access-log <file>', 'append one line per request: ISO time, method, path (no query), status, body bytes, ms')
+    .addOption(envOption('--upstream <url>', 'the service (its CloudFront URL) or another mirror', 'SIGNET_MIRROR_UPSTREAM'))
+    .addOption(envOption('--license <key>', 'the license the mirror serves under (kept in the data dir, 0600)', 'SIGNET_LICENSE_KEY'))
+    .addOption(envOption('--license-file <file>', 'the license key from a file (a systemd credential, say), instead of --license', 'SIGNET_LICENSE_FILE'))
+    .addOption(envOption('--seats <n>', 'seats of the license to assign to this mirror (taken from the license upstream)', 'SIGNET_MIRROR_SEATS'))
+    .addOption(envOption('--root <file>', 'the TUF root.json to trust, on the first start', 'SIGNET_ROOT'))
+    .addOption(envOption('--port <n>', 'port to serve on', 'SIGNET_MIRROR_PORT', '8090'))
+    .addOption(envOption('--host <address>', 'address to listen on', 'SIGNET_MIRROR_HOST', '0.0.0.0'))
+    .addOption(envOption('--data-dir <dir>', 'where the mirror keeps what it serves', 'SIGNET_MIRROR_DIR', DEFAULT_MIRROR_DIR))
+    .addOption(envOption('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain after the leaf)', 'SIGNET_MIRROR_TLS_CERT'))
+    .addOption(envOption('--tls-key <file>', 'the certificate\'s private key (PEM)', 'SIGNET_MIRROR_TLS_KEY'))
+    .addOption(envOption('--proxy-conf <file>', 'reach the upstream through the proxy in this file (proxy:port:user:password); else HTTPS_PROXY', 'SIGNET_PROXY_CONF'))
+    .addOption(envOption('--poll-seconds <n>', 'how often to ask the upstream for something new', 'SIGNET_MIRROR_POLL_SECONDS', '300'))
+    .addOption(envOption('--keep <n>', 'versions to hold per product besides the channels\' (agents that far behind still fetch only what changed)', 'SIGNET_MIRROR_KEEP', '5'))
+    .addOption(envOption('--access-log <file>', 'append one line per request: ISO time, method, path (no query), status, body bytes, ms', 'SIGNET_MIRROR_ACCESS_LOG'))
     .option('--quiet', 'no event lines on stdout')
     .action(async (flags: ServeFlags) => {
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
       if (flags.upstream !== undefined && !URL.canParse(flags.upstream)) throw new CliError(`--upstream: not a URL: "${flags.upstream}"`);
+      const licenseKey = await licenseKeyFrom(flags);
       const accessLog = flags.accessLog === undefined ? undefined : await openAccessLog(flags.accessLog, 'signet mirror');
       const syncing = flags.quiet ? undefined : terminalProgress('syncing');
       const running = await startMirror({
@@ -90,7 +93,7 @@ export function registerMirror(program: Command): void {
         port: parsePort(flags.port, '--port', 8090),
         host: flags.host,
         ...(flags.upstream !== undefined && { upstream: flags.upstream }),
-        ...(flags.license !== undefined && { licenseKey: flags.license }),
+        ...(licenseKey !== undefined && { licenseKey }),
         ...(flags.seats !== undefined && { seats: parseWholeNumber(flags.seats, '--seats', 'a whole number', 0, 100_000) }),
         ...(flags.root !== undefined && { root: flags.root }),
         ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined && { tls: { cert: await readPem(flags.tlsCert, 'certificate'), key: await readPem(flags.tlsKey, 'key') } }),

@@ -21,8 +21,8 @@ let work: string;
 let licenseKey: string;
 const running: RunningSignet[] = [];
 
-async function serve(args: string[]): Promise<RunningSignet> {
-  const server = await startSignetMirror(['--host', '127.0.0.1', '--port', '0', '--quiet', ...args], env);
+async function serve(args: string[], more: NodeJS.ProcessEnv = {}): Promise<RunningSignet> {
+  const server = await startSignetMirror(['--host', '127.0.0.1', '--port', '0', '--quiet', ...args], { ...env, ...more });
   running.push(server);
   return server;
 }
@@ -50,7 +50,10 @@ describe('signet mirror', () => {
   it('serves, exports, imports and stops on SIGTERM, as an operator runs it', async () => {
     const connectedDir = join(work, 'connected');
     const isolatedDir = join(work, 'isolated');
-    const connected = await serve(['--upstream', stack.baseUrl, '--license', licenseKey, '--seats', '2', '--root', root, '--data-dir', connectedDir]);
+    // Configured as the systemd unit and the container configure it: the environment, and the key from a credential file.
+    const keyFile = join(work, 'license.key');
+    await writeFile(keyFile, `${licenseKey}\n`, { mode: 0o600 });
+    const connected = await serve([], { SIGNET_MIRROR_UPSTREAM: stack.baseUrl, SIGNET_LICENSE_FILE: keyFile, SIGNET_MIRROR_SEATS: '2', SIGNET_ROOT: root, SIGNET_MIRROR_DIR: connectedDir });
     expect(connected.output()).toContain('last sync: ok');
     const isolated = await serve(['--root', root, '--data-dir', isolatedDir]);
     expect(isolated.output()).toContain('no upstream (serves what is imported)');
@@ -73,13 +76,11 @@ describe('signet mirror', () => {
     expect(imported.stdout).toMatch(/^imported .*: mcli-\S+ 3\.1\.0; 2 new files/);
     expect(imported.stdout).toMatch(/metadata valid until \S+, lease until \S+/);
 
-    // The serving process takes up the import by itself (it looks every 2 s).
+    // The serving process takes up the import by itself (it looks every 2 s). Until then it
+    // answers 503 with a Retry-After the agent would honour, so wait until its health check says it serves.
+    await expect.poll(async () => (await fetch(`${isolated.baseUrl}/v1/health`)).status, { timeout: 15_000, interval: 250 }).toBe(200);
     const agentDir = join(work, 'agent');
-    let installed = await runSignet(['agent', 'update', '--server', isolated.baseUrl, '--license', licenseKey, '--product', product, '--dir', agentDir, '--root', root], env);
-    for (let i = 0; i < 20 && installed.code !== 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      installed = await runSignet(['agent', 'update', '--dir', agentDir], env);
-    }
+    const installed = await runSignet(['agent', 'update', '--server', isolated.baseUrl, '--license', licenseKey, '--product', product, '--dir', agentDir, '--root', root], env);
     expect(installed.stdout).toMatch(/installed 3\.1\.0/);
 
     expect(await isolated.stop()).toBe(0);
@@ -87,7 +88,7 @@ describe('signet mirror', () => {
     expect(await connected.stop('SIGINT')).toBe(0);
   });
 
-  it('answers each mistake in one line that says what to do', async () => {
+  it('answers each mistake before a mirror exists in one line that says what to do', async () => {
     const empty = join(work, 'empty');
     expectOneLineFailure(await runSignet(['mirror', 'status', '--data-dir', empty], env), /holds no mirror: start one with signet mirror serve/);
     expectOneLineFailure(await runSignet(['mirror', 'serve', '--data-dir', empty, '--port', '0'], env), /no trusted root: pass --root FILE/);
@@ -96,7 +97,9 @@ describe('signet mirror', () => {
     expectOneLineFailure(await runSignet(['mirror', 'serve', '--data-dir', empty, '--tls-cert', 'x.pem', '--root', root], env), /--tls-cert and --tls-key go together/);
     expectOneLineFailure(await runSignet(['mirror', 'import', join(work, 'nothing.bundle'), '--data-dir', empty], env), /holds no mirror/);
     expectOneLineFailure(await runSignet(['mirror', 'export', '--out', join(work, 'x.bundle'), '--for', 'xyz', '--seats', '1', '--data-dir', empty], env), /--for: the isolated mirror's id/);
+  });
 
+  it('answers each mistake about a mirror that exists in one line too', async () => {
     const dir = join(work, 'mistakes');
     const first = await serve(['--root', root, '--data-dir', dir]);
     const port = new URL(first.baseUrl).port;
@@ -106,6 +109,8 @@ describe('signet mirror', () => {
     await writeFile(junk, 'not a bundle at all, just text\n');
     expectOneLineFailure(await runSignet(['mirror', 'import', junk, '--data-dir', dir], env), /cut short or not a bundle/);
     expectOneLineFailure(await runSignet(['mirror', 'export', '--out', join(work, 'y.bundle'), '--for', 'a'.repeat(32), '--seats', '1', '--data-dir', dir], env), /export needs the upstream/);
+    expectOneLineFailure(await runSignet(['mirror', 'serve', '--data-dir', join(work, 'third'), '--root', root, '--license', 'k', '--license-file', 'f'], env), /--license and --license-file: give one/);
+    expectOneLineFailure(await runSignet(['mirror', 'serve', '--data-dir', join(work, 'third'), '--root', root, '--license-file', join(work, 'no.key')], env), /cannot read the license file/);
     expectOneLineFailure(await runSignet(['mirror', 'export', '--reports', '--out', join(work, 'r.json'), '--data-dir', dir], env), /has taken no bundle yet/);
     await first.stop();
   });
