@@ -1,9 +1,4 @@
 /** The `signet` command line: one sub-command per file under commands/. */
-import { Command, CommanderError } from 'commander';
-import { Refusal } from '#lib/errors.ts';
-import { ConfigError } from '#lib/config.ts';
-import { LocalStackError } from '#local/errors.ts';
-import { CliError } from './errors.ts';
 import { registerLocal } from './commands/local.ts';
 import { registerAgent } from './commands/agent.ts';
 import { registerFleet } from './commands/fleet.ts';
@@ -12,39 +7,6 @@ import { registerLicense } from './commands/license.ts';
 import { registerMirror } from './commands/mirror.ts';
 import { registerPublish } from './commands/publish.ts';
 import { registerSignUrl } from './commands/sign-url.ts';
+import { runProgram } from './program.ts';
 
-const program = new Command()
-  .name('signet')
-  .description('Signet: license-controlled, TUF-verified distribution of signature-set updates')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
-
-registerLocal(program);
-registerAgent(program);
-registerFleet(program);
-registerKeys(program);
-registerLicense(program);
-registerMirror(program);
-registerPublish(program);
-registerSignUrl(program);
-
-try {
-  await program.parseAsync(process.argv);
-  process.exit(0);
-} catch (error) {
-  if (error instanceof CommanderError) {
-    // --help and --version end here too, with exit code 0.
-    process.exit(error.exitCode);
-  }
-  if (error instanceof CliError || error instanceof LocalStackError || error instanceof ConfigError) {
-    console.error(`signet: ${error.message}`);
-  } else if (error instanceof Refusal) {
-    // What the service's own code refused when a command ran it in-process (publish's checks, say).
-    console.error(`signet: ${error.code}: ${error.message}`);
-  } else {
-    console.error(`signet: ${error instanceof Error ? error.message : String(error)}`);
-    if (process.env.SIGNET_DEBUG) console.error(error);
-    else console.error('(set SIGNET_DEBUG=1 for details)');
-  }
-  process.exit(1);
-}
+await runProgram([registerLocal, registerAgent, registerFleet, registerKeys, registerLicense, registerMirror, registerPublish, registerSignUrl]);

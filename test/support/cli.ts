@@ -11,9 +11,10 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-export function runSignet(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<RunResult> {
+/** `bin`: another build of the command, the site package's dist/site/signet.mjs say. */
+export function runSignet(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000, bin = signetBin): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [signetBin, ...args], { env });
+    const child = spawn(process.execPath, [bin, ...args], { env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -40,19 +41,19 @@ export interface RunningSignet {
 
 /** Starts `signet local ...` and resolves once it prints its ready line. */
 export function startSignetLocal(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<RunningSignet> {
-  return startSignetServer(['local'], args, env, timeoutMs);
+  return startSignetServer(['local'], args, env, timeoutMs, signetBin);
 }
 
 /** Starts `signet mirror serve ...` and resolves once it prints its ready line. */
-export function startSignetMirror(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<RunningSignet> {
-  return startSignetServer(['mirror', 'serve'], args, env, timeoutMs);
+export function startSignetMirror(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000, bin = signetBin): Promise<RunningSignet> {
+  return startSignetServer(['mirror', 'serve'], args, env, timeoutMs, bin);
 }
 
 /** A long-running `signet` command that prints `signet <name> ready: <url>` and a stop hint once it serves. */
-function startSignetServer(command: readonly string[], args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunningSignet> {
+function startSignetServer(command: readonly string[], args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, bin: string): Promise<RunningSignet> {
   const ready = `signet ${command[0]} ready: `;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [signetBin, ...command, ...args], { env });
+    const child = spawn(process.execPath, [bin, ...command, ...args], { env });
     let output = '';
     const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
     const timer = setTimeout(() => {
