@@ -169,6 +169,9 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
   const displayHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   const url = `${options.tls ? 'https' : 'http'}://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${port}`;
 
+  // An import (`signet mirror import`, another process) switches served.json and lease.json;
+  // the watcher below compares this mark of them to notice.
+  let seen = await changeMark(dir);
   // One sync at a time; a failed one is recorded and leaves the mirror serving what it had.
   let running: Promise<SyncRecord> | undefined;
   const sync = (): Promise<SyncRecord> => {
@@ -176,7 +179,12 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
       const previous = await readSync(dir);
       let record: SyncRecord;
       try {
-        record = await withDirLock(dir, () => syncOnce({ dir, config, http, licensing, keep: config.keep ?? DEFAULT_KEEP, onServed: (next) => (served = next), ...(options.onProgress && { onProgress: options.onProgress }) }));
+        record = await withDirLock(dir, async () => {
+          const synced = await syncOnce({ dir, config, http, licensing, keep: config.keep ?? DEFAULT_KEEP, onServed: (next) => (served = next), ...(options.onProgress && { onProgress: options.onProgress }) });
+          // What this sync wrote is taken already; the watcher looks for other processes' imports.
+          seen = await changeMark(dir);
+          return synced;
+        });
       } catch (error) {
         const detail = error instanceof Error ? error.message : String(error);
         log(`sync failed: ${detail}`);
@@ -190,8 +198,8 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
 
   // An import (`signet mirror import`, another process) switches served.json and lease.json:
   // look for that every few seconds and answer from what it put in place.
-  let seen = await changeMark(dir);
   const reload = async (): Promise<void> => {
+    if (running) return; // this process is writing them: it takes what it wrote
     const mark = await changeMark(dir);
     if (mark === seen) return;
     seen = mark;
