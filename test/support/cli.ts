@@ -40,8 +40,17 @@ export interface RunningSignet {
 
 /** Starts `signet local ...` and resolves once it prints its ready line. */
 export function startSignetLocal(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<RunningSignet> {
+  return startSignetServer(['local', ...args], env, timeoutMs);
+}
+
+/**
+ * Starts a `signet` command that serves until a signal (`local ...`, `mirror serve ...`)
+ * and resolves once it has printed its ready block ("signet <name> ready: URL" ... "stop: Ctrl-C").
+ */
+export function startSignetServer(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<RunningSignet> {
+  const name = `signet ${args[0] ?? ''}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [signetBin, 'local', ...args], { env });
+    const child = spawn(process.execPath, [signetBin, ...args], { env });
     let output = '';
     const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
     const timer = setTimeout(() => {
@@ -50,7 +59,7 @@ export function startSignetLocal(args: string[], env: NodeJS.ProcessEnv = proces
     }, timeoutMs);
     const onData = (d: Buffer) => {
       output += d.toString();
-      const line = output.split('\n').find((l) => l.startsWith('signet local ready: '));
+      const line = output.split('\n').find((l) => l.startsWith(`${name} ready: `));
       // The ready block ends with the stop hint; wait for all of it.
       if (!line || !output.includes('stop: Ctrl-C')) return;
       clearTimeout(timer);
@@ -59,7 +68,7 @@ export function startSignetLocal(args: string[], env: NodeJS.ProcessEnv = proces
       resolve({
         child,
         readyLine: line,
-        baseUrl: line.slice('signet local ready: '.length).trim(),
+        baseUrl: line.slice(`${name} ready: `.length).trim(),
         output: () => output,
         stop: (signal = 'SIGTERM') => {
           child.kill(signal);
@@ -71,7 +80,7 @@ export function startSignetLocal(args: string[], env: NodeJS.ProcessEnv = proces
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`signet local exited with ${code} before it was ready:\n${output}`));
+      reject(new Error(`${name} exited with ${code} before it was ready:\n${output}`));
     });
   });
 }
