@@ -6,6 +6,7 @@
  */
 import type { RuntimeKey, RuntimeSettings } from '#lib/config.ts';
 import { variables } from '#lib/config.ts';
+import { consistentName } from '#lib/releases/set-manifest.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -38,13 +39,15 @@ export interface LoadResult {
   readonly errors: number;
 }
 
-/** A fixed-duration load from this process with autocannon. */
-export async function load(url: string, options: { connections?: number; seconds?: number; headers?: Record<string, string> } = {}): Promise<LoadResult> {
+/** A fixed-duration load from this process with autocannon (a GET, unless a method and body are given). */
+export async function load(url: string, options: { connections?: number; seconds?: number; headers?: Record<string, string>; method?: 'GET' | 'POST'; body?: string } = {}): Promise<LoadResult> {
   const result = await autocannon({
     url,
     connections: options.connections ?? 16,
     duration: options.seconds ?? Number(process.env.BENCH_SECONDS ?? 5),
     headers: options.headers ?? {},
+    ...(options.method && { method: options.method }),
+    ...(options.body !== undefined && { body: options.body }),
   });
   return {
     requestsPerSecond: result.requests.average,
@@ -68,6 +71,12 @@ export function printFigures(suite: string, figures: readonly Figure[]): void {
     );
   }
 }
+
+export const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
 
 /**
  * Runs a command to its end and resolves with its wall time in ms; a failure rejects with
@@ -110,3 +119,33 @@ export function liftRateLimits(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   for (const [key, value] of Object.entries(liftedRateLimits)) env[variables[key as RuntimeKey].name] = String(value);
   return env;
 }
+
+/** Registers one agent over HTTP (the service or a mirror) and returns its token. */
+export async function registeredToken(baseUrl: string, licenseKey: string, product: string, machineId: string): Promise<string> {
+  const response = await fetch(`${baseUrl}/v1/agents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ licenseKey, machineId, product, os: 'linux', arch: 'x64' }) });
+  if (response.status !== 201) throw new Error(`registration at ${baseUrl}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/** A fixed-duration load of one agent's `POST /v1/manifest` (the rate limits lifted); any non-2xx answer fails the bench. */
+export async function manifestLoad(baseUrl: string, token: string, product: string): Promise<LoadResult> {
+  const result = await load(`${baseUrl}/v1/manifest`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ product }) });
+  if (result.non2xx > 0) throw new Error(`manifest at ${baseUrl}: ${result.non2xx} non-2xx answers`);
+  return result;
+}
+
+/**
+ * The signed URLs of the current release's files, as an agent finds them: a manifest
+ * (with its download grant), then the set manifest it names, fetched with that grant.
+ */
+export async function grantedTargetUrls(baseUrl: string, token: string, product: string): Promise<{ urls: string[]; expiresAt: string }> {
+  const manifest = (await (await fetch(`${baseUrl}/v1/manifest`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ product }) })).json()) as {
+    targetsUrl: string;
+    setManifest: string;
+    download: { query: string; expiresAt: string };
+  };
+  const setSha = manifest.setManifest.split('/')[1] ?? '';
+  const set = (await (await fetch(`${manifest.targetsUrl}${consistentName(manifest.setManifest, setSha)}?${manifest.download.query}`)).json()) as { files: Array<{ target: string; sha256: string }> };
+  return { urls: set.files.map((f) => `${manifest.targetsUrl}${consistentName(f.target, f.sha256)}?${manifest.download.query}`), expiresAt: manifest.download.expiresAt };
+}
+
