@@ -59,17 +59,29 @@ export async function load(url: string, options: { connections?: number; seconds
   };
 }
 
+/** Whether a ratio meets a target written on it (">= 0.7x", "< 1.5x"); undefined for other targets, which are only shown. */
+function meetsTarget(target: string | undefined, ratio: number): boolean | undefined {
+  const match = /^([<>]=?)\s*([\d.]+)x$/.exec(target ?? '');
+  if (!match) return undefined;
+  const bound = Number(match[2]);
+  return { '>=': ratio >= bound, '>': ratio > bound, '<=': ratio <= bound, '<': ratio < bound }[match[1] as '>=' | '>' | '<=' | '<'];
+}
+
 export function printFigures(suite: string, figures: readonly Figure[]): void {
   console.log(`\n## ${suite}\n`);
   console.log('| figure | value | baseline | ratio | target |');
   console.log('| --- | ---: | ---: | ---: | --- |');
+  const missed: string[] = [];
   for (const f of figures) {
     const ratio = f.baseline === 0 ? NaN : f.value / f.baseline;
     const fmt = (n: number) => (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
+    const met = meetsTarget(f.target, ratio);
+    if (met === false) missed.push(`${f.name}: ${ratio.toFixed(2)}x, target ${f.target}`);
     console.log(
-      `| ${f.name} | ${fmt(f.value)} ${f.unit} | ${fmt(f.baseline)} ${f.unit} (${f.baselineName}) | ${ratio.toFixed(2)}x${f.higherIsBetter ? '' : ' (lower is better)'} | ${f.target ?? ''} |`,
+      `| ${f.name} | ${fmt(f.value)} ${f.unit} | ${fmt(f.baseline)} ${f.unit} (${f.baselineName}) | ${ratio.toFixed(2)}x${f.higherIsBetter ? '' : ' (lower is better)'} | ${f.target ?? ''}${met === undefined ? '' : met ? ' met' : ' **MISSED**'} |`,
     );
   }
+  for (const line of missed) console.log(`\nTARGET MISSED: ${line}`);
 }
 
 export const median = (values: readonly number[]): number => {
