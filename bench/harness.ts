@@ -8,6 +8,11 @@ import type { RuntimeKey, RuntimeSettings } from '#lib/config.ts';
 import { variables } from '#lib/config.ts';
 import { consistentName } from '#lib/releases/set-manifest.ts';
 import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
@@ -105,6 +110,18 @@ export function timedCommand(command: string, args: readonly string[], options: 
   });
 }
 
+/**
+ * Download throughput of one URL of `bytes` fetched `count` times by curl, 8 at a time, into
+ * /dev/null: MB/s. For bodies of a MiB or so, where autocannon (it parses every body in
+ * JavaScript) tops out at a few tens of MB/s, below either server.
+ */
+export async function curlThroughput(url: string, bytes: number, count = 300): Promise<number> {
+  const args = ['-sf', '--parallel', '--parallel-max', '8'];
+  for (let i = 0; i < count; i++) args.push('-o', '/dev/null', url);
+  const ms = await timedCommand('curl', args);
+  return (bytes * count) / 1e6 / (ms / 1000);
+}
+
 /** Starts bench/bare-server.ts as its own process (the baseline server), serving `file` for any non-API path. */
 export function startBareServer(file: string): Promise<{ url: string; stop: () => void }> {
   return new Promise((resolve, reject) => {
@@ -161,3 +178,68 @@ export async function grantedTargetUrls(baseUrl: string, token: string, product:
   return { urls: set.files.map((f) => `${manifest.targetsUrl}${consistentName(f.target, f.sha256)}?${manifest.download.query}`), expiresAt: manifest.download.expiresAt };
 }
 
+/** The peak resident set of a running process, in MiB (Linux: VmHWM in /proc/PID/status). */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => {
+    throw new Error(`cannot read /proc/${pid}/status: peak RSS is read from /proc (Linux)`);
+  });
+  const kB = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
+  if (kB === undefined) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(kB) / 1024;
+}
+
+/** nginx as found on PATH or in /usr/sbin (where Debian's package puts it, outside a user's PATH). */
+async function nginxBinary(): Promise<string | undefined> {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin']) {
+    const file = join(dir, 'nginx');
+    if (await access(file, constants.X_OK).then(() => true, () => false)) return file;
+  }
+  return undefined;
+}
+
+/**
+ * Starts nginx serving the files of `root` (one worker, sendfile: a file server at its
+ * simplest), its config, pid and error log in `work`; undefined when this machine has no
+ * nginx (the bench does not install packages: `apt-get install nginx-light` does).
+ */
+export async function startNginx(root: string, work: string): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+  const nginx = await nginxBinary();
+  if (!nginx) return undefined;
+  await mkdir(work, { recursive: true });
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as AddressInfo;
+      probe.close(() => resolve(free));
+    });
+  });
+  const conf = join(work, 'nginx.conf');
+  await writeFile(conf, [
+    'daemon off;',
+    'worker_processes 1;',
+    // As root, the worker would drop to nobody, who cannot read a private temp dir.
+    ...(process.getuid?.() === 0 ? ['user root;'] : []),
+    `pid ${join(work, 'nginx.pid')};`,
+    'events { worker_connections 1024; }',
+    'http {',
+    '  access_log off;',
+    '  sendfile on;',
+    '  keepalive_requests 1000000;',
+    '  default_type application/octet-stream;',
+    `  server { listen 127.0.0.1:${port}; root ${root}; }`,
+    '}',
+  ].join('\n'));
+  const child = spawn(nginx, ['-p', work, '-c', conf, '-e', join(work, 'error.log')], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let tries = 0; !(await fetch(`${url}/`).then(() => true, () => false)); tries++) {
+    if (tries === 50 || child.exitCode !== null) throw new Error(`nginx did not answer on ${url}: ${await readFile(join(work, 'error.log'), 'utf8').catch(() => '')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
