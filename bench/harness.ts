@@ -6,7 +6,13 @@
  */
 import type { RuntimeKey, RuntimeSettings } from '#lib/config.ts';
 import { variables } from '#lib/config.ts';
+import { consistentName } from '#lib/releases/set-manifest.ts';
 import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
@@ -38,13 +44,15 @@ export interface LoadResult {
   readonly errors: number;
 }
 
-/** A fixed-duration load from this process with autocannon. */
-export async function load(url: string, options: { connections?: number; seconds?: number; headers?: Record<string, string> } = {}): Promise<LoadResult> {
+/** A fixed-duration load from this process with autocannon (a GET, unless a method and body are given). */
+export async function load(url: string, options: { connections?: number; seconds?: number; headers?: Record<string, string>; method?: 'GET' | 'POST'; body?: string } = {}): Promise<LoadResult> {
   const result = await autocannon({
     url,
     connections: options.connections ?? 16,
     duration: options.seconds ?? Number(process.env.BENCH_SECONDS ?? 5),
     headers: options.headers ?? {},
+    ...(options.method && { method: options.method }),
+    ...(options.body !== undefined && { body: options.body }),
   });
   return {
     requestsPerSecond: result.requests.average,
@@ -56,18 +64,36 @@ export async function load(url: string, options: { connections?: number; seconds
   };
 }
 
+/** Whether a ratio meets a target written on it (">= 0.7x", "< 1.5x"); undefined for other targets, which are only shown. */
+function meetsTarget(target: string | undefined, ratio: number): boolean | undefined {
+  const match = /^([<>]=?)\s*([\d.]+)x$/.exec(target ?? '');
+  if (!match) return undefined;
+  const bound = Number(match[2]);
+  return { '>=': ratio >= bound, '>': ratio > bound, '<=': ratio <= bound, '<': ratio < bound }[match[1] as '>=' | '>' | '<=' | '<'];
+}
+
 export function printFigures(suite: string, figures: readonly Figure[]): void {
   console.log(`\n## ${suite}\n`);
   console.log('| figure | value | baseline | ratio | target |');
   console.log('| --- | ---: | ---: | ---: | --- |');
+  const missed: string[] = [];
   for (const f of figures) {
     const ratio = f.baseline === 0 ? NaN : f.value / f.baseline;
     const fmt = (n: number) => (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
+    const met = meetsTarget(f.target, ratio);
+    if (met === false) missed.push(`${f.name}: ${ratio.toFixed(2)}x, target ${f.target}`);
     console.log(
-      `| ${f.name} | ${fmt(f.value)} ${f.unit} | ${fmt(f.baseline)} ${f.unit} (${f.baselineName}) | ${ratio.toFixed(2)}x${f.higherIsBetter ? '' : ' (lower is better)'} | ${f.target ?? ''} |`,
+      `| ${f.name} | ${fmt(f.value)} ${f.unit} | ${fmt(f.baseline)} ${f.unit} (${f.baselineName}) | ${ratio.toFixed(2)}x${f.higherIsBetter ? '' : ' (lower is better)'} | ${f.target ?? ''}${met === undefined ? '' : met ? ' met' : ' **MISSED**'} |`,
     );
   }
+  for (const line of missed) console.log(`\nTARGET MISSED: ${line}`);
 }
+
+export const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
 
 /**
  * Runs a command to its end and resolves with its wall time in ms; a failure rejects with
@@ -82,6 +108,18 @@ export function timedCommand(command: string, args: readonly string[], options: 
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${command} exited with ${code}: ${stderr.trim().slice(-500)}`))));
   });
+}
+
+/**
+ * Download throughput of one URL of `bytes` fetched `count` times by curl, 8 at a time, into
+ * /dev/null: MB/s. For bodies of a MiB or so, where autocannon (it parses every body in
+ * JavaScript) tops out at a few tens of MB/s, below either server.
+ */
+export async function curlThroughput(url: string, bytes: number, count = 300): Promise<number> {
+  const args = ['-sf', '--parallel', '--parallel-max', '8'];
+  for (let i = 0; i < count; i++) args.push('-o', '/dev/null', url);
+  const ms = await timedCommand('curl', args);
+  return (bytes * count) / 1e6 / (ms / 1000);
 }
 
 /** Starts bench/bare-server.ts as its own process (the baseline server), serving `file` for any non-API path. */
@@ -109,4 +147,99 @@ export const liftedRateLimits = Object.fromEntries(
 export function liftRateLimits(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   for (const [key, value] of Object.entries(liftedRateLimits)) env[variables[key as RuntimeKey].name] = String(value);
   return env;
+}
+
+/** Registers one agent over HTTP (the service or a mirror) and returns its token. */
+export async function registeredToken(baseUrl: string, licenseKey: string, product: string, machineId: string): Promise<string> {
+  const response = await fetch(`${baseUrl}/v1/agents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ licenseKey, machineId, product, os: 'linux', arch: 'x64' }) });
+  if (response.status !== 201) throw new Error(`registration at ${baseUrl}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/** A fixed-duration load of one agent's `POST /v1/manifest` (the rate limits lifted); any non-2xx answer fails the bench. */
+export async function manifestLoad(baseUrl: string, token: string, product: string): Promise<LoadResult> {
+  const result = await load(`${baseUrl}/v1/manifest`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ product }) });
+  if (result.non2xx > 0) throw new Error(`manifest at ${baseUrl}: ${result.non2xx} non-2xx answers`);
+  return result;
+}
+
+/**
+ * The signed URLs of the current release's files, as an agent finds them: a manifest
+ * (with its download grant), then the set manifest it names, fetched with that grant.
+ */
+export async function grantedTargetUrls(baseUrl: string, token: string, product: string): Promise<{ urls: string[]; expiresAt: string }> {
+  const manifest = (await (await fetch(`${baseUrl}/v1/manifest`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ product }) })).json()) as {
+    targetsUrl: string;
+    setManifest: string;
+    download: { query: string; expiresAt: string };
+  };
+  const setSha = manifest.setManifest.split('/')[1] ?? '';
+  const set = (await (await fetch(`${manifest.targetsUrl}${consistentName(manifest.setManifest, setSha)}?${manifest.download.query}`)).json()) as { files: Array<{ target: string; sha256: string }> };
+  return { urls: set.files.map((f) => `${manifest.targetsUrl}${consistentName(f.target, f.sha256)}?${manifest.download.query}`), expiresAt: manifest.download.expiresAt };
+}
+
+/** The peak resident set of a running process, in MiB (Linux: VmHWM in /proc/PID/status). */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => {
+    throw new Error(`cannot read /proc/${pid}/status: peak RSS is read from /proc (Linux)`);
+  });
+  const kB = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
+  if (kB === undefined) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(kB) / 1024;
+}
+
+/** nginx as found on PATH or in /usr/sbin (where Debian's package puts it, outside a user's PATH). */
+async function nginxBinary(): Promise<string | undefined> {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin']) {
+    const file = join(dir, 'nginx');
+    if (await access(file, constants.X_OK).then(() => true, () => false)) return file;
+  }
+  return undefined;
+}
+
+/**
+ * Starts nginx serving the files of `root` (one worker, sendfile: a file server at its
+ * simplest), its config, pid and error log in `work`; undefined when this machine has no
+ * nginx (the bench does not install packages: `apt-get install nginx-light` does).
+ */
+export async function startNginx(root: string, work: string): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+  const nginx = await nginxBinary();
+  if (!nginx) return undefined;
+  await mkdir(work, { recursive: true });
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as AddressInfo;
+      probe.close(() => resolve(free));
+    });
+  });
+  const conf = join(work, 'nginx.conf');
+  await writeFile(conf, [
+    'daemon off;',
+    'worker_processes 1;',
+    // As root, the worker would drop to nobody, who cannot read a private temp dir.
+    ...(process.getuid?.() === 0 ? ['user root;'] : []),
+    `pid ${join(work, 'nginx.pid')};`,
+    'events { worker_connections 1024; }',
+    'http {',
+    '  access_log off;',
+    '  sendfile on;',
+    '  keepalive_requests 1000000;',
+    '  default_type application/octet-stream;',
+    `  server { listen 127.0.0.1:${port}; root ${root}; }`,
+    '}',
+  ].join('\n'));
+  const child = spawn(nginx, ['-p', work, '-c', conf, '-e', join(work, 'error.log')], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let tries = 0; !(await fetch(`${url}/`).then(() => true, () => false)); tries++) {
+    if (tries === 50 || child.exitCode !== null) throw new Error(`nginx did not answer on ${url}: ${await readFile(join(work, 'error.log'), 'utf8').catch(() => '')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }

@@ -14,6 +14,7 @@ import { agentSuite } from './suites/agent.ts';
 import { deliverySuite } from './suites/delivery.ts';
 import { licensingSuite } from './suites/licensing.ts';
 import { localOriginSuite } from './suites/local-origin.ts';
+import { mirrorSuite } from './suites/mirror.ts';
 import { pollsSuite } from './suites/polls.ts';
 import { publishSuite } from './suites/publish.ts';
 
@@ -26,6 +27,7 @@ const suites: Record<string, Suite> = {
   publish: publishSuite,
   agent: agentSuite,
   polls: pollsSuite,
+  mirror: mirrorSuite,
 };
 const only = process.argv[2];
 

@@ -178,10 +178,13 @@ export function configFromValues(functionId: string, declared: readonly Variable
   return new FunctionConfig(functionId, new Map(declared.flatMap((key) => (values[key] === undefined ? [] : [[key, values[key]] as const]))));
 }
 
-/** Runtime settings from an environment (what `signet local` reads): defaults where unset, an error that names a bad one. */
-export function runtimeSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): RuntimeSettings {
+/**
+ * Runtime settings from an environment (what `signet local` reads; `signet mirror serve` reads
+ * `only` its rate limits): defaults where unset, an error that names a bad one.
+ */
+export function runtimeSettingsFromEnv(env: Readonly<Record<string, string | undefined>>, only: readonly RuntimeKey[] = runtimeKeys): RuntimeSettings {
   const settings = defaultRuntimeSettings() as unknown as Record<string, unknown>;
-  for (const key of runtimeKeys) {
+  for (const key of only) {
     const raw = env[variables[key].name];
     if (raw !== undefined && raw !== '') settings[key] = parseVariable(key, raw);
   }

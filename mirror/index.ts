@@ -19,6 +19,7 @@ import { HttpClient } from '../agent/http.ts';
 import { MirrorError } from './errors.ts';
 import { MirrorLicensing } from './licensing.ts';
 import { createMirrorHandler } from './server.ts';
+import type { MirrorRateLimits } from './server.ts';
 import type { MirrorConfig, Served, SyncRecord } from './state.ts';
 import { openConfig, paths, readConfig, readLease, readServed, readSync, withDirLock, writeJson } from './state.ts';
 import type { SyncDeps } from './sync.ts';
@@ -27,6 +28,7 @@ import type { ImportResult } from './bundle.ts';
 import { exportBundle, exportReports, importBundle } from './bundle.ts';
 
 export { MirrorError };
+export { mirrorRateKeys } from './server.ts';
 
 /** Versions held per product besides the channels', unless `--keep` says otherwise. */
 export const DEFAULT_KEEP = 5;
@@ -52,6 +54,12 @@ export interface MirrorOptions {
   readonly objectIdleTimeoutMs?: number;
   /** Download progress of a sync (a terminal's progress line). */
   readonly onProgress?: SyncDeps['onProgress'];
+  /**
+   * Registrations per client address, manifest requests and reports per agent, per minute
+   * and at once; the service's defaults (lib/config.ts) where absent. `signet mirror serve`
+   * takes them from the service's variables (SIGNET_MANIFEST_PER_MINUTE, ...).
+   */
+  readonly rateLimits?: Partial<MirrorRateLimits>;
 }
 
 export interface RunningMirror {
@@ -155,6 +163,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     objectIdleTimeoutMs: options.objectIdleTimeoutMs ?? 30_000,
     log,
     ...(options.accessLog && { accessLog: options.accessLog }),
+    ...(options.rateLimits && { rateLimits: options.rateLimits }),
   });
   const server = createEdgeServer(handler, options.tls ? { tls: options.tls } : {});
   const port = await new Promise<number>((resolve, reject) => {

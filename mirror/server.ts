@@ -13,6 +13,8 @@ import { createHealthHandler } from '#functions/health/handler.ts';
 import { createManifestHandler } from '#functions/manifest/handler.ts';
 import { createReportsHandler } from '#functions/reports/handler.ts';
 import { watchedKeyGroup, cdnKeyDir, readLocalCdnKey } from '#lib/cdn/key-files.ts';
+import type { RuntimeKey, RuntimeSettings } from '#lib/config.ts';
+import { defaultRuntimeSettings } from '#lib/config.ts';
 import { functionDefinition, routes } from '#lib/definitions/routes.ts';
 import { GrantIssuer, pemPolicySigner } from '#lib/delivery/grant.ts';
 import type { LambdaHandler } from '#lib/edge/origin.ts';
@@ -41,7 +43,16 @@ export interface MirrorServerOptions {
   readonly objectIdleTimeoutMs: number;
   readonly log?: (line: string) => void;
   readonly accessLog?: (line: string) => void;
+  /** The token buckets' rates; the service's defaults (lib/config.ts) where absent. */
+  readonly rateLimits?: Partial<MirrorRateLimits>;
 }
+
+/**
+ * The runtime settings (lib/config.ts) of a mirror's token buckets, per instance as the
+ * service's: registrations per client address, manifest requests and reports per agent.
+ */
+export const mirrorRateKeys = ['registrationPerMinute', 'registrationBurst', 'manifestPerMinute', 'manifestBurst', 'reportsPerMinute', 'reportsBurst'] as const satisfies readonly RuntimeKey[];
+export type MirrorRateLimits = Pick<RuntimeSettings, (typeof mirrorRateKeys)[number]>;
 
 /** The URL an agent reached this mirror by: the manifest's URLs point back at it. */
 function baseUrlOf(event: APIGatewayProxyEventV2, https: boolean): string {
@@ -73,9 +84,10 @@ export async function createMirrorHandler(options: MirrorServerOptions): Promise
     renewBeforeSeconds: Math.floor(options.grantLifetimeSeconds / 4),
   });
   const now = () => new Date();
-  const registrations = new RateLimiter({ perSecond: 2, burst: 120 });
-  const manifests = new RateLimiter({ perSecond: 1, burst: 30 });
-  const reports = new RateLimiter({ perSecond: 0.5, burst: 10 });
+  const limits: MirrorRateLimits = { ...defaultRuntimeSettings(), ...options.rateLimits };
+  const registrations = new RateLimiter({ perSecond: limits.registrationPerMinute / 60, burst: limits.registrationBurst });
+  const manifests = new RateLimiter({ perSecond: limits.manifestPerMinute / 60, burst: limits.manifestBurst });
+  const reports = new RateLimiter({ perSecond: limits.reportsPerMinute / 60, burst: limits.reportsBurst });
   const release = async (product: string, version: string) => {
     const setManifestPath = options.served()?.versions[product]?.[version];
     return setManifestPath === undefined ? undefined : { setManifestPath };

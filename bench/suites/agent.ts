@@ -12,7 +12,6 @@
  *   manifest, the downloads, the atomic switch, the state write, the report) against
  *   the same curl time: what a user waits, with the protocol's fixed round trips in it.
  */
-import { consistentName } from '#lib/releases/set-manifest.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,17 +20,11 @@ import { register, statePath, update } from '../../agent/index.ts';
 import { readDemoFile } from '#local/demo.ts';
 import { runSignet, startSignetLocal } from '#test/support/cli.ts';
 import type { Figure, Suite } from '../harness.ts';
-import { liftRateLimits, timedCommand } from '../harness.ts';
+import { grantedTargetUrls, liftRateLimits, median, timedCommand } from '../harness.ts';
 
 const FILES = 16;
 const ROUNDS = Number(process.env.BENCH_AGENT_ROUNDS ?? 9);
 const FILE_BYTES = Number(process.env.BENCH_AGENT_FILE_MB ?? 4) * 1024 * 1024;
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 /**
  * Flushes every dirty page before a timed part: the agent fsyncs what it installs and on
@@ -76,21 +69,14 @@ export const agentSuite: Suite = {
       // curl: the same files, found through the agent's own (verified) set manifest and a fresh grant.
       const first = await installAgent(0);
       const state = JSON.parse(await readFile(statePath(first.agentDir), 'utf8')) as { token: string };
-      const manifest = (await (await fetch(`${local.baseUrl}/v1/manifest`, { method: 'POST', headers: { authorization: `Bearer ${state.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ product: 'demo-av' }) })).json()) as {
-        targetsUrl: string;
-        setManifest: string;
-        download: { query: string; expiresAt: string };
-      };
-      const setSha = manifest.setManifest.split('/')[1] ?? '';
-      const set = (await (await fetch(`${manifest.targetsUrl}${consistentName(manifest.setManifest, setSha)}?${manifest.download.query}`)).json()) as { files: Array<{ target: string; sha256: string }> };
-      const urls = set.files.map((f) => `${manifest.targetsUrl}${consistentName(f.target, f.sha256)}?${manifest.download.query}`);
+      const { urls, expiresAt } = await grantedTargetUrls(local.baseUrl, state.token, 'demo-av');
 
       // The first install warmed both sides up; then agent and curl take turns.
       const agentRounds: Array<{ totalMs: number; downloadMs: number }> = [];
       const curlRounds: number[] = [];
       const curlSyncedRounds: number[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
-        if (Date.parse(manifest.download.expiresAt) - Date.now() < 30_000) throw new Error('the grant expires before the rounds end: lower BENCH_AGENT_ROUNDS');
+        if (Date.parse(expiresAt) - Date.now() < 30_000) throw new Error('the grant expires before the rounds end: lower BENCH_AGENT_ROUNDS');
         await syncDisks();
         const agent = await installAgent(round);
         agentRounds.push(agent);

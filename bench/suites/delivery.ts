@@ -10,7 +10,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import autocannon from 'autocannon';
 import type { ManifestDeps } from '#functions/manifest/handler.ts';
 import type { ReleasesDeps } from '#functions/releases/handler.ts';
 import { s3Uploader } from '#lib/aws/upload.ts';
@@ -26,7 +25,7 @@ import { tufSigner } from '#local/tuf-keys.ts';
 import { readDemoFile } from '#local/demo.ts';
 import { startSignetLocal } from '#test/support/cli.ts';
 import type { Figure, Suite } from '../harness.ts';
-import { liftRateLimits, liftedRateLimits, load, startBareServer } from '../harness.ts';
+import { liftRateLimits, liftedRateLimits, load, manifestLoad, registeredToken, startBareServer } from '../harness.ts';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<{ statusCode?: number; body?: string }>;
 const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 10_000 } as unknown as Context;
@@ -112,19 +111,10 @@ async function overHttp(): Promise<Figure[]> {
   try {
     const demo = await readDemoFile(join(work, 'data'));
     if (!demo) throw new Error('no demo.json');
-    const registered = await fetch(`${local.baseUrl}/v1/agents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ licenseKey: demo.licenseKey, machineId: 'bench-http', product: demo.product, os: 'linux', arch: 'x64' }) });
-    const { token } = (await registered.json()) as { token: string };
-    const result = await autocannon({
-      url: `${local.baseUrl}/v1/manifest`,
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ product: demo.product }),
-      connections: 16,
-      duration: Number(process.env.BENCH_SECONDS ?? 5),
-    });
-    if (result.non2xx > 0) throw new Error(`manifest over HTTP: ${result.non2xx} non-2xx answers`);
+    const token = await registeredToken(local.baseUrl, demo.licenseKey, demo.product, 'bench-http');
+    const result = await manifestLoad(local.baseUrl, token, demo.product);
     const baseline = await load(`${bare.url}/v1/health`);
-    return [{ name: 'POST /v1/manifest throughput through the local origin', value: result.requests.average, baseline: baseline.requestsPerSecond, unit: 'req/s', baselineName: 'bare Node server, constant JSON', higherIsBetter: true }];
+    return [{ name: 'POST /v1/manifest throughput through the local origin', value: result.requestsPerSecond, baseline: baseline.requestsPerSecond, unit: 'req/s', baselineName: 'bare Node server, constant JSON', higherIsBetter: true }];
   } finally {
     bare.stop();
     await local.stop();

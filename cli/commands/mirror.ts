@@ -1,9 +1,10 @@
 /** `signet mirror serve|status|export|import`: a site's update server (library in mirror/). */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { exportFromMirror, exportMirrorReports, importIntoMirror, MirrorError, startMirror } from '../../mirror/index.ts';
+import { exportFromMirror, exportMirrorReports, importIntoMirror, MirrorError, mirrorRateKeys, startMirror } from '../../mirror/index.ts';
 import { mirrorStatus } from '../../mirror/status.ts';
 import { openAccessLog } from '../access-log.ts';
+import { runtimeSettingsFromEnv } from '#lib/config.ts';
 import { MAX_LEASE_DAYS } from '#lib/mirror/lease.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { CliError } from '../errors.ts';
@@ -103,6 +104,8 @@ export function registerMirror(program: Command): void {
         ...(!flags.quiet && { log: (line: string) => console.log(`  ${new Date().toISOString()} ${line}`) }),
         ...(accessLog && { accessLog: accessLog.write }),
         ...(syncing && { onProgress: syncing }),
+        // The service's variables for the same limits (lib/config.ts), as `signet local` reads them.
+        rateLimits: runtimeSettingsFromEnv(process.env, mirrorRateKeys),
       }).catch(rethrowAsCliError);
       const status = await mirrorStatus(flags.dataDir);
       console.log(`signet mirror ready: ${running.url}`);

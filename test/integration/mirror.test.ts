@@ -256,6 +256,19 @@ describe('the license at a mirror', () => {
     expect((await post(`${forged.url}/v1/agents`, registrationFor(own.licenseKey, { product }))).status).toBe(503);
     expect((await post(`${forged.url}/v1/agents`, registrationFor(own.licenseKey, { product }))).body.error?.code).toBe('UNAVAILABLE');
   });
+
+  it('limits each agent\'s manifest requests at the rate it is given, as the service does', async () => {
+    const own = await createTestLicense({ products: [product], seats: 10 });
+    const site = await mirror({ upstream: stack.baseUrl, licenseKey: own.licenseKey, seats: 2, rateLimits: { manifestPerMinute: 1, manifestBurst: 2 } });
+    const tokens = await Promise.all([0, 1].map(async () => String((await post(`${site.url}/v1/agents`, registrationFor(own.licenseKey, { product }))).body.token)));
+    const ask = (token: string) => post(`${site.url}/v1/manifest`, { product, channel: 'stable' }, token);
+    expect([(await ask(tokens[0] ?? '')).status, (await ask(tokens[0] ?? '')).status]).toEqual([200, 200]);
+    const limited = await ask(tokens[0] ?? '');
+    expect(limited).toMatchObject({ status: 429, body: { error: { code: 'RATE_LIMITED' } } });
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Per agent: another one still gets its answer.
+    expect((await ask(tokens[1] ?? '')).status).toBe(200);
+  });
 });
 
 describe('an isolated segment', () => {
