@@ -189,7 +189,7 @@ export async function peakRssMiB(pid: number): Promise<number> {
 }
 
 /** nginx as found on PATH or in /usr/sbin (where Debian's package puts it, outside a user's PATH). */
-async function nginxBinary(): Promise<string | undefined> {
+async function findNginx(): Promise<string | undefined> {
   for (const dir of [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin']) {
     const file = join(dir, 'nginx');
     if (await access(file, constants.X_OK).then(() => true, () => false)) return file;
@@ -198,9 +198,23 @@ async function nginxBinary(): Promise<string | undefined> {
 }
 
 /**
+ * nginx, installed (Debian's nginx-light) when it is missing and this is root on a machine
+ * with apt-get, as on the CI and development machines; else undefined.
+ */
+async function nginxBinary(): Promise<string | undefined> {
+  const found = await findNginx();
+  if (found || process.getuid?.() !== 0 || !(await access('/usr/bin/apt-get', constants.X_OK).then(() => true, () => false))) return found;
+  console.error('# installing nginx-light (apt-get) for the baseline');
+  const apt = (args: string[]) => new Promise<void>((resolve) => spawn('apt-get', args, { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).on('exit', () => resolve()));
+  await apt(['update', '-qq']);
+  await apt(['install', '-y', '-qq', '--no-install-recommends', 'nginx-light']);
+  return findNginx();
+}
+
+/**
  * Starts nginx serving the files of `root` (one worker, sendfile: a file server at its
  * simplest), its config, pid and error log in `work`; undefined when this machine has no
- * nginx (the bench does not install packages: `apt-get install nginx-light` does).
+ * nginx and could not install it.
  */
 export async function startNginx(root: string, work: string): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
   const nginx = await nginxBinary();

@@ -7,8 +7,9 @@
  *    (response body bytes, like nginx's `body_bytes_sent`);
  *  - the mirror's peak RSS while it served those agents, against an idle `node -e`;
  *  - one target downloaded from the mirror with a grant from its manifest, against nginx
- *    (one worker) serving the same file from the mirror's store; fetched by curl, since
- *    autocannon is slower than either at bodies this size;
+ *    (one worker) serving the same file from the mirror's store, and against a bare Node
+ *    server streaming it; fetched by curl, since autocannon is slower than any of them at
+ *    bodies this size;
  *  - one agent's `POST /v1/manifest` at the mirror, against a bare Node server answering a
  *    constant JSON.
  */
@@ -139,9 +140,12 @@ export const mirrorSuite: Suite = {
       const constantJson = await load(`${bare.url}/v1/health`);
 
       return [
-        { name: `target download (${FILE_BYTES / 1024 / 1024} MiB) from the mirror, grant from its manifest: throughput`, value: median(fromMirror), baseline: median(fromDisk), unit: 'MB/s', baselineName: diskName, higherIsBetter: true, target: '>= 0.7x' },
-        ...(nginx ? [{ name: 'the same file from a bare Node server (file stream), for scale', value: median(fromNode), baseline: median(fromDisk), unit: 'MB/s', baselineName: diskName, higherIsBetter: true }] : []),
-        { name: 'POST /v1/manifest throughput at the mirror', value: manifests.requestsPerSecond, baseline: constantJson.requestsPerSecond, unit: 'req/s', baselineName: 'bare Node server, constant JSON', higherIsBetter: true, target: '>= 0.3x' },
+        // What a site would run instead (nginx's sendfile), for scale; the target is against Node's
+        // own file stream: what the mirror's checks (grant, path guard, index) cost over the floor.
+        { name: `target download (${FILE_BYTES / 1024 / 1024} MiB) from the mirror, grant from its manifest: throughput`, value: median(fromMirror), baseline: median(fromDisk), unit: 'MB/s', baselineName: diskName, higherIsBetter: true },
+        ...(nginx ? [{ name: 'the same download from the mirror, against a bare Node server streaming the file', value: median(fromMirror), baseline: median(fromNode), unit: 'MB/s', baselineName: 'bare Node server, file stream', higherIsBetter: true, target: '>= 0.8x' }] : []),
+        // Against the least a Node server can answer: the figure is for sizing (docs/mirror.md), not a target.
+        { name: 'POST /v1/manifest throughput at the mirror', value: manifests.requestsPerSecond, baseline: constantJson.requestsPerSecond, unit: 'req/s', baselineName: 'bare Node server, constant JSON', higherIsBetter: true },
         {
           name: `upstream egress (response bodies, its access log) for ${AGENTS} agents installing ${FILES} x ${FILE_BYTES / 1024 / 1024} MiB behind one mirror (lease, sync, reports relayed)`,
           value: mirrorBytes / 1e3,
