@@ -149,7 +149,8 @@ export const functions: readonly FunctionDefinition[] = [
     timeoutSeconds: 60,
     tables: [{ table: mainTable, access: 'write' }],
     bucket: 'write',
-    // The snapshot key too: it moves the snapshot when a report halts a rollout.
+    // The snapshot key too: it moves the snapshot when a report halts a rollout, and
+    // renews it on schedule when it nears its expiry.
     signingKeys: ['snapshot', 'timestamp'],
     scheduled: true,
     settings: ['timestampExpiryHours'],
