@@ -17,6 +17,10 @@ export const logMessages = {
   timestampRefreshed: 'timestamp refreshed',
   /** A new snapshot over the same targets: a rollout changed. */
   snapshotMoved: 'snapshot moved',
+  /** The scheduled refresh signed a new snapshot over the same targets: the current one neared its expiry. */
+  snapshotRenewed: 'snapshot renewed before its expiry',
+  /** Targets or root metadata expires within 30 days: only a publish (CI's targets key) or a new root (offline keys) extends it. */
+  metadataExpiring: 'signed metadata expires soon',
   /** A bug: an error no refusal describes. */
   unhandledError: 'unhandled error',
 } as const;
@@ -26,6 +30,7 @@ export const logMetrics = {
   namespace: 'Signet',
   registrations: 'RegistrationRequests',
   autoHalts: 'RolloutAutoHalts',
+  metadataExpiring: 'MetadataExpiringSoon',
 } as const;
 
 export function createLogger(serviceName: string, options: { logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT' } = {}): Logger {

@@ -16,6 +16,8 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
 import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
+import type { RouteDefinition } from '#lib/definitions/routes.ts';
+import { routes as definedRoutes } from '#lib/definitions/routes.ts';
 import { viewerRequestSource } from '#lib/cdn/viewer-request.ts';
 import type { CdnParameter } from '#lib/aws/cloud-cdn.ts';
 import type { SignetConfig } from '../config.ts';
@@ -35,6 +37,19 @@ export interface GlobalStackProps extends StackProps {
   readonly primary: RegionalOrigins;
   /** The asymmetric KMS key whose public half the key group trusts. */
   readonly cdnSigningKey: kms.IKey;
+  /** @default - `routes` of lib/definitions/routes.ts: those declaring bodies above 8 KB get them past the web ACL */
+  readonly routes?: readonly RouteDefinition[];
+}
+
+/** Bodies above this are blocked by AWS's common rule set (its SizeRestrictions_BODY rule; the figure is fixed). */
+export const COMMON_RULE_SET_BODY_LIMIT = 8 * 1024;
+
+/** The label the common rule set puts on a request whose body is above that, whatever the rule's action. */
+export const BODY_SIZE_LABEL = 'awswaf:managed:aws:core-rule-set:SizeRestrictions_Body';
+
+/** The routes whose definition allows bodies above COMMON_RULE_SET_BODY_LIMIT: the only ones the web ACL lets them through to. */
+export function largeBodyRoutes(routes: readonly RouteDefinition[]): RouteDefinition[] {
+  return routes.filter((r) => (r.maxBodyBytes ?? 0) > COMMON_RULE_SET_BODY_LIMIT);
 }
 
 export class GlobalStack extends Stack {
@@ -62,7 +77,7 @@ export class GlobalStack extends Stack {
       items: [cloudfront.PublicKey.fromPublicKeyId(this, 'CdnPublicKeyRef', this.cdnPublicKey.publicKeyId)],
     });
 
-    this.webAcl = webAcl(this, config);
+    this.webAcl = webAcl(this, config, largeBodyRoutes(props.routes ?? definedRoutes));
     const logBucket = cloudFrontLogBucket(this, config, removalPolicy);
 
     // Imported, not the StorageStack's L2: the origin cannot (and must not) edit a bucket
@@ -214,22 +229,69 @@ function cloudFrontLogBucket(scope: Construct, config: SignetConfig, removalPoli
   return bucket;
 }
 
-function webAcl(scope: Construct, config: SignetConfig): wafv2.CfnWebACL {
+/**
+ * CloudFront picks the behaviour on the normalized path (RFC 3986: percent-decoding, dot
+ * segments), WAF sees it raw: a rule on the path compares it after these, or /x/../v1/manifest
+ * and /%761/manifest would pass it by.
+ */
+const AS_CLOUDFRONT_ROUTES: wafv2.CfnWebACL.TextTransformationProperty[] = [
+  { priority: 0, type: 'URL_DECODE' },
+  { priority: 1, type: 'NORMALIZE_PATH' },
+];
+
+/** Matches `route`: its method, and its path (`{param}` one segment), whole. */
+function routeStatement(route: RouteDefinition): wafv2.CfnWebACL.StatementProperty {
+  const path = route.path
+    .split('/')
+    .map((segment) => (/^\{[^}]+\}$/.test(segment) ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return {
+    andStatement: {
+      statements: [
+        { byteMatchStatement: { fieldToMatch: { method: {} }, positionalConstraint: 'EXACTLY', searchString: route.method, textTransformations: [{ priority: 0, type: 'NONE' }] } },
+        { regexMatchStatement: { fieldToMatch: { uriPath: {} }, regexString: `^${path}$`, textTransformations: AS_CLOUDFRONT_ROUTES } },
+      ],
+    },
+  };
+}
+
+function webAcl(scope: Construct, config: SignetConfig, largeBodies: readonly RouteDefinition[]): wafv2.CfnWebACL {
   const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
     cloudWatchMetricsEnabled: true,
     sampledRequestsEnabled: true,
     metricName,
   });
-  const managed = (name: string, priority: number): wafv2.CfnWebACL.RuleProperty => ({
+  const managed = (name: string, priority: number, ruleActionOverrides?: wafv2.CfnWebACL.RuleActionOverrideProperty[]): wafv2.CfnWebACL.RuleProperty => ({
     name,
     priority,
     overrideAction: { none: {} },
-    statement: { managedRuleGroupStatement: { vendorName: 'AWS', name } },
+    statement: { managedRuleGroupStatement: { vendorName: 'AWS', name, ...(ruleActionOverrides && { ruleActionOverrides }) } },
     visibilityConfig: visibility(name),
   });
+  // Routes that take bodies above 8 KB (a mirror's relayed reports): the common rule set's
+  // SizeRestrictions_BODY only counts (and labels), and the next rule blocks what it labelled
+  // on every other route. Its other rules still inspect the first 16 KB of every body.
+  // Labelled, and not one of those routes: one NOT per route keeps the nesting at four levels.
+  const exempt = largeBodies.map((route): wafv2.CfnWebACL.StatementProperty => ({ notStatement: { statement: routeStatement(route) } }));
+  const someExempt = exempt.length > 0;
+  const bodySizeRules: wafv2.CfnWebACL.RuleProperty[] = someExempt
+    ? [
+        {
+          name: 'BodySizeExceptLargeBodyRoutes',
+          priority: 2,
+          action: { block: {} },
+          statement: {
+            andStatement: {
+              statements: [{ labelMatchStatement: { scope: 'LABEL', key: BODY_SIZE_LABEL } }, ...exempt],
+            },
+          },
+          visibilityConfig: visibility('signet-body-size'),
+        },
+      ]
+    : [];
   return new wafv2.CfnWebACL(scope, 'WebAcl', {
     scope: 'CLOUDFRONT',
-    description: 'Signet: AWS managed rules and a per-IP rate limit on the API',
+    description: `Signet: AWS managed rules and a per-IP rate limit on the API${someExempt ? ', bodies over 8 KB only to routes that take them' : ''}`,
     defaultAction: { allow: {} },
     visibilityConfig: visibility('signet-web-acl'),
     rules: [
@@ -249,21 +311,18 @@ function webAcl(scope: Construct, config: SignetConfig): wafv2.CfnWebACL {
                 fieldToMatch: { uriPath: {} },
                 positionalConstraint: 'STARTS_WITH',
                 searchString: apiPathPattern.replace(/\*$/, ''),
-                // CloudFront picks the behaviour after normalizing the path (RFC 3986: percent-
-                // decoding, dot segments), WAF sees it raw: without these, /x/../v1/manifest or
-                // /%761/manifest would reach the API uncounted.
-                textTransformations: [
-                  { priority: 0, type: 'URL_DECODE' },
-                  { priority: 1, type: 'NORMALIZE_PATH' },
-                ],
+                // Without these, /x/../v1/manifest or /%761/manifest would reach the API uncounted.
+                textTransformations: AS_CLOUDFRONT_ROUTES,
               },
             },
           },
         },
         visibilityConfig: visibility('signet-api-rate-limit'),
       },
-      managed('AWSManagedRulesCommonRuleSet', 1),
-      managed('AWSManagedRulesKnownBadInputsRuleSet', 2),
+      managed('AWSManagedRulesCommonRuleSet', 1, someExempt ? [{ name: 'SizeRestrictions_BODY', actionToUse: { count: {} } }] : undefined),
+      // After the common rule set: a rule sees only the labels of rules evaluated before it.
+      ...bodySizeRules,
+      managed('AWSManagedRulesKnownBadInputsRuleSet', 3),
     ],
   });
 }

@@ -1,8 +1,8 @@
 /**
  * Monitoring of one region: CloudWatch alarms on what breaks agents' updates (the HTTP
  * API's 5xx rate and p99 latency, function errors, a scheduled function that stopped
- * succeeding, DynamoDB throttling, a rollout the service halted), an encrypted SNS topic
- * they notify, and a dashboard. One per region, beside that region's API: an alarm can
+ * succeeding, DynamoDB throttling, a rollout the service halted, targets or root metadata
+ * near its expiry), an encrypted SNS topic they notify, and a dashboard. One per region, beside that region's API: an alarm can
  * only watch metrics of its own region, and a region's monitoring should not depend on
  * another region being up. It takes the API and storage stacks' resources as typed props
  * and creates nothing they use, so it can be destroyed and redeployed freely.
@@ -22,6 +22,7 @@ import { functions as definedFunctions, routeKey, routes as definedRoutes } from
 import type { TableDefinition } from '#lib/definitions/tables.ts';
 import { tables as definedTables } from '#lib/definitions/tables.ts';
 import { logMessages, logMetrics } from '#lib/log.ts';
+import { EXPIRY_WARNING_DAYS } from '#lib/releases/expiry.ts';
 import type { SignetConfig } from '../config.ts';
 import type { SignetFunction } from '../constructs/signet-function.ts';
 import type { ApiResources } from './api-stack.ts';
@@ -33,6 +34,9 @@ export const REGISTRATION_ROUTE_KEY = 'POST /v1/agents';
 
 /** The HTTP API 5xx-rate alarm ignores periods with fewer requests: two errors in three requests is not an outage signal. */
 export const MIN_REQUESTS_FOR_ERROR_RATE = 10;
+
+/** The scheduled function that keeps the signed repository fresh, and warns of metadata expiring soon. */
+export const REPOSITORY_FUNCTION_ID = 'timestampRefresh';
 
 /** Consecutive schedule periods without a successful run before the stall alarm fires. */
 export const STALLED_PERIODS = 3;
@@ -57,7 +61,7 @@ export class MonitoringStack extends Stack {
   /** Every alarm notifies it (ALARM and OK); subscribe to its ARN (output AlarmTopicArn). */
   readonly topic: sns.Topic;
   readonly topicKey: kms.Key;
-  /** By a stable id: `api-5xx-rate`, `api-latency-p99`, `<function>-errors`, `<function>-stalled`, `<table>-throttles`, `rollout-auto-halts`. */
+  /** By a stable id: `api-5xx-rate`, `api-latency-p99`, `<function>-errors`, `<function>-stalled`, `<table>-throttles`, `rollout-auto-halts`, `metadata-expiring` (where the refresh is scheduled). */
   readonly alarms: ReadonlyMap<string, cloudwatch.Alarm>;
   readonly dashboard: cloudwatch.Dashboard;
   /** What alarm names start with (`Signet-<region>-`): the topic and key policies allow CloudWatch for these alarms only. */
@@ -280,6 +284,32 @@ export class MonitoringStack extends Stack {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    // The repository function warns at every scheduled run while targets or root metadata
+    // expires within EXPIRY_WARNING_DAYS: the service cannot re-sign those, a person must.
+    // Only where the refresh runs (the primary region); one quiet period is a run that fell
+    // just outside it, not the end of the warnings, hence 1 of the last STALLED_PERIODS.
+    if (api.schedules.has(REPOSITORY_FUNCTION_ID)) {
+      const period = Duration.minutes(config.runtime.timestampRefreshMinutes);
+      const expiring = new logs.MetricFilter(this, 'MetadataExpiringSoon', {
+        logGroup: fn(REPOSITORY_FUNCTION_ID).logGroup,
+        filterPattern: logs.FilterPattern.allTerms(logMessages.metadataExpiring),
+        metricNamespace: logMetrics.namespace,
+        metricName: logMetrics.metadataExpiring,
+        metricValue: '1',
+      }).metric({ period, statistic: 'Sum', label: `targets or root metadata expiring within ${EXPIRY_WARNING_DAYS} days` });
+      alarm('metadata-expiring', {
+        alarmDescription:
+          `Signed metadata the service cannot re-sign expires within ${EXPIRY_WARNING_DAYS} days: the targets metadata (extended by the next signet publish, ` +
+          'CI\'s targets key) or the root (extended only by a new root signed with the offline root keys, signet keys rotate-root). Agents refuse the repository ' +
+          `once it expires. The ${REPOSITORY_FUNCTION_ID} log says which role, version and how many days are left.`,
+        metric: expiring,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: STALLED_PERIODS,
+        datapointsToAlarm: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
     this.alarms = alarms;
 
     // --- Dashboard ---------------------------------------------------------------------------

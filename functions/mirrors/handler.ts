@@ -13,6 +13,7 @@ import { GrantIssuer } from '#lib/delivery/grant.ts';
 import type { RelayDeps } from '#lib/delivery/relay.ts';
 import { relayMirrorReports } from '#lib/delivery/relay.ts';
 import { relayedReportsBody } from '#lib/delivery/requests.ts';
+import { declaredBodyLimit } from '#lib/definitions/routes.ts';
 import { NotFound } from '#lib/errors.ts';
 import { parseJsonBody } from '#lib/http/body.ts';
 import { clientAddress } from '#lib/http/client-address.ts';
@@ -30,8 +31,8 @@ import { moveSnapshot } from '#lib/releases/repository.ts';
 import { ReleaseStore } from '#lib/releases/store.ts';
 import type { Services } from '#lib/services.ts';
 
-/** A relay of 500 reports with 1,000-character details: well under 2 MB. */
-export const MAX_RELAY_BODY_BYTES = 2 * 1024 * 1024;
+/** As its route declares (lib/definitions/routes.ts). */
+export const MAX_RELAY_BODY_BYTES = declaredBodyLimit('POST /v1/mirrors/reports');
 
 export interface MirrorsDeps {
   readonly mirrors: LicensingStore;

@@ -4,6 +4,7 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { s3ObjectStore } from '#lib/aws/objects.ts';
+import { declaredBodyLimit } from '#lib/definitions/routes.ts';
 import { FleetStore } from '#lib/delivery/fleet.ts';
 import { NotFound } from '#lib/errors.ts';
 import { parseJsonBody, parseWith } from '#lib/http/body.ts';
@@ -18,6 +19,10 @@ import { commitRelease, putRoot } from '#lib/releases/repository.ts';
 import { auditQuery, channelName, commitBody, promoteBody, rootBody } from '#lib/releases/requests.ts';
 import { ReleaseStore } from '#lib/releases/store.ts';
 import type { Services } from '#lib/services.ts';
+
+/** A root with its signatures; targets metadata, which grows with the files of every retained version. As their routes declare. */
+const ROOT_BODY_BYTES = declaredBodyLimit('PUT /v1/admin/repository/root');
+const COMMIT_BODY_BYTES = declaredBodyLimit('POST /v1/admin/releases');
 
 export interface ReleasesDeps extends RepositoryDeps {
   readonly fleet: FleetStore;
@@ -55,10 +60,9 @@ export function createReleasesHandler(deps: ReleasesDeps) {
       case 'GET /v1/admin/repository':
         return json(200, { state: (await deps.store.repositoryState()) ?? null, bucket, onlineKeys: { snapshot: deps.signers.snapshot.key.toJSON(), timestamp: deps.signers.timestamp.key.toJSON() }, onlineKeyIds: { snapshot: deps.signers.snapshot.key.keyID, timestamp: deps.signers.timestamp.key.keyID } });
       case 'PUT /v1/admin/repository/root':
-        return json(200, await putRoot(deps, parseJsonBody(event, rootBody, 256 * 1024).root, actor));
+        return json(200, await putRoot(deps, parseJsonBody(event, rootBody, ROOT_BODY_BYTES).root, actor));
       case 'POST /v1/admin/releases': {
-        // Targets metadata grows with the files of every retained version: allow a few MB.
-        const body = parseJsonBody(event, commitBody, 8 * 1024 * 1024);
+        const body = parseJsonBody(event, commitBody, COMMIT_BODY_BYTES);
         const result = await commitRelease(deps, body, actor);
         return json(result.alreadyPublished ? 200 : 201, result);
       }

@@ -62,6 +62,13 @@ export interface RouteDefinition {
   readonly path: string;
   readonly functionId: string;
   readonly authorization: Authorization;
+  /**
+   * For a route that takes bodies larger than the handlers' default limit (16 KB,
+   * DEFAULT_MAX_BODY_BYTES of lib/http/body.ts): the largest it takes. Its handler parses
+   * with it (declaredBodyLimit), and the web ACL lets bodies above the common rule set's
+   * 8 KB through to it, and to no other route (docs/cdk.md, "WAF").
+   */
+  readonly maxBodyBytes?: number;
 }
 
 export const functions: readonly FunctionDefinition[] = [
@@ -142,7 +149,8 @@ export const functions: readonly FunctionDefinition[] = [
     timeoutSeconds: 60,
     tables: [{ table: mainTable, access: 'write' }],
     bucket: 'write',
-    // The snapshot key too: it moves the snapshot when a report halts a rollout.
+    // The snapshot key too: it moves the snapshot when a report halts a rollout, and
+    // renews it on schedule when it nears its expiry.
     signingKeys: ['snapshot', 'timestamp'],
     scheduled: true,
     settings: ['timestampExpiryHours'],
@@ -165,7 +173,8 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'POST', path: '/v1/reports', functionId: 'reports', authorization: 'public' },
   // Site mirrors: public, the license key is the credential (as for registration).
   { method: 'POST', path: '/v1/mirrors/lease', functionId: 'mirrors', authorization: 'public' },
-  { method: 'POST', path: '/v1/mirrors/reports', functionId: 'mirrors', authorization: 'public' },
+  // A relay of up to 500 reports with 1,000-character details: well under 2 MB.
+  { method: 'POST', path: '/v1/mirrors/reports', functionId: 'mirrors', authorization: 'public', maxBodyBytes: 2 * 1024 * 1024 },
   { method: 'POST', path: '/v1/mirrors/offline-timestamp', functionId: 'mirrors', authorization: 'public' },
   // Operators, SigV4-signed.
   { method: 'POST', path: '/v1/admin/licenses', functionId: 'admin', authorization: 'iam' },
@@ -179,8 +188,9 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'DELETE', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
   // Publishing and rollout (CI and operators), SigV4-signed.
   { method: 'GET', path: '/v1/admin/repository', functionId: 'releases', authorization: 'iam' },
-  { method: 'PUT', path: '/v1/admin/repository/root', functionId: 'releases', authorization: 'iam' },
-  { method: 'POST', path: '/v1/admin/releases', functionId: 'releases', authorization: 'iam' },
+  { method: 'PUT', path: '/v1/admin/repository/root', functionId: 'releases', authorization: 'iam', maxBodyBytes: 256 * 1024 },
+  // Targets metadata grows with the files of every retained version: a few MB.
+  { method: 'POST', path: '/v1/admin/releases', functionId: 'releases', authorization: 'iam', maxBodyBytes: 8 * 1024 * 1024 },
   { method: 'POST', path: '/v1/admin/channels/{product}/{channel}/promote', functionId: 'releases', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/channels/{product}/{channel}/halt', functionId: 'releases', authorization: 'iam' },
   { method: 'GET', path: '/v1/admin/audit', functionId: 'releases', authorization: 'iam' },
@@ -190,6 +200,13 @@ export const routes: readonly RouteDefinition[] = [
 /** API Gateway's route key, `GET /v1/health`: the unit the parity test compares. */
 export function routeKey(route: RouteDefinition): string {
   return `${route.method} ${route.path}`;
+}
+
+/** The body limit route `key` (`POST /v1/mirrors/reports`) declares; a route without one is a bug, so it throws. */
+export function declaredBodyLimit(key: string): number {
+  const limit = routes.find((r) => routeKey(r) === key)?.maxBodyBytes;
+  if (limit === undefined) throw new Error(`no route ${key} with maxBodyBytes in lib/definitions/routes.ts`);
+  return limit;
 }
 
 export function functionById(id: string): FunctionDefinition {

@@ -21,6 +21,8 @@ import { mapLimit } from '#lib/concurrency.ts';
 import { metadataSpace, stagingPrefix } from '#lib/definitions/bucket.ts';
 import { Conflict, Forbidden, InvalidRequest, RepositoryMovedOn, Unavailable } from '#lib/errors.ts';
 import type { Signer } from '#lib/tuf/signer.ts';
+import type { ExpiringMetadata, SignedMetadataExpiry } from './expiry.ts';
+import { expiringSoon, snapshotDueForRenewal } from './expiry.ts';
 import { EXPIRY_DAYS, newSnapshot, newTimestamp, parseRoot, parseSnapshot, parseTargets, parseTimestamp, signMetadata, toBytes, verifyRole } from '#lib/tuf/metadata.ts';
 import { parseSetManifest, targetObjectKey } from './set-manifest.ts';
 import type { Release, ReleaseStore, RepositoryState } from './store.ts';
@@ -36,14 +38,31 @@ export interface RepositoryDeps {
   readonly timestampExpiryHours: number;
 }
 
-/** What refreshing the timestamp needs: the timestamp key only (the scheduled function holds no other). */
+/** What refreshing the timestamp alone needs: the timestamp key only. */
 export type TimestampDeps = Omit<RepositoryDeps, 'signers'> & { readonly signers: Pick<RepositoryDeps['signers'], 'timestamp'> };
 
 const metadataKey = (name: string) => `${metadataSpace.prefix}${name}`;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-/** Root metadata by version, per bucket (its objects): a version's root never changes once written. */
-const rootCaches = new WeakMap<ObjectStore, Map<number, Root>>();
+/**
+ * What was read of one role's metadata, by version, per bucket (its objects): a committed
+ * version never changes once written.
+ */
+function versionCache<T>(): (objects: ObjectStore, version: number, read: () => Promise<T>) => Promise<T> {
+  const caches = new WeakMap<ObjectStore, Map<number, T>>();
+  return async (objects, version, read) => {
+    let cache = caches.get(objects);
+    if (!cache) caches.set(objects, (cache = new Map()));
+    const cached = cache.get(version);
+    if (cached !== undefined) return cached;
+    const value = await read();
+    cache.set(version, value);
+    return value;
+  };
+}
+
+const cachedRoot = versionCache<Root>();
+const cachedTargetsExpiry = versionCache<string>();
 
 /** The committed targets metadata of `state`: under its final name, or still staged. */
 export async function committedTargets(objects: ObjectStore, state: RepositoryState): Promise<Buffer | undefined> {
@@ -54,15 +73,21 @@ export async function committedTargets(objects: ObjectStore, state: RepositorySt
 }
 
 export async function loadRoot(objects: ObjectStore, version: number): Promise<Root> {
-  let rootCache = rootCaches.get(objects);
-  if (!rootCache) rootCaches.set(objects, (rootCache = new Map()));
-  const cached = rootCache.get(version);
-  if (cached) return cached;
-  const bytes = await objects.get(metadataKey(`${version}.root.json`));
-  if (!bytes) throw new Unavailable(`root version ${version} is missing from the bucket`, 30);
-  const root = parseRoot(bytes).signed;
-  rootCache.set(version, root);
-  return root;
+  return cachedRoot(objects, version, async () => {
+    const bytes = await objects.get(metadataKey(`${version}.root.json`));
+    if (!bytes) throw new Unavailable(`root version ${version} is missing from the bucket`, 30);
+    return parseRoot(bytes).signed;
+  });
+}
+
+/** When the root and the targets metadata of `state` expire (read once per version and bucket). */
+async function signedExpiries(objects: ObjectStore, state: RepositoryState): Promise<SignedMetadataExpiry[]> {
+  const root: SignedMetadataExpiry = { role: 'root', version: state.rootVersion, expires: (await loadRoot(objects, state.rootVersion)).expires };
+  const expires = await cachedTargetsExpiry(objects, state.targetsVersion, async () => {
+    const bytes = await committedTargets(objects, state);
+    return bytes ? parseTargets(bytes).signed.expires : '';
+  });
+  return expires ? [root, { role: 'targets', version: state.targetsVersion, expires }] : [root];
 }
 
 function requireInitialized(state: RepositoryState | undefined): RepositoryState {
@@ -208,13 +233,18 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
 /**
  * A new snapshot over the same targets, and a timestamp naming it: moves the version
  * agents watch (the snapshot version in timestamp.json) for a change that lives in the
- * table only, a rollout widened, halted or rolled back. Agents then ask for a manifest at
- * their next poll; the hourly re-sign alone never moves it.
+ * table only, a rollout widened, halted or rolled back, or for a snapshot near its expiry.
+ * Agents then ask for a manifest at their next poll; the hourly re-sign alone never moves it.
+ *
+ * `from`: move only a snapshot still at that version. For a snapshot replaced because it
+ * expires too soon: any newer one was signed later and answers the same need, so of two
+ * refreshes racing to replace it only one moves it. Undefined when nothing moved.
  */
-export async function moveSnapshot(deps: RepositoryDeps): Promise<{ snapshotVersion: number } | undefined> {
+export async function moveSnapshot(deps: RepositoryDeps, options: { readonly from?: number } = {}): Promise<{ snapshotVersion: number } | undefined> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const state = await deps.store.repositoryState();
     if (!state || state.snapshotVersion === 0) return undefined; // nothing published: nothing to watch yet
+    if (options.from !== undefined && state.snapshotVersion !== options.from) return undefined; // replaced meanwhile
     if (state.staged) {
       // A commit not yet copied to its final names: finish it first, so no version is skipped.
       await refreshTimestamp(deps);
@@ -234,13 +264,68 @@ export async function moveSnapshot(deps: RepositoryDeps): Promise<{ snapshotVers
 }
 
 /**
- * Writes a new timestamp.json for the current snapshot. Runs on a schedule (and after
- * each commit) so the timestamp never expires; concurrent writers converge: each writes
- * the state it committed, then checks that nobody committed a newer one after it.
+ * Writes a new timestamp.json for the current snapshot. Runs after each commit (and, as
+ * part of refreshRepository, on a schedule) so the timestamp never expires; concurrent
+ * writers converge: each writes the state it committed, then checks that nobody committed
+ * a newer one after it.
  */
 export async function refreshTimestamp(deps: TimestampDeps): Promise<{ timestampVersion: number } | undefined> {
   const signed = await commitTimestamp(deps, { days: deps.timestampExpiryHours / 24, publish: true });
   return signed && { timestampVersion: signed.timestampVersion };
+}
+
+export interface RepositoryRefresh {
+  readonly timestampVersion: number;
+  /** The snapshot the new timestamp names. */
+  readonly snapshotVersion: number;
+  /** The version of the snapshot this refresh signed because the previous one neared its expiry. */
+  readonly snapshotRenewed?: number;
+  /** Why renewing a snapshot that needed it failed; the timestamp was refreshed all the same. */
+  readonly renewalFailure?: unknown;
+  /** Targets and root metadata that expire within EXPIRY_WARNING_DAYS: only CI or the offline root keys can extend them. */
+  readonly expiring: readonly ExpiringMetadata[];
+}
+
+/**
+ * The scheduled upkeep of the repository: a new timestamp.json (refreshTimestamp), after
+ * a new snapshot over the same targets when the current one nears its expiry
+ * (snapshotDueForRenewal; moveSnapshot from that version, through the same commit loop,
+ * so a publish or rollout change racing it is decided by the state's revision as always).
+ * If the renewal fails, the timestamp is still refreshed for the current snapshot, which
+ * has days left, and the failure is returned for the caller to raise. Also reports the
+ * targets and root metadata expiring soon.
+ */
+export async function refreshRepository(deps: RepositoryDeps): Promise<RepositoryRefresh | undefined> {
+  let basis: RepositoryState | undefined;
+  let renewalTried = false;
+  let renewed: number | undefined;
+  let renewalFailure: unknown;
+  const signed = await commitTimestamp(deps, {
+    days: deps.timestampExpiryHours / 24,
+    publish: true,
+    async holds(state, snapshotBytes, expires) {
+      basis = state;
+      // One try per run: whatever snapshot is current after it was signed no earlier than
+      // that try (or it failed, and the current one still has days left). Without the
+      // bound, a timestamp lifetime close to the snapshot's would renew until the loop gave up.
+      if (renewalTried || !snapshotDueForRenewal(parseSnapshot(snapshotBytes).signed.expires, deps.now(), expires)) return true;
+      renewalTried = true;
+      try {
+        renewed = (await moveSnapshot(deps, { from: state.snapshotVersion }))?.snapshotVersion;
+      } catch (error) {
+        renewalFailure = error ?? new Error('snapshot renewal failed');
+      }
+      return false;
+    },
+  });
+  if (!signed || !basis) return undefined;
+  return {
+    timestampVersion: signed.timestampVersion,
+    snapshotVersion: signed.snapshotVersion,
+    ...(renewed !== undefined && { snapshotRenewed: renewed }),
+    ...(renewalFailure !== undefined && { renewalFailure }),
+    expiring: expiringSoon(await signedExpiries(deps.objects, basis), deps.now()),
+  };
 }
 
 export interface OfflineTimestamp {
@@ -285,7 +370,7 @@ export async function offlineTimestamp(deps: RepositoryDeps, validDays: number, 
         throw new Conflict(`targets version ${state.targetsVersion} expires at ${targets.expires}, before the ${validDays} days asked for: publish again (new targets metadata), or ask for fewer days`);
       }
       if (Date.parse(parseSnapshot(snapshotBytes).signed.expires) < until) {
-        await moveSnapshot(fixed);
+        await moveSnapshot(fixed, { from: state.snapshotVersion });
         return false;
       }
       return true;

@@ -2,7 +2,9 @@ import { Match } from 'aws-cdk-lib/assertions';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiPathPattern, cacheControlFor, metadataSpace, pathSpaces, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
-import { routes } from '#lib/definitions/routes.ts';
+import type { RouteDefinition } from '#lib/definitions/routes.ts';
+import { routeKey, routes } from '#lib/definitions/routes.ts';
+import { BODY_SIZE_LABEL, COMMON_RULE_SET_BODY_LIMIT, largeBodyRoutes } from '../../cdk/stacks/global-stack.ts';
 import { viewerRequestSource } from '#lib/cdn/viewer-request.ts';
 import type { CfnTemplate, SynthesizedApp } from './support.ts';
 import { onlyResource, resourcesOfType, synthSignet } from './support.ts';
@@ -323,11 +325,34 @@ describe('WAF', () => {
   interface WafRule {
     Name: string;
     Priority: number;
-    Statement: {
+    Action?: Record<string, unknown>;
+    Statement: WafStatement & {
       RateBasedStatement?: {
         ScopeDownStatement: { ByteMatchStatement: { SearchString: string; PositionalConstraint: string; FieldToMatch: unknown; TextTransformations: Array<{ Priority: number; Type: string }> } };
       };
+      ManagedRuleGroupStatement?: { Name: string; RuleActionOverrides?: unknown[] };
     };
+  }
+  /** The statements the body-size rule is made of. */
+  interface WafStatement {
+    AndStatement?: { Statements: WafStatement[] };
+    OrStatement?: { Statements: WafStatement[] };
+    NotStatement?: { Statement: WafStatement };
+    LabelMatchStatement?: { Scope: string; Key: string };
+    ByteMatchStatement?: { FieldToMatch: { Method?: object }; PositionalConstraint: string; SearchString: string };
+    RegexMatchStatement?: { FieldToMatch: { UriPath?: object }; RegexString: string; TextTransformations: Array<{ Priority: number; Type: string }> };
+  }
+  /** Whether `statement` matches a request (path already as CloudFront normalizes it), as WAF would decide it. */
+  function matches(statement: WafStatement, request: { method: string; path: string; labels: readonly string[] }): boolean {
+    if (statement.AndStatement) return statement.AndStatement.Statements.every((s) => matches(s, request));
+    if (statement.OrStatement) return statement.OrStatement.Statements.some((s) => matches(s, request));
+    if (statement.NotStatement) return !matches(statement.NotStatement.Statement, request);
+    if (statement.LabelMatchStatement) return statement.LabelMatchStatement.Scope === 'LABEL' && request.labels.includes(statement.LabelMatchStatement.Key);
+    const byte = statement.ByteMatchStatement;
+    if (byte?.FieldToMatch.Method && byte.PositionalConstraint === 'EXACTLY') return request.method === byte.SearchString;
+    const regex = statement.RegexMatchStatement;
+    if (regex?.FieldToMatch.UriPath) return new RegExp(regex.RegexString).test(request.path);
+    throw new Error(`a statement this test cannot evaluate: ${JSON.stringify(statement)}`);
   }
   const rules = (): WafRule[] => (onlyResource(json, 'AWS::WAFv2::WebACL')[1].Properties as { Rules: WafRule[] }).Rules;
 
@@ -348,5 +373,61 @@ describe('WAF', () => {
       { Priority: 0, Type: 'URL_DECODE' },
       { Priority: 1, Type: 'NORMALIZE_PATH' },
     ]);
+  });
+
+  describe('request bodies over 8 KB', () => {
+    const bodySize = () => rules().find((r) => r.Name === 'BodySizeExceptLargeBodyRoutes');
+    /** Whether a request whose body the common rule set labelled as over 8 KB is blocked. */
+    const blocked = (method: string, path: string) => matches(bodySize()?.Statement ?? {}, { method, path, labels: [BODY_SIZE_LABEL] });
+    const concretePath = (route: RouteDefinition) => route.path.replace(/\{[^}]+\}/g, 'x-1');
+
+    it('reach exactly the routes whose definition allows them, a mirror\'s relayed reports among them', () => {
+      expect(COMMON_RULE_SET_BODY_LIMIT).toBe(8192);
+      const large = largeBodyRoutes(routes).map(routeKey);
+      expect(large).toContain('POST /v1/mirrors/reports');
+      for (const route of routes) {
+        const allowed = route.maxBodyBytes !== undefined && route.maxBodyBytes > 8192;
+        expect(blocked(route.method, concretePath(route)), routeKey(route)).toBe(!allowed);
+        expect(large.includes(routeKey(route)), routeKey(route)).toBe(allowed);
+      }
+    });
+
+    it('are blocked everywhere else: another method, a longer or similar path, the bucket\'s paths', () => {
+      for (const [method, path] of [
+        ['GET', '/v1/mirrors/reports'],
+        ['PUT', '/v1/mirrors/reports'],
+        ['POST', '/v1/mirrors/reports/x'],
+        ['POST', '/v1/mirrors/reportsx'],
+        ['POST', '/x/v1/mirrors/reports'],
+        ['POST', '/v1/reports'],
+        ['POST', '/v1/manifest'],
+        ['POST', '/metadata/timestamp.json'],
+      ] as const) {
+        expect(blocked(method, path), `${method} ${path}`).toBe(true);
+      }
+      // Only what the common rule set labelled: a small body passes this rule on every path.
+      expect(matches(bodySize()?.Statement ?? {}, { method: 'POST', path: '/v1/manifest', labels: [] })).toBe(false);
+    });
+
+    it('are only counted by the common rule set\'s SizeRestrictions_BODY, and blocked by a rule after it (labels reach later rules only)', () => {
+      const common = rules().find((r) => r.Name === 'AWSManagedRulesCommonRuleSet');
+      expect(common?.Statement.ManagedRuleGroupStatement?.RuleActionOverrides).toEqual([{ Name: 'SizeRestrictions_BODY', ActionToUse: { Count: {} } }]);
+      expect(bodySize()?.Action).toEqual({ Block: {} });
+      expect(bodySize()?.Priority).toBeGreaterThan(common?.Priority ?? Infinity);
+      expect(bodySize()?.Statement.AndStatement?.Statements[0]).toEqual({ LabelMatchStatement: { Scope: 'LABEL', Key: BODY_SIZE_LABEL } });
+    });
+
+    it('compare the path as CloudFront routes it, as the rate rule does', () => {
+      const rate = rules().find((r) => r.Name === 'ApiRateLimitPerIp')?.Statement.RateBasedStatement?.ScopeDownStatement.ByteMatchStatement.TextTransformations;
+      const regexes = JSON.stringify(bodySize()?.Statement).match(/"RegexMatchStatement"/g) ?? [];
+      expect(regexes).toHaveLength(largeBodyRoutes(routes).length);
+      const collect = (s: WafStatement): WafStatement[] => [s, ...[...(s.AndStatement?.Statements ?? []), ...(s.OrStatement?.Statements ?? []), ...(s.NotStatement ? [s.NotStatement.Statement] : [])].flatMap(collect)];
+      for (const s of collect(bodySize()?.Statement ?? {})) if (s.RegexMatchStatement) expect(s.RegexMatchStatement.TextTransformations).toEqual(rate);
+    });
+
+    it('with no route allowing them, the common rule set stays as AWS ships it', () => {
+      expect(largeBodyRoutes(routes.map(({ maxBodyBytes: _dropped, ...route }) => route))).toEqual([]);
+      expect(largeBodyRoutes([{ method: 'POST', path: '/v1/x', functionId: 'x', authorization: 'public', maxBodyBytes: COMMON_RULE_SET_BODY_LIMIT }])).toEqual([]);
+    });
   });
 });

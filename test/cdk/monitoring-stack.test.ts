@@ -2,7 +2,8 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functions, routeKey, routes } from '#lib/definitions/routes.ts';
 import { mainTable, tables } from '#lib/definitions/tables.ts';
-import { REGISTRATION_ROUTE_KEY, STALLED_PERIODS } from '../../cdk/stacks/monitoring-stack.ts';
+import { EXPIRY_WARNING_DAYS } from '#lib/releases/expiry.ts';
+import { REGISTRATION_ROUTE_KEY, REPOSITORY_FUNCTION_ID, STALLED_PERIODS } from '../../cdk/stacks/monitoring-stack.ts';
 import { DEFAULT_TIMESTAMP_REFRESH_MINUTES } from '../../cdk/config.ts';
 import { logMessages, logMetrics } from '#lib/log.ts';
 
@@ -96,6 +97,7 @@ const EXPECTED_ALARMS = [
   'timestampRefresh-stalled',
   ...tables.map((t) => `${t.id}-throttles`),
   'rollout-auto-halts',
+  'metadata-expiring',
 ].sort();
 
 describe('MonitoringStack: placement', () => {
@@ -288,6 +290,14 @@ describe('MonitoringStack: alarms', () => {
     expect(metricsOf(a).single?.Metric).toEqual({ Namespace: METRIC_NAMESPACE, MetricName: 'RolloutAutoHalts' });
     expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1 });
   });
+
+  it('alarms while the repository function warns of targets or root metadata expiring within 30 days, until 3 schedule periods pass without a warning', () => {
+    const a = alarm('metadata-expiring');
+    expect(metricsOf(a).single).toEqual({ Metric: { Namespace: METRIC_NAMESPACE, MetricName: 'MetadataExpiringSoon' }, Period: DEFAULT_TIMESTAMP_REFRESH_MINUTES * 60, Stat: 'Sum' });
+    expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: STALLED_PERIODS, DatapointsToAlarm: 1, TreatMissingData: 'notBreaching' });
+    expect(EXPIRY_WARNING_DAYS).toBe(30);
+    expect((a as unknown as { AlarmDescription: string }).AlarmDescription).toMatch(/within 30 days.*signet publish.*rotate-root/);
+  });
 });
 
 describe('MonitoringStack: metrics from logs', () => {
@@ -316,6 +326,15 @@ describe('MonitoringStack: metrics from logs', () => {
       FilterPattern: `"${AUTO_HALT_LOG_MESSAGE}"`,
       LogGroupName: apiOutput('RefmirrorsLogGroup'),
       MetricTransformations: [{ MetricName: 'RolloutAutoHalts', MetricNamespace: METRIC_NAMESPACE, MetricValue: '1' }],
+    });
+  });
+
+  it('counts metadata expiring soon from the repository function\'s log, by the message it warns with', () => {
+    expect(functions.find((f) => f.id === REPOSITORY_FUNCTION_ID)?.scheduled).toBe(true);
+    expect(filters()).toContainEqual({
+      FilterPattern: `"${logMessages.metadataExpiring}"`,
+      LogGroupName: apiOutput(`Ref${REPOSITORY_FUNCTION_ID}LogGroup`),
+      MetricTransformations: [{ MetricName: 'MetadataExpiringSoon', MetricNamespace: METRIC_NAMESPACE, MetricValue: '1' }],
     });
   });
 
@@ -408,6 +427,9 @@ describe('MonitoringStack in a replica region', () => {
     expect(replica?.api.schedules.size).toBe(0);
     expect([...(replica?.monitoring.alarms.keys() ?? [])]).not.toContain('timestampRefresh-stalled');
     expect([...(replicated.stacks.regions[0]?.monitoring.alarms.keys() ?? [])]).toContain('timestampRefresh-stalled');
+    // Nor a metadata-expiry alarm: the refresh that warns runs in the primary region only.
+    expect([...(replica?.monitoring.alarms.keys() ?? [])]).not.toContain('metadata-expiring');
+    expect(resourcesOfType(replicated.json(replica?.monitoring as never), 'AWS::Logs::MetricFilter').map(([id]) => id).join()).not.toContain('MetadataExpiringSoon');
   });
 
   it('passes cdk-nag', () => {

@@ -9,10 +9,12 @@ import { consistentName, targetObjectKey } from '#lib/releases/set-manifest.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { LengthOrHashMismatchError } from '@tufjs/models/dist/error.js';
 import { BadVersionError, ExpiredMetadataError, RuntimeError } from 'tuf-js/dist/error.js';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import type { SetManifest } from '#lib/releases/set-manifest.ts';
-import { refreshTimestamp } from '#lib/releases/repository.ts';
-import { newTimestamp, parseTimestamp, signMetadata, toBytes } from '#lib/tuf/metadata.ts';
+import { createTimestampRefreshHandler } from '#functions/timestamp-refresh/handler.ts';
+import { createLogger, logMessages } from '#lib/log.ts';
+import { moveSnapshot, refreshTimestamp } from '#lib/releases/repository.ts';
+import { EXPIRY_DAYS, expiresIn, newTimestamp, parseSnapshot, parseTimestamp, signMetadata, toBytes } from '#lib/tuf/metadata.ts';
 import { demoSetFiles } from '#local/demo-set.ts';
 import { tufSigner } from '#local/tuf-keys.ts';
 import type { CliPublish, TufClient } from '#test/support/tuf-client.ts';
@@ -220,6 +222,43 @@ describe('attacks the client refuses', () => {
     const healed = await client();
     await expect(healed.updater.refresh()).resolves.toBeUndefined();
     expect((await healed.updater.getTargetInfo(expectPublished(second).setManifest))?.custom).toMatchObject({ version: '1.1.0' });
+  });
+});
+
+describe('snapshot expiry', () => {
+  it('refuses an expired snapshot behind a fresh timestamp (a month of timestamp re-signs alone), and the scheduled refresh renews it', async () => {
+    // A snapshot signed 31 days ago over the current targets, made the repository's: what a
+    // month without a publish or rollout change leaves when only the timestamp is re-signed.
+    const monthAgo = new Date(Date.now() - 31 * 86_400_000);
+    const stale = await moveSnapshot({ ...deps, now: () => monthAgo });
+    const staleVersion = stale?.snapshotVersion ?? 0;
+    expect(staleVersion).toBeGreaterThan(0);
+    await refreshTimestamp(deps);
+    const refused = (await client()).updater.refresh();
+    await expect(refused).rejects.toBeInstanceOf(RuntimeError);
+    await expect(refused).rejects.toThrow(/Unable to load snapshot metadata error .*snapshot\.json is expired/);
+
+    // The scheduled function, as the local stack builds it, over the same stack.
+    const logger = createLogger('timestamp-refresh-test', { logLevel: 'SILENT' });
+    const info = vi.spyOn(logger, 'info');
+    const warn = vi.spyOn(logger, 'warn');
+    const started = new Date();
+    const result = await createTimestampRefreshHandler({ ...deps, logger })(undefined);
+    expect(info).toHaveBeenCalledWith(logMessages.snapshotRenewed, { snapshotVersion: staleVersion + 1 });
+    expect(warn).not.toHaveBeenCalled(); // targets and root have most of a year left
+    const state = await deps.store.repositoryState();
+    expect(state).toMatchObject({ snapshotVersion: staleVersion + 1, timestampVersion: result.timestampVersion });
+    const renewed = parseSnapshot(await getObject(deps.s3, stack.bucket, `metadata/${staleVersion + 1}.snapshot.json`));
+    expect(Date.parse(renewed.signed.expires)).toBeGreaterThanOrEqual(Date.parse(expiresIn(EXPIRY_DAYS.snapshot, started)));
+    expect(renewed.signed.meta['targets.json']?.version).toBe(state?.targetsVersion);
+    expect(parseTimestamp(await getObject(deps.s3, stack.bucket, 'metadata/timestamp.json')).signed.snapshotMeta.version).toBe(staleVersion + 1);
+
+    const healed = await client();
+    await expect(healed.updater.refresh()).resolves.toBeUndefined();
+    await verifyVersion(healed, expectPublished(second).setManifest, v2Files);
+    // The next run has nothing to renew: the snapshot agents watch stays put.
+    await createTimestampRefreshHandler({ ...deps, logger })(undefined);
+    expect((await deps.store.repositoryState())?.snapshotVersion).toBe(staleVersion + 1);
   });
 });
 
