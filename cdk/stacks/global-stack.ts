@@ -47,9 +47,15 @@ export const COMMON_RULE_SET_BODY_LIMIT = 8 * 1024;
 /** The label the common rule set puts on a request whose body is above that, whatever the rule's action. */
 export const BODY_SIZE_LABEL = 'awswaf:managed:aws:core-rule-set:SizeRestrictions_Body';
 
-/** The routes whose definition allows bodies above COMMON_RULE_SET_BODY_LIMIT: the only ones the web ACL lets them through to. */
+/**
+ * The public routes whose definition allows bodies above COMMON_RULE_SET_BODY_LIMIT: the
+ * only ones the web ACL lets them through to. Not the admin (IAM) routes: their callers
+ * (CI, operators) sign for the API's own endpoint, and a SigV4 signature does not survive
+ * CloudFront's host, so through the CDN they could only ever be refused; no reason to let
+ * large bodies reach API Gateway there.
+ */
 export function largeBodyRoutes(routes: readonly RouteDefinition[]): RouteDefinition[] {
-  return routes.filter((r) => (r.maxBodyBytes ?? 0) > COMMON_RULE_SET_BODY_LIMIT);
+  return routes.filter((r) => r.authorization === 'public' && (r.maxBodyBytes ?? 0) > COMMON_RULE_SET_BODY_LIMIT);
 }
 
 export class GlobalStack extends Stack {
