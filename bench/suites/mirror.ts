@@ -140,12 +140,11 @@ export const mirrorSuite: Suite = {
       const constantJson = await load(`${bare.url}/v1/health`);
 
       return [
-        // What a site would run instead (nginx's sendfile), for scale; the target is against Node's
-        // own file stream: what the mirror's checks (grant, path guard, index) cost over the floor.
-        { name: `target download (${FILE_BYTES / 1024 / 1024} MiB) from the mirror, grant from its manifest: throughput`, value: median(fromMirror), baseline: median(fromDisk), unit: 'MB/s', baselineName: diskName, higherIsBetter: true },
-        ...(nginx ? [{ name: 'the same download from the mirror, against a bare Node server streaming the file', value: median(fromMirror), baseline: median(fromNode), unit: 'MB/s', baselineName: 'bare Node server, file stream', higherIsBetter: true, target: '>= 0.8x' }] : []),
-        // Against the least a Node server can answer: the figure is for sizing (docs/mirror.md), not a target.
-        { name: 'POST /v1/manifest throughput at the mirror', value: manifests.requestsPerSecond, baseline: constantJson.requestsPerSecond, unit: 'req/s', baselineName: 'bare Node server, constant JSON', higherIsBetter: true },
+        // The issue's targets: against what a site would run instead (nginx), and the least a Node server can answer.
+        { name: `target download (${FILE_BYTES / 1024 / 1024} MiB) from the mirror, grant from its manifest: throughput`, value: median(fromMirror), baseline: median(fromDisk), unit: 'MB/s', baselineName: diskName, higherIsBetter: true, target: '>= 0.7x' },
+        // What the mirror's checks (grant, path guard, index) cost over Node's own file stream.
+        ...(nginx ? [{ name: 'the same download from the mirror, against a bare Node server streaming the file', value: median(fromMirror), baseline: median(fromNode), unit: 'MB/s', baselineName: 'bare Node server, file stream', higherIsBetter: true }] : []),
+        { name: 'POST /v1/manifest throughput at the mirror', value: manifests.requestsPerSecond, baseline: constantJson.requestsPerSecond, unit: 'req/s', baselineName: 'bare Node server, constant JSON', higherIsBetter: true, target: '>= 0.3x' },
         {
           name: `upstream egress (response bodies, its access log) for ${AGENTS} agents installing ${FILES} x ${FILE_BYTES / 1024 / 1024} MiB behind one mirror (lease, sync, reports relayed)`,
           value: mirrorBytes / 1e3,
