@@ -89,7 +89,8 @@ export const variables = {
   mirrorBurst: burst('MIRROR', 'site mirror requests (lease, relayed reports, offline timestamp) per client address', 60),
   haltFailureRate: fraction('SIGNET_HALT_FAILURE_RATE', "share of failed reports on a rollout's version that halts it", { default: 0.2 }),
   haltMinReports: integer('SIGNET_HALT_MIN_REPORTS', 'reports on a version before its failure rate counts', { default: 20, min: 1, max: 1_000_000 }),
-  timestampExpiryHours: integer('SIGNET_TIMESTAMP_EXPIRY_HOURS', 'how long a signed timestamp.json is valid', { default: 24, min: 1, max: 24 * 30 }),
+  // At most the snapshot's renewal margin (lib/releases/expiry.ts): a longer one would outlive its snapshot and force a new snapshot, and a manifest per agent, at every refresh.
+  timestampExpiryHours: integer('SIGNET_TIMESTAMP_EXPIRY_HOURS', 'how long a signed timestamp.json is valid', { default: 24, min: 1, max: 24 * 10 }),
 } as const;
 
 export type VariableKey = keyof typeof variables;

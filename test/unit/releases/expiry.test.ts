@@ -26,11 +26,12 @@ describe('snapshotDueForRenewal', () => {
     expect(due(at(7 * DAY), 24)).toBe(true); // expires at day 31
   });
 
-  it('with the default timestamp lifetime, the margin decides: a timestamp never outlives the snapshot it names', () => {
-    const timestampDays = defaultRuntimeSettings().timestampExpiryHours / 24;
-    expect(timestampDays).toBeLessThan(SNAPSHOT_RENEWAL_DAYS);
-    // Up to 240 hours the margin alone decides; the setting allows more (see snapshotDueForRenewal).
-    expect(variables.timestampExpiryHours.parse(String(30 * 24))).toBe(30 * 24);
+  it('at any timestamp lifetime the setting allows, the margin decides: a timestamp never outlives the snapshot it names', () => {
+    expect(defaultRuntimeSettings().timestampExpiryHours / 24).toBeLessThan(SNAPSHOT_RENEWAL_DAYS);
+    expect(variables.timestampExpiryHours.parse(String(SNAPSHOT_RENEWAL_DAYS * 24))).toBe(240);
+    expect(variables.timestampExpiryHours.parse('241')).toHaveProperty('problem');
+    // The longest allowed, signed just before the margin is reached: still within the snapshot's life.
+    expect(due(at(20 * DAY - 1000), SNAPSHOT_RENEWAL_DAYS)).toBe(false);
   });
 });
 
