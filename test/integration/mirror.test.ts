@@ -4,7 +4,8 @@
  * carried into an isolated mirror, and tampered, truncated and foreign bundles refused
  * with the mirror serving what it had; the license enforced at the mirror from its lease
  * (seats, blacklist, suspension, an expired lease); a sync through a real proxy with basic
- * authentication; a target changed upstream refused at sync.
+ * authentication; a target changed upstream refused at sync; a rollout wave and a halt
+ * reaching agents behind a mirror as they reach direct ones.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { connect, createServer } from 'node:net';
@@ -20,7 +21,8 @@ import { paths, readServed, writeJson } from '../../mirror/state.ts';
 import { mirrorStatus } from '../../mirror/status.ts';
 import { signLease } from '#lib/mirror/lease.ts';
 import type { SignedLease } from '#lib/mirror/lease.ts';
-import { publishVersion } from '#test/support/delivery.ts';
+import { haltChannel, publishVersion } from '#test/support/delivery.ts';
+import { inWave } from '#lib/releases/channels.ts';
 import { pathTable } from '#test/support/hostile-paths.ts';
 import { rawRequest } from '#test/support/raw-http.ts';
 import { admin, createTestLicense, registrationFor } from '#test/support/licensing.ts';
@@ -189,6 +191,33 @@ describe('an agent behind a mirror', () => {
     const late = await agentThrough(downstream.url, licenseKey);
     expect(await late.update()).toMatchObject({ result: 'installed', version: '1.1.0' });
     expect((await mirrorStatus(downstream.dir)).sync).toMatchObject({ result: 'failed', lastSuccessAt: expect.any(String) });
+  });
+});
+
+describe('a rollout behind a mirror', () => {
+  it('offers a wave\'s version to the agents the service would (the same membership), and stops when the channel is halted upstream', async () => {
+    const rolling = `mirror-${run}-wave`;
+    await publishVersion(rolling, '1.0.0', { 'main.sig': 'base\n' }, ['--channel', 'stable']);
+    await publishVersion(rolling, '2.0.0', { 'main.sig': 'wave\n' }, ['--channel', 'stable', '--percent', '50']);
+    const own = await createTestLicense({ products: [rolling], seats: 30 });
+    const site = await mirror({ upstream: stack.baseUrl, licenseKey: own.licenseKey, seats: 24 });
+    const agents = await Promise.all(
+      Array.from({ length: 24 }, async () => {
+        const registered = await post(`${site.url}/v1/agents`, registrationFor(own.licenseKey, { product: rolling }));
+        return { agentId: String(registered.body.agentId), token: String(registered.body.token) };
+      }),
+    );
+    const offered = async () => Promise.all(agents.map(async ({ token }) => (await post(`${site.url}/v1/manifest`, { product: rolling, channel: 'stable' }, token)).body.version));
+
+    // The service's own rule (lib/releases/channels.ts) decides, for the mirror's agent ids.
+    const expected = agents.map(({ agentId }) => (inWave(agentId, '2.0.0', 50) ? '2.0.0' : '1.0.0'));
+    expect(await offered()).toEqual(expected);
+    // Both sides of the wave are there: the test says something about membership.
+    expect(new Set(expected)).toEqual(new Set(['1.0.0', '2.0.0']));
+
+    await haltChannel(rolling, 'stable');
+    expect(await site.sync()).toMatchObject({ result: 'ok' });
+    expect(await offered()).toEqual(agents.map(() => '1.0.0'));
   });
 });
 
