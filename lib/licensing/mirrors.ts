@@ -166,7 +166,7 @@ export async function authenticateMirror(store: Pick<LicensingStore, 'readMirror
 }
 
 /**
- * POST /v1/mirrors/offline-timestamp: a timestamp valid `validDays` for a mirror leased
+ * POST /v1/mirrors/offline-timestamp: a timestamp valid `validDays` (never past the license's expiry) for a mirror leased
  * under the license, for a bundle carried into an isolated segment (offlineTimestamp in
  * lib/releases/repository.ts; audited, as the mirror's).
  */
@@ -176,10 +176,14 @@ export async function mirrorOfflineTimestamp(
   now: Date,
 ): Promise<OfflineTimestamp> {
   const { license, mirror } = await authenticateMirror(deps.mirrors, request.licenseKey, request.mirrorId, now);
+  // Never valid past the license: an isolated segment's agents stop with the license, as the bundle's lease does.
   return offlineTimestamp(deps.repository, request.validDays, {
-    actor: `mirror:${mirror.mirrorId}`,
-    action: 'mirror.offline-timestamp',
-    subject: mirror.mirrorId,
-    detail: { licenseId: license.licenseId, validDays: request.validDays },
+    notAfter: new Date(license.expiresAt),
+    audit: {
+      actor: `mirror:${mirror.mirrorId}`,
+      action: 'mirror.offline-timestamp',
+      subject: mirror.mirrorId,
+      detail: { licenseId: license.licenseId, validDays: request.validDays },
+    },
   });
 }

@@ -339,14 +339,15 @@ export interface OfflineTimestamp {
 
 /**
  * A timestamp for the current snapshot valid `validDays`, for a bundle carried into an
- * isolated segment (a mirror's offline bundle). Its version is committed in the
+ * isolated segment (a mirror's offline bundle), or until `notAfter` if that is sooner. Its version is committed in the
  * repository state like any other (so no version is ever signed twice, and the next
  * timestamp.json is newer), but it is not written to the bucket: online agents keep the
  * regularly refreshed one. The chain under it must hold as long: a snapshot expiring
  * sooner is replaced first (moveSnapshot); targets or a root expiring sooner are refused
  * (CONFLICT), since only a publish or a new root, signed offline, can extend them.
  */
-export async function offlineTimestamp(deps: RepositoryDeps, validDays: number, audit?: AuditEntry): Promise<OfflineTimestamp> {
+export async function offlineTimestamp(deps: RepositoryDeps, validDays: number, options: { readonly audit?: AuditEntry; readonly notAfter?: Date } = {}): Promise<OfflineTimestamp> {
+  const { audit, notAfter } = options;
   if (!Number.isInteger(validDays) || validDays < 1 || validDays > EXPIRY_DAYS.snapshot) {
     throw new InvalidRequest('validDays', `must be a whole number from 1 to ${EXPIRY_DAYS.snapshot} (a snapshot's lifetime)`);
   }
@@ -356,6 +357,7 @@ export async function offlineTimestamp(deps: RepositoryDeps, validDays: number, 
   const fixed: RepositoryDeps = { ...deps, now: () => at };
   const signed = await commitTimestamp(fixed, {
     days: validDays,
+    ...(notAfter && { notAfter }),
     publish: false,
     ...(audit && { audit }),
     async holds(state, snapshotBytes, expires) {
@@ -383,6 +385,8 @@ export async function offlineTimestamp(deps: RepositoryDeps, validDays: number, 
 interface TimestampPlan {
   /** How long the timestamp is valid, in days from now. */
   readonly days: number;
+  /** It expires then at the latest (an offline timestamp never outlives the license it was asked under). */
+  readonly notAfter?: Date;
   /** Write it to timestamp.json (the online one), or only commit its version (an offline one). */
   readonly publish: boolean;
   readonly audit?: AuditEntry;
@@ -427,7 +431,7 @@ async function commitTimestamp(deps: TimestampDeps, plan: TimestampPlan): Promis
     }
     snapshotBytes ??= await deps.objects.get(metadataKey(`${state.snapshotVersion}.snapshot.json`));
     if (!snapshotBytes) throw new Error(`snapshot ${state.snapshotVersion} is missing from the bucket`);
-    const draft = newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now, plan.days);
+    const draft = newTimestamp(snapshotBytes, state.snapshotVersion, state.timestampVersion + 1, now, plan.days, plan.notAfter);
     if (plan.holds && !(await plan.holds(state, snapshotBytes, draft.signed.expires))) continue;
     const timestamp = await signMetadata(draft, [deps.signers.timestamp]);
     const { staged: _copied, ...rest } = state;

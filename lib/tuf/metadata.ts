@@ -101,12 +101,15 @@ export function newSnapshot(targetsVersion: number, version: number, now: Date):
   );
 }
 
-export function newTimestamp(snapshotBytes: Buffer, snapshotVersion: number, version: number, now: Date, expiresInDays = EXPIRY_DAYS.timestamp): Metadata<Timestamp> {
+/** `notAfter`: expire then at the latest (whole seconds, rounded down), however many days are asked for. */
+export function newTimestamp(snapshotBytes: Buffer, snapshotVersion: number, version: number, now: Date, expiresInDays = EXPIRY_DAYS.timestamp, notAfter?: Date): Metadata<Timestamp> {
+  const asked = expiresIn(expiresInDays, now);
+  const expires = notAfter && notAfter.getTime() < Date.parse(asked) ? expiresIn(0, notAfter) : asked;
   return new Metadata(
     new Timestamp({
       version,
       specVersion: SPEC_VERSION,
-      expires: expiresIn(expiresInDays, now),
+      expires,
       snapshotMeta: new MetaFile({ version: snapshotVersion, length: snapshotBytes.length, hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') } }),
     }),
   );

@@ -96,7 +96,8 @@ let licenseId: string;
 
 beforeAll(async () => {
   await publishVersion(product, '1.0.0', { 'main.sig': 'one\n', 'daily.sig': 'daily 1\n' }, ['--channel', 'stable']);
-  const created = await createTestLicense({ products: [product], seats: 20 });
+  // A year: bundles' timestamps and leases never outlive the license, and these ask for 10 days.
+  const created = await createTestLicense({ products: [product], seats: 20, expires: new Date(Date.now() + 365 * 86_400_000).toISOString() });
   licenseKey = created.licenseKey;
   licenseId = created.license.licenseId;
 });

@@ -21,6 +21,8 @@ const files = (tag: string) => ({ 'main.sig': `main ${tag}`, 'daily.sig': `daily
 const DAY = 86_400_000;
 
 const newMirrorId = () => randomBytes(16).toString('hex');
+/** A license that outlives every offline timestamp asked for here (they never outlive the license). */
+const yearFromNow = () => new Date(Date.now() + 365 * DAY).toISOString();
 const agentId = (i: number) => createHash('sha256').update(`agent ${i} ${Math.random()}`).digest('hex').slice(0, 32);
 
 interface Answer {
@@ -249,7 +251,7 @@ describe('POST /v1/mirrors/reports', () => {
 
 describe('POST /v1/mirrors/offline-timestamp', () => {
   it('signs a timestamp the root\'s timestamp keys verify, for the current snapshot, valid validDays, never reused by timestamp.json', async () => {
-    const { licenseKey } = await createTestLicense({ products: [PRODUCT], seats: 5 });
+    const { licenseKey } = await createTestLicense({ products: [PRODUCT], seats: 5, expires: yearFromNow() });
     const mirrorId = newMirrorId();
     expect((await lease({ licenseKey, mirrorId, seats: 1 })).status).toBe(200);
     const online = await onlineTimestamp();
@@ -278,7 +280,7 @@ describe('POST /v1/mirrors/offline-timestamp', () => {
   });
 
   it('moves the snapshot first when it would expire before the timestamp, so the whole chain holds', async () => {
-    const { licenseKey } = await createTestLicense({ products: [PRODUCT], seats: 5 });
+    const { licenseKey } = await createTestLicense({ products: [PRODUCT], seats: 5, expires: yearFromNow() });
     const mirrorId = newMirrorId();
     expect((await lease({ licenseKey, mirrorId, seats: 1 })).status).toBe(200);
     const before = (await onlineTimestamp()).signed.snapshotMeta.version;
@@ -289,6 +291,19 @@ describe('POST /v1/mirrors/offline-timestamp', () => {
     expect(body.snapshotVersion).toBeGreaterThan(before);
     const snapshot = (await (await fetch(`${stackInfo().baseUrl}/metadata/${body.snapshotVersion}.snapshot.json`)).json()) as { signed: { expires: string } };
     expect(Date.parse(snapshot.signed.expires)).toBeGreaterThanOrEqual(Date.parse(body.expires));
+  });
+
+  it('never outlives the license: with 3 days of it left, 10 days asked give 3, as the lease does', async () => {
+    const expires = new Date(Date.now() + 3 * DAY).toISOString();
+    const { licenseKey } = await createTestLicense({ products: [PRODUCT], seats: 5, expires });
+    const mirrorId = newMirrorId();
+    const leased = await lease({ licenseKey, mirrorId, seats: 1, validDays: 10 });
+    expect(leased.status).toBe(200);
+    const answer = await offline({ licenseKey, mirrorId, validDays: 10 });
+    expect(answer.status).toBe(200);
+    const body = answer.body as { expires: string };
+    expect(Date.parse(body.expires)).toBeLessThanOrEqual(Date.parse(expires));
+    expect(Date.parse(expires) - Date.parse(body.expires)).toBeLessThan(1000);
   });
 
   it('refuses a mirror never leased (404 NOT_FOUND) and a validity outside 1 to 30 days (400 naming validDays)', async () => {

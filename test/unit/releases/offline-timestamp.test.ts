@@ -9,7 +9,7 @@ describe('offlineTimestamp', () => {
     const now = new Date('2026-12-01T12:00:00Z');
     const { repo, root } = await publishedRepository(now);
     const audit = { actor: 'mirror:x', action: 'mirror.offline-timestamp', subject: 'x' };
-    const result = await offlineTimestamp(memoryRepositoryDeps(repo, () => now), 14, audit);
+    const result = await offlineTimestamp(memoryRepositoryDeps(repo, () => now), 14, { audit });
     expect(verifyRole(root, 'timestamp', result.timestamp)).toBe(true);
     expect(result).toMatchObject({ snapshotVersion: 1, timestampVersion: 2, expires: '2026-12-15T12:00:00Z' });
     expect(result.timestamp.signed.snapshotMeta.version).toBe(1);
@@ -21,6 +21,17 @@ describe('offlineTimestamp', () => {
     const online = parseTimestamp(repo.objects.get('metadata/timestamp.json') ?? '');
     expect(online.signed.version).toBe(3);
     expect(online.signed.expires).toBe('2026-12-02T12:00:00Z');
+  });
+
+  it('expires at notAfter (whole seconds) when that is sooner than validDays, and at validDays otherwise', async () => {
+    const now = new Date('2026-12-01T12:00:00Z');
+    const { repo, root } = await publishedRepository(now);
+    const capped = await offlineTimestamp(memoryRepositoryDeps(repo, () => now), 14, { notAfter: new Date('2026-12-04T08:30:15.750Z') });
+    expect(capped.expires).toBe('2026-12-04T08:30:15Z');
+    expect(capped.timestamp.signed.expires).toBe('2026-12-04T08:30:15Z');
+    expect(verifyRole(root, 'timestamp', capped.timestamp)).toBe(true);
+    const later = await offlineTimestamp(memoryRepositoryDeps(repo, () => now), 3, { notAfter: new Date('2027-06-01T00:00:00Z') });
+    expect(later.expires).toBe('2026-12-04T12:00:00Z');
   });
 
   it('moves the snapshot first when it expires before the timestamp would, so the chain holds for the whole period', async () => {
