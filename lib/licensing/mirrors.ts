@@ -21,6 +21,9 @@ import { MAX_ATTEMPTS, reclaimOneSeat } from './register.ts';
 import { digestsEqual, licenseIdOf, licenseKeyHash } from './secrets.ts';
 import type { LicensingStore } from './store.ts';
 
+/** What a lease says changed a channel: the service, whoever acted there. */
+export const LEASED_CHANNEL_AUTHOR = 'signet';
+
 /** What the mirror use cases need of the licensing store (an in-memory fake stands in for it in unit tests). */
 export type MirrorStore = Pick<LicensingStore, 'readMirror' | 'assignMirrorSeats' | 'blacklistedMachines'> & ReclaimStore;
 
@@ -121,7 +124,8 @@ export async function leaseMirror(deps: LeaseDeps, request: LeaseRequest, now: (
 async function issueLease(deps: LeaseDeps, license: License, mirror: MirrorRecord, at: Date): Promise<IssuedLease> {
   const [blacklist, channels, grants] = await Promise.all([
     deps.store.blacklistedMachines(),
-    Promise.all(license.products.map((product) => deps.releases.channels(product))).then((lists) => lists.flat()),
+    // Who changed a channel (an operator's or CI's ARN) stays at the service: a site needs the rollout, not who set it.
+    Promise.all(license.products.map((product) => deps.releases.channels(product))).then((lists) => lists.flat().map((channel) => ({ ...channel, updatedBy: LEASED_CHANNEL_AUTHOR }))),
     Promise.all(license.products.map(async (product) => [product, await deps.grants.grant(product, at)] as const)).then((entries) => Object.fromEntries(entries)),
   ]);
   const payload: LeasePayload = {

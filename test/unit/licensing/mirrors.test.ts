@@ -5,7 +5,7 @@ import { Conflict, LicenseExpired, LicenseInvalid, LicenseRevoked, LicenseSuspen
 import type { License, MirrorRecord } from '#lib/licensing/model.ts';
 import { isMirrorReclaimable, leaseExpiry } from '#lib/licensing/model.ts';
 import type { LeaseDeps } from '#lib/licensing/mirrors.ts';
-import { authenticateMirror, leaseMirror } from '#lib/licensing/mirrors.ts';
+import { authenticateMirror, LEASED_CHANNEL_AUTHOR, leaseMirror } from '#lib/licensing/mirrors.ts';
 import { registerAgent } from '#lib/licensing/register.ts';
 import { DEFAULT_LEASE_DAYS, verifyLease } from '#lib/mirror/lease.ts';
 import type { Channel } from '#lib/releases/store.ts';
@@ -68,7 +68,8 @@ describe('leaseMirror (the use case, on in-memory stores)', () => {
       issuedAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + DEFAULT_LEASE_DAYS * 86_400_000).toISOString(),
       blacklist: ['0'.repeat(32)],
-      channels: [channel()],
+      // The rollout as the service holds it, without who set it (channel() was set by 'ci').
+      channels: [channel({ updatedBy: LEASED_CHANNEL_AUTHOR })],
     });
     expect(JSON.stringify(issued)).not.toContain(key);
     expect(issued.grants).toEqual({ 'demo-av': grantOf('demo-av'), 'demo-vuln': grantOf('demo-vuln') });
