@@ -24,6 +24,7 @@ import { tables as definedTables } from '#lib/definitions/tables.ts';
 import { logMessages, logMetrics } from '#lib/log.ts';
 import { EXPIRY_WARNING_DAYS } from '#lib/releases/expiry.ts';
 import type { SignetConfig } from '../config.ts';
+import { accountKeyPolicy } from '../constructs/key-policy.ts';
 import type { SignetFunction } from '../constructs/signet-function.ts';
 import type { ApiResources } from './api-stack.ts';
 import type { StorageResources } from './storage-stack.ts';
@@ -82,6 +83,7 @@ export class MonitoringStack extends Stack {
     this.topicKey = new kms.Key(this, 'AlarmTopicKey', {
       description: `Signet: encrypts the alarm topic in ${this.region}`,
       enableKeyRotation: true,
+      policy: accountKeyPolicy(),
       pendingWindow: Duration.days(7),
       // Nothing stays encrypted under it: SNS keeps no messages once delivered.
       removalPolicy: RemovalPolicy.DESTROY,
