@@ -18,6 +18,9 @@ export const CONTEXT_KEY = 'signet';
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 export type LogRetentionDays = (typeof RETENTION_DAYS)[number];
 
+/** A million agents cost about $5,300 a month before downloads (docs/cdk.md, "Cost budget"). */
+export const DEFAULT_MONTHLY_BUDGET_USD = 10_000;
+
 const region = z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'expected an AWS region such as eu-west-1'));
 const positiveInt = z.number().check(z.int(), z.positive());
 
@@ -87,8 +90,13 @@ const schema = z.strictObject({
       api5xxPercent: z._default(z.number().check(z.gt(0), z.lte(100)), 5),
       /** The HTTP API's p99 latency, milliseconds over 5 minutes, that counts as slow. */
       apiLatencyP99Ms: z._default(z.number().check(z.int(), z.gte(100), z.lte(30_000)), 2500),
+      /**
+       * The account's monthly cost budget in USD: the alarm topic hears of 80% spent and of
+       * 100% forecast. The default fits the default fleet (docs/cdk.md, "Cost budget").
+       */
+      monthlyBudgetUsd: z._default(z.number().check(z.int(), z.gte(1), z.lte(100_000_000)), DEFAULT_MONTHLY_BUDGET_USD),
     }),
-    { api5xxPercent: 5, apiLatencyP99Ms: 2500 },
+    { api5xxPercent: 5, apiLatencyP99Ms: 2500, monthlyBudgetUsd: DEFAULT_MONTHLY_BUDGET_USD },
   ),
   /**
    * The CI pipeline that publishes releases: GitHub Actions runs of `branch` in `repository`

@@ -18,7 +18,7 @@ describe('parseConfig', () => {
       api: { throttleRateLimit: 2900, throttleBurstLimit: 5800 },
       waf: { apiRequestsPer5MinutesPerIp: 2000 },
       cdnParameterName: '/signet/cdn',
-      monitoring: { api5xxPercent: 5, apiLatencyP99Ms: 2500 },
+      monitoring: { api5xxPercent: 5, apiLatencyP99Ms: 2500, monthlyBudgetUsd: 10_000 },
     });
     expect(config.monitoring.alarmEmail).toBeUndefined();
     expect(config.account).toBeUndefined();
@@ -85,6 +85,9 @@ describe('parseConfig', () => {
     [{ monitoring: { api5xxPercent: 0 } }, 'signet.monitoring.api5xxPercent'],
     [{ monitoring: { apiLatencyP99Ms: 20 } }, 'signet.monitoring.apiLatencyP99Ms'],
     [{ monitoring: { alarmTopic: 'x' } }, 'signet.monitoring'],
+    [{ monitoring: { monthlyBudgetUsd: 0 } }, 'signet.monitoring.monthlyBudgetUsd'],
+    [{ monitoring: { monthlyBudgetUsd: 99.5 } }, 'signet.monitoring.monthlyBudgetUsd'],
+    [{ monitoring: { monthlyBudgetUsd: '5000' } }, 'signet.monitoring.monthlyBudgetUsd'],
   ])('refuses %j with a message naming %s', (raw, field) => {
     expect(() => parseConfig(raw, {})).toThrow(ConfigError);
     expect(() => parseConfig(raw, {})).toThrow(field);
@@ -93,7 +96,8 @@ describe('parseConfig', () => {
   it('takes a CDN parameter name and monitoring settings', () => {
     const config = parseConfig({ cdnParameterName: '/acme/signet-prod/cdn', monitoring: { alarmEmail: 'ops@example.com', api5xxPercent: 2 } }, {});
     expect(config.cdnParameterName).toBe('/acme/signet-prod/cdn');
-    expect(config.monitoring).toEqual({ alarmEmail: 'ops@example.com', api5xxPercent: 2, apiLatencyP99Ms: 2500 });
+    expect(config.monitoring).toEqual({ alarmEmail: 'ops@example.com', api5xxPercent: 2, apiLatencyP99Ms: 2500, monthlyBudgetUsd: 10_000 });
+    expect(parseConfig({ monitoring: { monthlyBudgetUsd: 2500 } }, {}).monitoring.monthlyBudgetUsd).toBe(2500);
   });
 
   it('derives the stage throttle from fleetSize and runtime.pollSeconds: 2 x agents / pollSeconds x 1.3, up to the next 100, burst twice that', () => {
