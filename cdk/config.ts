@@ -7,6 +7,7 @@ import * as z from 'zod/mini';
 import { en } from 'zod/locales';
 import type { RuntimeKey, RuntimeSettings } from '#lib/config.ts';
 import { ConfigError as VariableError, defaultRuntimeSettings, parseVariable, runtimeKeys, variables } from '#lib/config.ts';
+import { BURST_FACTOR, fleetThrottle } from './fleet.ts';
 
 /** CloudFront, its certificates and the WAF web ACL it uses live in this region only. */
 export const GLOBAL_REGION = 'us-east-1';
@@ -16,6 +17,9 @@ export const CONTEXT_KEY = 'signet';
 /** The retention periods CloudWatch Logs accepts (RetentionDays), so a typo fails at synth, not at deploy. */
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 export type LogRetentionDays = (typeof RETENTION_DAYS)[number];
+
+/** A million agents cost about $5,300 a month before downloads (docs/cdk.md, "Cost budget"). */
+export const DEFAULT_MONTHLY_BUDGET_USD = 10_000;
 
 const region = z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'expected an AWS region such as eu-west-1'));
 const positiveInt = z.number().check(z.int(), z.positive());
@@ -42,13 +46,23 @@ const schema = z.strictObject({
    * deploy (the distribution is created after the bucket), so it is optional: see docs/cdk.md.
    */
   distributionId: z.optional(z.string().check(z.regex(/^E[A-Z0-9]{8,20}$/, 'expected a CloudFront distribution id such as E2QWRUHAPOMQZL'))),
+  /**
+   * How many agents the deployment serves (site mirrors count as the agents behind them
+   * only where those agents reach the API themselves). Sizes the API stage's throttle
+   * (cdk/fleet.ts) unless `api` sets it.
+   */
+  fleetSize: z._default(z.number().check(z.int(), z.gte(1), z.lte(1_000_000_000)), 1_000_000),
   api: z._default(
     z.strictObject({
-      /** Steady-state requests per second for the whole stage (API Gateway default-route throttling). */
-      throttleRateLimit: z._default(positiveInt, 200),
-      throttleBurstLimit: z._default(positiveInt, 400),
+      /**
+       * Steady-state requests per second for the whole stage (API Gateway default-route
+       * throttling). Absent: derived from fleetSize and runtime.pollSeconds (cdk/fleet.ts).
+       */
+      throttleRateLimit: z.optional(positiveInt),
+      /** Absent: twice the rate limit. */
+      throttleBurstLimit: z.optional(positiveInt),
     }),
-    { throttleRateLimit: 200, throttleBurstLimit: 400 },
+    {},
   ),
   waf: z._default(
     z.strictObject({
@@ -76,8 +90,13 @@ const schema = z.strictObject({
       api5xxPercent: z._default(z.number().check(z.gt(0), z.lte(100)), 5),
       /** The HTTP API's p99 latency, milliseconds over 5 minutes, that counts as slow. */
       apiLatencyP99Ms: z._default(z.number().check(z.int(), z.gte(100), z.lte(30_000)), 2500),
+      /**
+       * The account's monthly cost budget in USD: the alarm topic hears of 80% spent and of
+       * 100% forecast. The default fits the default fleet (docs/cdk.md, "Cost budget").
+       */
+      monthlyBudgetUsd: z._default(z.number().check(z.int(), z.gte(1), z.lte(100_000_000)), DEFAULT_MONTHLY_BUDGET_USD),
     }),
-    { api5xxPercent: 5, apiLatencyP99Ms: 2500 },
+    { api5xxPercent: 5, apiLatencyP99Ms: 2500, monthlyBudgetUsd: DEFAULT_MONTHLY_BUDGET_USD },
   ),
   /**
    * The CI pipeline that publishes releases: GitHub Actions runs of `branch` in `repository`
@@ -119,8 +138,16 @@ export interface DeployedRuntime extends RuntimeSettings {
 
 export const DEFAULT_TIMESTAMP_REFRESH_MINUTES = 60;
 
-export interface SignetConfig extends Omit<Parsed, 'runtime'> {
+/** The `$default` stage's throttle, requests per second. */
+export interface ApiThrottle {
+  readonly throttleRateLimit: number;
+  readonly throttleBurstLimit: number;
+}
+
+export interface SignetConfig extends Omit<Parsed, 'runtime' | 'api'> {
   readonly runtime: DeployedRuntime;
+  /** Resolved: set in `api`, or derived from fleetSize and runtime.pollSeconds. */
+  readonly api: ApiThrottle;
   readonly globalRegion: typeof GLOBAL_REGION;
   /** `[primaryRegion, ...replicaRegions]`: where storage and API stacks are deployed. */
   readonly regions: readonly string[];
@@ -152,15 +179,23 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (new Set(regions).size !== regions.length) {
     problems.push(`  ${CONTEXT_KEY}.replicaRegions: must not repeat a region or contain primaryRegion (${regions.join(', ')})`);
   }
-  if (parsed.api.throttleBurstLimit < parsed.api.throttleRateLimit) {
-    problems.push(`  ${CONTEXT_KEY}.api.throttleBurstLimit: must be at least throttleRateLimit`);
-  }
   const runtime = parseRuntime(parsed.runtime, problems);
+  const api = stageThrottle(parsed, runtime);
+  if (api.throttleBurstLimit < api.throttleRateLimit) {
+    problems.push(`  ${CONTEXT_KEY}.api.throttleBurstLimit: must be at least throttleRateLimit (${api.throttleRateLimit}${parsed.api.throttleRateLimit === undefined ? ', derived from fleetSize' : ''})`);
+  }
   if (problems.length > 0) {
     throw new ConfigError(`invalid cdk.json context "${CONTEXT_KEY}":\n${problems.join('\n')}`);
   }
   const account = parsed.account ?? nonEmpty(env.CDK_DEFAULT_ACCOUNT);
-  return { ...parsed, runtime, account, globalRegion: GLOBAL_REGION, regions };
+  return { ...parsed, api, runtime, account, globalRegion: GLOBAL_REGION, regions };
+}
+
+/** The stage throttle: what `api` sets, the rest derived from the fleet (cdk/fleet.ts). */
+function stageThrottle(parsed: Parsed, runtime: DeployedRuntime): ApiThrottle {
+  const derived = fleetThrottle(parsed.fleetSize, runtime.pollSeconds);
+  const throttleRateLimit = parsed.api.throttleRateLimit ?? derived.rateLimit;
+  return { throttleRateLimit, throttleBurstLimit: parsed.api.throttleBurstLimit ?? BURST_FACTOR * throttleRateLimit };
 }
 
 /** The runtime block, checked by the same rules the functions apply to their variables; problems are appended. */

@@ -4,13 +4,15 @@
  * `/metadata/*` and `/targets/*` come from the primary region's bucket, `/v1/*` from the
  * primary region's HTTP API; everything else is refused.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
@@ -44,6 +46,28 @@ export interface GlobalStackProps extends StackProps {
 /** Bodies above this are blocked by AWS's common rule set (its SizeRestrictions_BODY rule; the figure is fixed). */
 export const COMMON_RULE_SET_BODY_LIMIT = 8 * 1024;
 
+/**
+ * WAF logs to CloudWatch Logs only into a log group whose name starts with `aws-waf-logs-`.
+ * Fixed: a generated name could not carry the prefix.
+ */
+export const WAF_LOG_GROUP_NAME = 'aws-waf-logs-signet';
+
+/**
+ * What the WAF log leaves out: the agents' bearer token (`Authorization`) and the query
+ * string, which on `/targets/*` is a CloudFront signed URL (a download credential until it
+ * expires). WAF logs no bodies, so license keys (JSON bodies) never reach the log.
+ */
+export const WAF_REDACTED_HEADERS = ['authorization'] as const;
+
+/** The requests the WAF log keeps: those a rule blocked or counted; allowed ones are dropped. */
+export const WAF_LOGGED_ACTIONS = ['BLOCK', 'COUNT', 'EXCLUDED_AS_COUNT'] as const;
+
+/**
+ * The anonymous-IP list's rule that only counts: hosting providers and clouds are where
+ * site mirrors (`signet mirror serve`) and agents on servers run, legitimately.
+ */
+export const ANONYMOUS_IP_COUNT_ONLY = 'HostingProviderIPList';
+
 /** The label the common rule set puts on a request whose body is above that, whatever the rule's action. */
 export const BODY_SIZE_LABEL = 'awswaf:managed:aws:core-rule-set:SizeRestrictions_Body';
 
@@ -63,6 +87,8 @@ export class GlobalStack extends Stack {
   readonly keyGroup: cloudfront.KeyGroup;
   readonly cdnPublicKey: CdnPublicKey;
   readonly webAcl: wafv2.CfnWebACL;
+  /** `aws-waf-logs-signet`: every request the web ACL evaluates, `Authorization` and query strings redacted. */
+  readonly wafLogs: logs.LogGroup;
   /** The path guard on every behaviour that reads the bucket (lib/cdn/viewer-request.js). */
   readonly pathGuard: cloudfront.Function;
   /** `{ baseUrl, keyPairId }` for the manifest functions, named `config.cdnParameterName`. */
@@ -84,6 +110,7 @@ export class GlobalStack extends Stack {
     });
 
     this.webAcl = webAcl(this, config, largeBodyRoutes(props.routes ?? definedRoutes));
+    this.wafLogs = wafLogging(this, this.webAcl, config, removalPolicy);
     const logBucket = cloudFrontLogBucket(this, config, removalPolicy);
 
     // Imported, not the StorageStack's L2: the origin cannot (and must not) edit a bucket
@@ -236,6 +263,52 @@ function cloudFrontLogBucket(scope: Construct, config: SignetConfig, removalPoli
 }
 
 /**
+ * The web ACL's log: a us-east-1 log group (a CLOUDFRONT web ACL logs from there), the
+ * resource policy that lets WAF's log delivery write to it for this account only, and the
+ * logging configuration with the redactions.
+ */
+function wafLogging(scope: Stack, acl: wafv2.CfnWebACL, config: SignetConfig, removalPolicy: RemovalPolicy): logs.LogGroup {
+  const logGroup = new logs.LogGroup(scope, 'WafLogs', { logGroupName: WAF_LOG_GROUP_NAME, retention: config.logRetentionDays, removalPolicy });
+  // WAF wants the log group's ARN without the `:*` that logGroupArn ends with.
+  const groupArn = scope.formatArn({ service: 'logs', resource: 'log-group', resourceName: WAF_LOG_GROUP_NAME, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  // WAF would write this policy itself with the deployer's rights; stated here, it is
+  // reviewed, scoped to this account, and no deployment depends on those rights.
+  const delivery = new logs.ResourcePolicy(scope, 'WafLogsDelivery', {
+    policyStatements: [
+      new iam.PolicyStatement({
+        sid: 'WafLogDelivery',
+        principals: [new iam.ServicePrincipal('delivery.logs.amazonaws.com')],
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [`${groupArn}:log-stream:*`],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': scope.account },
+          ArnLike: { 'aws:SourceArn': scope.formatArn({ service: 'logs', resource: '*', arnFormat: ArnFormat.NO_RESOURCE_NAME }) },
+        },
+      }),
+    ],
+  });
+  const logging = new wafv2.CfnLoggingConfiguration(scope, 'WafLogging', {
+    resourceArn: acl.attrArn,
+    logDestinationConfigs: [groupArn],
+    redactedFields: [...WAF_REDACTED_HEADERS.map((name) => ({ singleHeader: { Name: name } })), { queryString: {} }],
+    // Only decisions: the CloudFront access log already has every request, and a line per
+    // metadata poll would cost more than everything else here (docs/cdk.md, "WAF").
+    loggingFilter: {
+      DefaultBehavior: 'DROP',
+      Filters: [
+        {
+          Behavior: 'KEEP',
+          Requirement: 'MEETS_ANY',
+          Conditions: WAF_LOGGED_ACTIONS.map((action) => ({ ActionCondition: { Action: action } })),
+        },
+      ],
+    },
+  });
+  logging.node.addDependency(logGroup, delivery);
+  return logGroup;
+}
+
+/**
  * CloudFront picks the behaviour on the normalized path (RFC 3986: percent-decoding, dot
  * segments), WAF sees it raw: a rule on the path compares it after these, or /x/../v1/manifest
  * and /%761/manifest would pass it by.
@@ -284,7 +357,7 @@ function webAcl(scope: Construct, config: SignetConfig, largeBodies: readonly Ro
     ? [
         {
           name: 'BodySizeExceptLargeBodyRoutes',
-          priority: 2,
+          priority: 4,
           action: { block: {} },
           statement: {
             andStatement: {
@@ -297,7 +370,7 @@ function webAcl(scope: Construct, config: SignetConfig, largeBodies: readonly Ro
     : [];
   return new wafv2.CfnWebACL(scope, 'WebAcl', {
     scope: 'CLOUDFRONT',
-    description: `Signet: AWS managed rules and a per-IP rate limit on the API${someExempt ? ', bodies over 8 KB only to routes that take them' : ''}`,
+    description: `Signet: a per-IP rate limit on the API, AWS IP reputation and anonymous-IP lists, AWS managed rules${someExempt ? ', bodies over 8 KB only to routes that take them' : ''}`,
     defaultAction: { allow: {} },
     visibilityConfig: visibility('signet-web-acl'),
     rules: [
@@ -325,10 +398,14 @@ function webAcl(scope: Construct, config: SignetConfig, largeBodies: readonly Ro
         },
         visibilityConfig: visibility('signet-api-rate-limit'),
       },
-      managed('AWSManagedRulesCommonRuleSet', 1, someExempt ? [{ name: 'SizeRestrictions_BODY', actionToUse: { count: {} } }] : undefined),
+      // Source-address lists next: the cheapest to evaluate, and they end a request before
+      // its body is inspected. The hosting-provider rule only counts (ANONYMOUS_IP_COUNT_ONLY).
+      managed('AWSManagedRulesAmazonIpReputationList', 1),
+      managed('AWSManagedRulesAnonymousIpList', 2, [{ name: ANONYMOUS_IP_COUNT_ONLY, actionToUse: { count: {} } }]),
+      managed('AWSManagedRulesCommonRuleSet', 3, someExempt ? [{ name: 'SizeRestrictions_BODY', actionToUse: { count: {} } }] : undefined),
       // After the common rule set: a rule sees only the labels of rules evaluated before it.
       ...bodySizeRules,
-      managed('AWSManagedRulesKnownBadInputsRuleSet', 3),
+      managed('AWSManagedRulesKnownBadInputsRuleSet', 5),
     ],
   });
 }

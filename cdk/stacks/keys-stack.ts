@@ -10,6 +10,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import type { SignetConfig } from '../config.ts';
+import { accountKeyPolicy } from '../constructs/key-policy.ts';
 
 export interface KeysStackProps extends StackProps {
   readonly config: SignetConfig;
@@ -34,6 +35,7 @@ export class KeysStack extends Stack {
       multiRegion: true,
       pendingWindow: Duration.days(30),
       removalPolicy,
+      policy: accountKeyPolicy(),
     });
     new CfnOutput(this, 'CdnSigningKeyArn', { value: this.cdnSigningKey.keyArn });
 
@@ -50,6 +52,7 @@ export class KeysStack extends Stack {
         // rotating an online key means a new key and a new root.json that lists it.
         pendingWindow: Duration.days(30),
         removalPolicy,
+        policy: accountKeyPolicy(),
         alias: `alias/signet/tuf-${role}`,
       });
       new CfnOutput(this, `${id}Arn`, { value: key.keyArn, description: `The ${role} key root.json must list (GET /v1/admin/repository shows its public key)` });

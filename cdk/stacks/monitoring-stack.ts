@@ -9,6 +9,7 @@
  */
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
+import * as budgets from 'aws-cdk-lib/aws-budgets';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -24,6 +25,7 @@ import { tables as definedTables } from '#lib/definitions/tables.ts';
 import { logMessages, logMetrics } from '#lib/log.ts';
 import { EXPIRY_WARNING_DAYS } from '#lib/releases/expiry.ts';
 import type { SignetConfig } from '../config.ts';
+import { accountKeyPolicy } from '../constructs/key-policy.ts';
 import type { SignetFunction } from '../constructs/signet-function.ts';
 import type { ApiResources } from './api-stack.ts';
 import type { StorageResources } from './storage-stack.ts';
@@ -31,6 +33,12 @@ import type { StorageResources } from './storage-stack.ts';
 /** The registration route, counted from the API's access log (the `agents` function serves other routes too). */
 export const REGISTRATION_ROUTE_KEY = 'POST /v1/agents';
 
+
+/** The account's monthly cost budget (primary region's stack). */
+export const BUDGET_NAME = 'Signet-monthly-cost';
+/** Percent of the budget actually spent, and forecast for the month, that notify the alarm topic. */
+export const BUDGET_ACTUAL_PERCENT = 80;
+export const BUDGET_FORECAST_PERCENT = 100;
 
 /** The HTTP API 5xx-rate alarm ignores periods with fewer requests: two errors in three requests is not an outage signal. */
 export const MIN_REQUESTS_FOR_ERROR_RATE = 10;
@@ -66,6 +74,8 @@ export class MonitoringStack extends Stack {
   readonly dashboard: cloudwatch.Dashboard;
   /** What alarm names start with (`Signet-<region>-`): the topic and key policies allow CloudWatch for these alarms only. */
   readonly alarmNamePrefix: string;
+  /** The account's monthly cost budget, notifying the topic: in the primary region's stack only (a budget is account-wide). */
+  readonly budget?: budgets.CfnBudget;
 
   constructor(scope: Construct, id: string, props: MonitoringStackProps) {
     super(scope, id, props);
@@ -82,39 +92,19 @@ export class MonitoringStack extends Stack {
     this.topicKey = new kms.Key(this, 'AlarmTopicKey', {
       description: `Signet: encrypts the alarm topic in ${this.region}`,
       enableKeyRotation: true,
+      policy: accountKeyPolicy(),
       pendingWindow: Duration.days(7),
       // Nothing stays encrypted under it: SNS keeps no messages once delivered.
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const fromOurAlarms = {
-      StringEquals: { 'aws:SourceAccount': this.account },
-      ArnLike: { 'aws:SourceArn': alarmArns },
-    };
-    this.topicKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsPublishEncrypted',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        resources: ['*'],
-        conditions: fromOurAlarms,
-      }),
-    );
     this.topic = new sns.Topic(this, 'AlarmTopic', {
       displayName: `Signet alarms (${this.region})`,
       masterKey: this.topicKey,
       enforceSSL: true,
     });
-    // The topic policy (enforceSSL's deny) replaces SNS's default policy, which is what let
-    // CloudWatch publish: say so explicitly, for this account's Signet alarms only.
-    this.topic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsPublish',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.topic.topicArn],
-        conditions: fromOurAlarms,
-      }),
-    );
+    // CloudWatch alarms (and, in the primary region, the cost budget) publish here.
+    this.letPublish('cloudwatch.amazonaws.com', 'CloudWatchAlarms', alarmArns);
+    if (this.region === config.primaryRegion) this.budget = this.monthlyCostBudget(config.monitoring.monthlyBudgetUsd);
     if (config.monitoring.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(config.monitoring.alarmEmail));
     const action = new cwActions.SnsAction(this.topic);
 
@@ -388,5 +378,44 @@ export class MonitoringStack extends Stack {
 
     new CfnOutput(this, 'AlarmTopicArn', { value: this.topic.topicArn, description: `Subscribe to receive Signet's alarms in ${this.region}` });
     new CfnOutput(this, 'DashboardName', { value: this.dashboard.dashboardName });
+  }
+
+  /**
+   * Lets an AWS service publish to the encrypted topic for `sourceArns` of this account
+   * only: `sns:Publish` in the topic policy (enforceSSL's deny replaces SNS's default
+   * policy, which is what let services in) and the key use SNS needs on the service's
+   * behalf (kms:Decrypt, kms:GenerateDataKey) in the key policy.
+   */
+  private letPublish(service: string, sid: string, sourceArns: string): void {
+    const conditions = { StringEquals: { 'aws:SourceAccount': this.account }, ArnLike: { 'aws:SourceArn': sourceArns } };
+    const principals = [new iam.ServicePrincipal(service)];
+    this.topicKey.addToResourcePolicy(new iam.PolicyStatement({ sid: `${sid}PublishEncrypted`, principals, actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: ['*'], conditions }));
+    this.topic.addToResourcePolicy(new iam.PolicyStatement({ sid: `${sid}Publish`, principals, actions: ['sns:Publish'], resources: [this.topic.topicArn], conditions }));
+  }
+
+  /**
+   * The account's monthly cost (every service, unblended, as AWS Budgets counts it by
+   * default) against `amountUsd`: the topic hears of 80% actually spent and of 100%
+   * forecast for the month (docs/cdk.md, "Cost budget").
+   */
+  private monthlyCostBudget(amountUsd: number): budgets.CfnBudget {
+    // Budgets' ARNs have no region: arn:aws:budgets::<account>:budget/<name>.
+    this.letPublish('budgets.amazonaws.com', 'Budgets', this.formatArn({ service: 'budgets', region: '', resource: '*', arnFormat: ArnFormat.NO_RESOURCE_NAME }));
+    const notify = (notificationType: 'ACTUAL' | 'FORECASTED', threshold: number): budgets.CfnBudget.NotificationWithSubscribersProperty => ({
+      notification: { notificationType, comparisonOperator: 'GREATER_THAN', threshold, thresholdType: 'PERCENTAGE' },
+      subscribers: [{ subscriptionType: 'SNS', address: this.topic.topicArn }],
+    });
+    const budget = new budgets.CfnBudget(this, 'MonthlyCostBudget', {
+      budget: {
+        budgetName: BUDGET_NAME,
+        budgetType: 'COST',
+        timeUnit: 'MONTHLY',
+        budgetLimit: { amount: amountUsd, unit: 'USD' },
+      },
+      notificationsWithSubscribers: [notify('ACTUAL', BUDGET_ACTUAL_PERCENT), notify('FORECASTED', BUDGET_FORECAST_PERCENT)],
+    });
+    // Budgets checks it may publish when the budget is created: the policies come first.
+    budget.node.addDependency(this.topic);
+    return budget;
   }
 }

@@ -331,11 +331,45 @@ describe('ApiStack HTTP API', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
+      // cdk.json's fleet (the default, a million agents, polling every 900 s): fleetThrottle.
+      DefaultRouteSettings: { ThrottlingRateLimit: 2900, ThrottlingBurstLimit: 5800 },
       AccessLogSettings: {
         DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AccessLogs'), 'Arn'] },
         Format: Match.serializedJson(Match.objectLike({ requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status' })),
       },
+    });
+  });
+
+  describe('stage throttle sized from the fleet (docs/delivery.md, "A release to a million agents")', () => {
+    const stageThrottle = (t: CfnTemplate) => {
+      const [[, stage] = []] = resourcesOfType(t, 'AWS::ApiGatewayV2::Stage');
+      return (stage?.Properties as { DefaultRouteSettings: { ThrottlingRateLimit: number; ThrottlingBurstLimit: number } }).DefaultRouteSettings;
+    };
+    /** Manifest and report requests per second after a release: every agent once each within one poll interval. */
+    const peak = (agents: number, pollSeconds: number) => (2 * agents) / pollSeconds;
+
+    it('admits at least the peak after a release of the default fleet, with the burst above the rate', () => {
+      expect(synth.config.fleetSize).toBe(1_000_000);
+      expect(synth.config.runtime.pollSeconds).toBe(900);
+      const { ThrottlingRateLimit, ThrottlingBurstLimit } = stageThrottle(json);
+      expect(peak(1_000_000, 900)).toBeCloseTo(2222.2, 1);
+      expect(ThrottlingRateLimit).toBeGreaterThanOrEqual(peak(1_000_000, 900) * 1.3);
+      expect(ThrottlingBurstLimit).toBeGreaterThanOrEqual(ThrottlingRateLimit);
+    });
+
+    it('throttles a ten times smaller fleet lower, still above its own peak', () => {
+      const small = synthSignet({ signet: { fleetSize: 100_000 } });
+      try {
+        const primary = small.stacks.regions[0];
+        if (!primary) throw new Error('no primary region');
+        const smaller = stageThrottle(small.json(primary.api));
+        expect(smaller.ThrottlingRateLimit).toBeLessThan(stageThrottle(json).ThrottlingRateLimit);
+        expect(smaller.ThrottlingBurstLimit).toBeLessThan(stageThrottle(json).ThrottlingBurstLimit);
+        expect(smaller.ThrottlingRateLimit).toBeGreaterThanOrEqual(peak(100_000, 900));
+        expect(smaller).toEqual({ ThrottlingRateLimit: 300, ThrottlingBurstLimit: 600 });
+      } finally {
+        small.dispose();
+      }
     });
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, GLOBAL_REGION, parseConfig } from '../../cdk/config.ts';
+import { ACCOUNT_RATE_QUOTA, fleetThrottle } from '../../cdk/fleet.ts';
 import { cdkJsonContext } from './support.ts';
 
 describe('parseConfig', () => {
@@ -13,10 +14,11 @@ describe('parseConfig', () => {
       globalRegion: GLOBAL_REGION,
       logRetentionDays: 90,
       removalPolicy: 'retain',
-      api: { throttleRateLimit: 200, throttleBurstLimit: 400 },
+      fleetSize: 1_000_000,
+      api: { throttleRateLimit: 2900, throttleBurstLimit: 5800 },
       waf: { apiRequestsPer5MinutesPerIp: 2000 },
       cdnParameterName: '/signet/cdn',
-      monitoring: { api5xxPercent: 5, apiLatencyP99Ms: 2500 },
+      monitoring: { api5xxPercent: 5, apiLatencyP99Ms: 2500, monthlyBudgetUsd: 10_000 },
     });
     expect(config.monitoring.alarmEmail).toBeUndefined();
     expect(config.account).toBeUndefined();
@@ -70,6 +72,11 @@ describe('parseConfig', () => {
     [{ domainName: 'updates.example.com' }, 'signet.certificateArn'],
     [{ replicaRegions: ['eu-west-1'] }, 'signet.replicaRegions'],
     [{ api: { throttleRateLimit: 500, throttleBurstLimit: 100 } }, 'signet.api.throttleBurstLimit'],
+    [{ api: { throttleBurstLimit: 1000 } }, 'signet.api.throttleBurstLimit: must be at least throttleRateLimit (2900, derived from fleetSize)'],
+    [{ fleetSize: 0 }, 'signet.fleetSize'],
+    [{ fleetSize: 1.5 }, 'signet.fleetSize'],
+    [{ fleetSize: '1000000' }, 'signet.fleetSize'],
+    [{ fleetSize: 2_000_000_000 }, 'signet.fleetSize'],
     [{ distributionId: 'd123' }, 'signet.distributionId'],
     [{ cdnParameterName: 'signet/cdn' }, 'signet.cdnParameterName'],
     [{ cdnParameterName: '/aws/signet' }, 'signet.cdnParameterName'],
@@ -78,6 +85,9 @@ describe('parseConfig', () => {
     [{ monitoring: { api5xxPercent: 0 } }, 'signet.monitoring.api5xxPercent'],
     [{ monitoring: { apiLatencyP99Ms: 20 } }, 'signet.monitoring.apiLatencyP99Ms'],
     [{ monitoring: { alarmTopic: 'x' } }, 'signet.monitoring'],
+    [{ monitoring: { monthlyBudgetUsd: 0 } }, 'signet.monitoring.monthlyBudgetUsd'],
+    [{ monitoring: { monthlyBudgetUsd: 99.5 } }, 'signet.monitoring.monthlyBudgetUsd'],
+    [{ monitoring: { monthlyBudgetUsd: '5000' } }, 'signet.monitoring.monthlyBudgetUsd'],
   ])('refuses %j with a message naming %s', (raw, field) => {
     expect(() => parseConfig(raw, {})).toThrow(ConfigError);
     expect(() => parseConfig(raw, {})).toThrow(field);
@@ -86,7 +96,24 @@ describe('parseConfig', () => {
   it('takes a CDN parameter name and monitoring settings', () => {
     const config = parseConfig({ cdnParameterName: '/acme/signet-prod/cdn', monitoring: { alarmEmail: 'ops@example.com', api5xxPercent: 2 } }, {});
     expect(config.cdnParameterName).toBe('/acme/signet-prod/cdn');
-    expect(config.monitoring).toEqual({ alarmEmail: 'ops@example.com', api5xxPercent: 2, apiLatencyP99Ms: 2500 });
+    expect(config.monitoring).toEqual({ alarmEmail: 'ops@example.com', api5xxPercent: 2, apiLatencyP99Ms: 2500, monthlyBudgetUsd: 10_000 });
+    expect(parseConfig({ monitoring: { monthlyBudgetUsd: 2500 } }, {}).monitoring.monthlyBudgetUsd).toBe(2500);
+  });
+
+  it('derives the stage throttle from fleetSize and runtime.pollSeconds: 2 x agents / pollSeconds x 1.3, up to the next 100, burst twice that', () => {
+    expect(fleetThrottle(1_000_000, 900)).toEqual({ peak: 2_000_000 / 900, rateLimit: 2900, burstLimit: 5800 });
+    expect(parseConfig({ fleetSize: 100_000 }, {}).api).toEqual({ throttleRateLimit: 300, throttleBurstLimit: 600 });
+    // Polling hourly divides the load by four.
+    expect(parseConfig({ runtime: { pollSeconds: 3600 } }, {}).api).toEqual({ throttleRateLimit: 800, throttleBurstLimit: 1600 });
+    // Never below one step, however small the fleet.
+    expect(parseConfig({ fleetSize: 1 }, {}).api).toEqual({ throttleRateLimit: 100, throttleBurstLimit: 200 });
+    expect(fleetThrottle(5_000_000, 900).rateLimit).toBeGreaterThan(ACCOUNT_RATE_QUOTA);
+  });
+
+  it('takes a throttle set in api over the derived one; a rate alone gets twice its burst', () => {
+    expect(parseConfig({ api: { throttleRateLimit: 200, throttleBurstLimit: 400 } }, {}).api).toEqual({ throttleRateLimit: 200, throttleBurstLimit: 400 });
+    expect(parseConfig({ api: { throttleRateLimit: 700 } }, {}).api).toEqual({ throttleRateLimit: 700, throttleBurstLimit: 1400 });
+    expect(parseConfig({ api: { throttleBurstLimit: 9000 } }, {}).api).toEqual({ throttleRateLimit: 2900, throttleBurstLimit: 9000 });
   });
 
   it('names an unknown key instead of ignoring it', () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiPathPattern, cacheControlFor, metadataSpace, pathSpaces, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
 import type { RouteDefinition } from '#lib/definitions/routes.ts';
 import { routeKey, routes } from '#lib/definitions/routes.ts';
-import { BODY_SIZE_LABEL, COMMON_RULE_SET_BODY_LIMIT, largeBodyRoutes } from '../../cdk/stacks/global-stack.ts';
+import { ANONYMOUS_IP_COUNT_ONLY, BODY_SIZE_LABEL, COMMON_RULE_SET_BODY_LIMIT, largeBodyRoutes, WAF_LOG_GROUP_NAME } from '../../cdk/stacks/global-stack.ts';
 import { viewerRequestSource } from '#lib/cdn/viewer-request.ts';
 import type { CfnTemplate, SynthesizedApp } from './support.ts';
 import { onlyResource, resourcesOfType, synthSignet } from './support.ts';
@@ -243,7 +243,8 @@ describe('CDN key group', () => {
 
   it('runs the custom resource handler and the provider framework with log groups that expire', () => {
     const groups = resourcesOfType(json, 'AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(2);
+    // Theirs, and the WAF log ("WAF").
+    expect(groups).toHaveLength(3);
     for (const [, group] of groups) expect(group.Properties?.RetentionInDays).toBe(90);
     for (const [, fn] of resourcesOfType(json, 'AWS::Lambda::Function')) {
       expect(fn.Properties?.LoggingConfig).toMatchObject({ LogGroup: { Ref: expect.stringMatching(/LogGroup/) } });
@@ -360,6 +361,130 @@ describe('WAF', () => {
     const sorted = [...rules()].sort((a, b) => a.Priority - b.Priority);
     expect(sorted[0]?.Name).toBe('ApiRateLimitPerIp');
     expect(new Set(rules().map((r) => r.Priority)).size).toBe(rules().length);
+  });
+
+  it('evaluates, in this order: rate limit, IP reputation, anonymous IPs, common rules, body size, known bad inputs', () => {
+    const sorted = [...rules()].sort((a, b) => a.Priority - b.Priority).map((r) => r.Name);
+    expect(sorted).toEqual([
+      'ApiRateLimitPerIp',
+      'AWSManagedRulesAmazonIpReputationList',
+      'AWSManagedRulesAnonymousIpList',
+      'AWSManagedRulesCommonRuleSet',
+      'BodySizeExceptLargeBodyRoutes',
+      'AWSManagedRulesKnownBadInputsRuleSet',
+    ]);
+  });
+
+  it('blocks with the IP lists as AWS ships them, except hosting providers (mirrors, agents on servers), which are only counted', () => {
+    const byName = (name: string) => rules().find((r) => r.Name === name) as WafRule & { OverrideAction?: unknown };
+    const reputation = byName('AWSManagedRulesAmazonIpReputationList');
+    expect(reputation.Statement.ManagedRuleGroupStatement).toEqual({ VendorName: 'AWS', Name: 'AWSManagedRulesAmazonIpReputationList' });
+    expect(reputation.OverrideAction).toEqual({ None: {} });
+    const anonymous = byName('AWSManagedRulesAnonymousIpList');
+    expect(ANONYMOUS_IP_COUNT_ONLY).toBe('HostingProviderIPList');
+    expect(anonymous.Statement.ManagedRuleGroupStatement).toEqual({
+      VendorName: 'AWS',
+      Name: 'AWSManagedRulesAnonymousIpList',
+      RuleActionOverrides: [{ Name: 'HostingProviderIPList', ActionToUse: { Count: {} } }],
+    });
+    expect(anonymous.OverrideAction).toEqual({ None: {} });
+  });
+
+  /**
+   * The web ACL's capacity, estimated from the template by AWS WAF's published costs: a managed
+   * group its fixed WCU; a rate-based rule 2 plus its scope-down; a label match 1; a string
+   * match (EXACTLY, STARTS_WITH) 2; a regex 3; each text transformation but NONE 10; logical
+   * statements the sum of theirs. An upper bound: WAF may charge a shared transformation once.
+   */
+  const MANAGED_WCU: Record<string, number> = {
+    AWSManagedRulesCommonRuleSet: 700,
+    AWSManagedRulesKnownBadInputsRuleSet: 200,
+    AWSManagedRulesAmazonIpReputationList: 25,
+    AWSManagedRulesAnonymousIpList: 50,
+  };
+  interface AnyStatement extends WafStatement {
+    RateBasedStatement?: { ScopeDownStatement?: AnyStatement };
+    ManagedRuleGroupStatement?: { Name: string };
+    ByteMatchStatement?: WafStatement['ByteMatchStatement'] & { TextTransformations?: Array<{ Type: string }> };
+  }
+  function wcu(statement: AnyStatement): number {
+    const transformations = (list?: Array<{ Type: string }>) => 10 * (list ?? []).filter((t) => t.Type !== 'NONE').length;
+    if (statement.ManagedRuleGroupStatement) {
+      const cost = MANAGED_WCU[statement.ManagedRuleGroupStatement.Name];
+      if (cost === undefined) throw new Error(`no WCU known for ${statement.ManagedRuleGroupStatement.Name}`);
+      return cost;
+    }
+    if (statement.RateBasedStatement) return 2 + (statement.RateBasedStatement.ScopeDownStatement ? wcu(statement.RateBasedStatement.ScopeDownStatement) : 0);
+    if (statement.AndStatement) return statement.AndStatement.Statements.reduce((sum, s) => sum + wcu(s), 0);
+    if (statement.OrStatement) return statement.OrStatement.Statements.reduce((sum, s) => sum + wcu(s), 0);
+    if (statement.NotStatement) return wcu(statement.NotStatement.Statement);
+    if (statement.LabelMatchStatement) return 1;
+    if (statement.ByteMatchStatement && ['EXACTLY', 'STARTS_WITH', 'ENDS_WITH'].includes(statement.ByteMatchStatement.PositionalConstraint)) {
+      return 2 + transformations(statement.ByteMatchStatement.TextTransformations);
+    }
+    if (statement.RegexMatchStatement) return 3 + transformations(statement.RegexMatchStatement.TextTransformations);
+    throw new Error(`no WCU known for ${JSON.stringify(statement)}`);
+  }
+
+  it('stays within the 1,500 WCU a web ACL gets at the base price: 1,025 (docs/cdk.md, "WAF")', () => {
+    const perRule = Object.fromEntries(rules().map((r) => [r.Name, wcu(r.Statement as AnyStatement)]));
+    expect(perRule).toEqual({
+      ApiRateLimitPerIp: 24,
+      AWSManagedRulesAmazonIpReputationList: 25,
+      AWSManagedRulesAnonymousIpList: 50,
+      AWSManagedRulesCommonRuleSet: 700,
+      // One large-body route: a label match, and per route a method match and a path regex with two transformations.
+      BodySizeExceptLargeBodyRoutes: 1 + largeBodyRoutes(routes).length * (2 + 3 + 20),
+      AWSManagedRulesKnownBadInputsRuleSet: 200,
+    });
+    const total = Object.values(perRule).reduce((a, b) => a + b, 0);
+    expect(total).toBe(1025);
+    expect(total).toBeLessThanOrEqual(1500);
+  });
+
+  it('logs to aws-waf-logs-signet in us-east-1, kept logRetentionDays, with the Authorization header and query strings redacted, blocked and counted requests only', () => {
+    const [aclId] = onlyResource(json, 'AWS::WAFv2::WebACL');
+    const [, group] = resourcesOfType(json, 'AWS::Logs::LogGroup').find(([, g]) => g.Properties?.LogGroupName === WAF_LOG_GROUP_NAME) ?? [];
+    expect(group?.Properties).toMatchObject({ LogGroupName: WAF_LOG_GROUP_NAME, RetentionInDays: 90 });
+    expect(group?.DeletionPolicy).toBe('Retain');
+    expect(WAF_LOG_GROUP_NAME.startsWith('aws-waf-logs-')).toBe(true);
+    const [, logging] = onlyResource(json, 'AWS::WAFv2::LoggingConfiguration');
+    expect(logging.Properties).toEqual({
+      ResourceArn: { 'Fn::GetAtt': [aclId, 'Arn'] },
+      // The log group's ARN without the `:*` its GetAtt Arn ends with, as WAF requires.
+      LogDestinationConfigs: [{ 'Fn::Join': ['', ['arn:aws:logs:us-east-1:', { Ref: 'AWS::AccountId' }, `:log-group:${WAF_LOG_GROUP_NAME}`]] }],
+      RedactedFields: [{ SingleHeader: { Name: 'authorization' } }, { QueryString: {} }],
+      LoggingFilter: {
+        DefaultBehavior: 'DROP',
+        Filters: [
+          {
+            Behavior: 'KEEP',
+            Requirement: 'MEETS_ANY',
+            Conditions: [{ ActionCondition: { Action: 'BLOCK' } }, { ActionCondition: { Action: 'COUNT' } }, { ActionCondition: { Action: 'EXCLUDED_AS_COUNT' } }],
+          },
+        ],
+      },
+    });
+  });
+
+  it('lets WAF log delivery write to that log group only, for this account only', () => {
+    const [, policy] = onlyResource(json, 'AWS::Logs::ResourcePolicy');
+    // A JSON string joined around references: put the account's Ref back as a placeholder.
+    const parts = (policy.Properties?.PolicyDocument as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+    const text = parts.map((part) => (typeof part === 'string' ? part : 'ACCOUNT')).join('');
+    expect(JSON.parse(text)).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'WafLogDelivery',
+          Effect: 'Allow',
+          Principal: { Service: 'delivery.logs.amazonaws.com' },
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `arn:aws:logs:us-east-1:ACCOUNT:log-group:${WAF_LOG_GROUP_NAME}:log-stream:*`,
+          Condition: { StringEquals: { 'aws:SourceAccount': 'ACCOUNT' }, ArnLike: { 'aws:SourceArn': 'arn:aws:logs:us-east-1:ACCOUNT:*' } },
+        },
+      ],
+    });
   });
 
   it('counts every request CloudFront sends to the API: every route, and paths that only normalize to /v1/', () => {

@@ -49,11 +49,14 @@ describe('KeysStack: the TUF online keys', () => {
     }
   });
 
-  it('has the default key policy, which delegates to IAM: identity policies decide who may sign', () => {
+  it('delegates to IAM like the default key policy, except kms:CreateGrant, which only AWS services may use for a resource', () => {
     for (const role of ROLES) {
-      const policy = keys.Resources[keyLogicalId(role)]?.Properties?.KeyPolicy as { Statement: Array<{ Principal: unknown }> };
-      expect(policy.Statement).toHaveLength(1);
-      expect(JSON.stringify(policy.Statement[0]?.Principal)).toContain(':root');
+      const policy = keys.Resources[keyLogicalId(role)]?.Properties?.KeyPolicy as { Statement: Array<Record<string, unknown>> };
+      expect(policy.Statement).toEqual([
+        expect.objectContaining({ Effect: 'Allow', NotAction: 'kms:CreateGrant', Resource: '*' }),
+        expect.objectContaining({ Effect: 'Allow', Action: 'kms:CreateGrant', Resource: '*', Condition: { Bool: { 'kms:GrantIsForAWSResource': 'true' } } }),
+      ]);
+      for (const statement of policy.Statement) expect(JSON.stringify(statement.Principal)).toContain(':root');
     }
   });
 });

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functions, routeKey, routes } from '#lib/definitions/routes.ts';
 import { mainTable, tables } from '#lib/definitions/tables.ts';
 import { EXPIRY_WARNING_DAYS } from '#lib/releases/expiry.ts';
-import { REGISTRATION_ROUTE_KEY, REPOSITORY_FUNCTION_ID, STALLED_PERIODS } from '../../cdk/stacks/monitoring-stack.ts';
-import { DEFAULT_TIMESTAMP_REFRESH_MINUTES } from '../../cdk/config.ts';
+import { BUDGET_NAME, REGISTRATION_ROUTE_KEY, REPOSITORY_FUNCTION_ID, STALLED_PERIODS } from '../../cdk/stacks/monitoring-stack.ts';
+import { DEFAULT_MONTHLY_BUDGET_USD, DEFAULT_TIMESTAMP_REFRESH_MINUTES } from '../../cdk/config.ts';
 import { logMessages, logMetrics } from '#lib/log.ts';
 
 const AUTO_HALT_LOG_MESSAGE = logMessages.autoHalt;
@@ -128,7 +128,8 @@ describe('MonitoringStack: alarm topic', () => {
     const [topicId] = onlyResource(json, 'AWS::SNS::Topic');
     const [, policy] = onlyResource(json, 'AWS::SNS::TopicPolicy');
     const statements = (policy.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument.Statement;
-    expect(statements).toEqual([
+    // And AWS Budgets, in the primary region ("cost budget" below).
+    expect(statements.filter((s) => s.Sid !== 'BudgetsPublish')).toEqual([
       { Sid: 'AllowPublishThroughSSLOnly', Effect: 'Deny', Principal: '*', Action: 'sns:Publish', Resource: { Ref: topicId }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
       {
         Sid: 'CloudWatchAlarmsPublish',
@@ -434,5 +435,58 @@ describe('MonitoringStack in a replica region', () => {
 
   it('passes cdk-nag', () => {
     expect(new AwsSolutionsChecks().validateScope(replicated.app).violations).toEqual([]);
+  });
+});
+
+describe('MonitoringStack: cost budget', () => {
+  const budgetsCondition = {
+    StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+    ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:aws:budgets::', { Ref: 'AWS::AccountId' }, ':*']] } },
+  };
+
+  it('budgets the account\'s monthly cost, notifying the alarm topic at 80% actual and 100% forecast', () => {
+    const [topicId] = onlyResource(json, 'AWS::SNS::Topic');
+    const [, budget] = onlyResource(json, 'AWS::Budgets::Budget');
+    expect(DEFAULT_MONTHLY_BUDGET_USD).toBe(10_000);
+    const subscribers = [{ SubscriptionType: 'SNS', Address: { Ref: topicId } }];
+    expect(budget.Properties).toMatchObject({
+      Budget: { BudgetName: BUDGET_NAME, BudgetType: 'COST', TimeUnit: 'MONTHLY', BudgetLimit: { Amount: 10_000, Unit: 'USD' } },
+      NotificationsWithSubscribers: [
+        { Notification: { NotificationType: 'ACTUAL', ComparisonOperator: 'GREATER_THAN', Threshold: 80, ThresholdType: 'PERCENTAGE' }, Subscribers: subscribers },
+        { Notification: { NotificationType: 'FORECASTED', ComparisonOperator: 'GREATER_THAN', Threshold: 100, ThresholdType: 'PERCENTAGE' }, Subscribers: subscribers },
+      ],
+    });
+    // Created after the topic and its policy, which Budgets checks when it saves the subscriber.
+    const [policyId] = onlyResource(json, 'AWS::SNS::TopicPolicy');
+    expect(budget.DependsOn).toEqual(expect.arrayContaining([topicId, policyId]));
+  });
+
+  it('lets AWS Budgets publish to the topic and use its key for this account\'s budgets only', () => {
+    const [topicId] = onlyResource(json, 'AWS::SNS::Topic');
+    const [, policy] = onlyResource(json, 'AWS::SNS::TopicPolicy');
+    const topicStatements = (policy.Properties as { PolicyDocument: { Statement: Array<Record<string, unknown>> } }).PolicyDocument.Statement;
+    expect(topicStatements.filter((s) => JSON.stringify(s.Principal).includes('budgets'))).toEqual([
+      { Sid: 'BudgetsPublish', Effect: 'Allow', Principal: { Service: 'budgets.amazonaws.com' }, Action: 'sns:Publish', Resource: { Ref: topicId }, Condition: budgetsCondition },
+    ]);
+    const [, key] = onlyResource(json, 'AWS::KMS::Key');
+    const keyStatements = (key.Properties?.KeyPolicy as { Statement: Array<Record<string, unknown>> }).Statement;
+    expect(keyStatements.filter((s) => JSON.stringify(s.Principal).includes('budgets'))).toEqual([
+      expect.objectContaining({ Sid: 'BudgetsPublishEncrypted', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Condition: budgetsCondition }),
+    ]);
+  });
+
+  it('takes the amount from signet.monitoring.monthlyBudgetUsd, and exists once per account: not in a replica region', () => {
+    const other = synthSignet({ signet: { replicaRegions: ['eu-central-1'], monitoring: { monthlyBudgetUsd: 2500 } } });
+    try {
+      const [primary, replica] = other.stacks.regions;
+      if (!primary || !replica) throw new Error('expected two regions');
+      const [, budget] = onlyResource(other.json(primary.monitoring), 'AWS::Budgets::Budget');
+      expect(budget.Properties).toMatchObject({ Budget: { BudgetLimit: { Amount: 2500, Unit: 'USD' } } });
+      const replicaJson = other.json(replica.monitoring);
+      expect(resourcesOfType(replicaJson, 'AWS::Budgets::Budget')).toEqual([]);
+      expect(JSON.stringify(replicaJson)).not.toContain('budgets.amazonaws.com');
+    } finally {
+      other.dispose();
+    }
   });
 });
