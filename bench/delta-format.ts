@@ -26,14 +26,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeDatabase } from './signature-db.ts';
 
-interface Run {
+export interface Run {
   readonly seconds: number;
   readonly peakMiB: number;
   readonly stdout: string;
 }
 
 /** Runs a command under GNU time: wall seconds and peak RSS (`%M`, KiB) of the command. */
-function timed(command: string, args: readonly string[]): Promise<Run> {
+export function timed(command: string, args: readonly string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/time', ['-f', 'TIME %e %M', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -49,7 +49,7 @@ function timed(command: string, args: readonly string[]): Promise<Run> {
   });
 }
 
-const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+export const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 const size = async (file: string) => (await stat(file)).size;
 
 /** Node decoders: each applies `patch` to `base` and returns the new version. */
@@ -58,7 +58,7 @@ type Decoder = (base: Buffer, patch: Buffer) => Promise<Uint8Array>;
 /** Imported by a name held in a variable: these are optional (devDependencies at most), typed here by hand. */
 const optional = (name: string): Promise<Record<string, unknown>> => import(name) as Promise<Record<string, unknown>>;
 
-const decoders: Record<string, { pkg: string; format: 'zstd' | 'vcdiff'; decode: Decoder }> = {
+export const decoders: Record<string, { pkg: string; format: 'zstd' | 'vcdiff'; decode: Decoder }> = {
   '@bokuweb/zstd-wasm (wasm) decompressUsingDict': {
     pkg: '@bokuweb/zstd-wasm',
     format: 'zstd',
@@ -112,6 +112,12 @@ async function applyInChild(name: string, baseFile: string, patchFile: string, e
   }
 }
 
+/** Applies `patch` to `base` with one of `decoders` in a child process of its own: its wall time, peak RSS and result ("ok (decode N s)" or why not). */
+export async function applyInNode(name: string, base: string, patch: string, expected: string): Promise<Run & { result: string }> {
+  const run = await timed(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--apply', name, base, patch, expected]);
+  return { ...run, result: run.stdout.trim() };
+}
+
 interface Row {
   readonly mb: number;
   readonly candidate: string;
@@ -143,7 +149,6 @@ async function measureSize(work: string, mb: number, levels: readonly number[], 
   const full = await timed('zstd', ['-q', '-f', `-${fullLevel}`, '--long=27', next, '-o', fullZst]);
   rows.push({ mb, candidate: `no patch: whole v1, zstd -${fullLevel} --long=27`, patchBytes: await size(fullZst), targetBytes, make: { ...full, command: `zstd -${fullLevel} --long=27 v1 -o v1.zst` } });
 
-  const nodeSelf = [process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), '--apply'] as const;
   const applyNode = async (format: 'zstd' | 'vcdiff', patch: string): Promise<Row[]> => {
     const nodeRows: Row[] = [];
     for (const [name, decoder] of Object.entries(decoders)) {
@@ -152,8 +157,8 @@ async function measureSize(work: string, mb: number, levels: readonly number[], 
         nodeRows.push({ mb, candidate: `  apply in Node: ${name}`, targetBytes, apply: { seconds: NaN, peakMiB: NaN, stdout: '', command: '', result: 'not installed' } });
         continue;
       }
-      const run = await timed(nodeSelf[0], [...nodeSelf.slice(1), name, base, patch, expected]);
-      nodeRows.push({ mb, candidate: `  apply in Node: ${name}`, targetBytes, apply: { ...run, command: `node bench/delta-format.ts --apply '${name}'`, result: run.stdout.trim() } });
+      const run = await applyInNode(name, base, patch, expected);
+      nodeRows.push({ mb, candidate: `  apply in Node: ${name}`, targetBytes, apply: { ...run, command: `node bench/delta-format.ts --apply '${name}'` } });
     }
     return nodeRows;
   };
@@ -226,10 +231,11 @@ function table(rows: readonly Row[]): string {
   return `${lines.join('\n')}\n\nCommands:\n${[...new Set(commands)].map((c) => `- \`${c}\``).join('\n')}`;
 }
 
-if (process.argv[2] === '--apply') {
+const main = process.argv[1] === fileURLToPath(import.meta.url);
+if (main && process.argv[2] === '--apply') {
   const [name, base, patch, expected] = process.argv.slice(3) as [string, string, string, string];
   await applyInChild(name, base, patch, expected);
-} else {
+} else if (main) {
   const sizes = (process.env.DELTA_MB ?? '60,160').split(',').map(Number);
   const levels = (process.env.DELTA_ZSTD_LEVELS ?? '3,19').split(',').map(Number);
   const chainLevel = Number(process.env.DELTA_CHAIN_LEVEL ?? 3);
