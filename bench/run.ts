@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { printFigures, timedCommand } from './harness.ts';
 import type { Suite } from './harness.ts';
 import { agentSuite } from './suites/agent.ts';
+import { deltaFormatSuite } from './suites/delta-format.ts';
 import { deliverySuite } from './suites/delivery.ts';
 import { licensingSuite } from './suites/licensing.ts';
 import { localOriginSuite } from './suites/local-origin.ts';
@@ -28,6 +29,7 @@ const suites: Record<string, Suite> = {
   agent: agentSuite,
   polls: pollsSuite,
   mirror: mirrorSuite,
+  'delta-format': deltaFormatSuite,
 };
 const only = process.argv[2];
 
