@@ -10,6 +10,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 
 export const GRANT_FOR_AWS_RESOURCE = { Bool: { 'kms:GrantIsForAWSResource': 'true' } } as const;
 
+/**
+ * The same rule as a deny, which no IAM policy can override: a grant neither for an AWS
+ * resource nor made by an AWS service is refused to everyone (AWS Control Tower's
+ * CT.KMS.PR.3 asks for exactly this statement).
+ */
+export const DENY_OTHER_GRANTS = { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } } as const;
+
 /** A fresh document per key: statements added later (a service principal) go to that key only. */
 export function accountKeyPolicy(): iam.PolicyDocument {
   const account = new iam.AccountRootPrincipal();
@@ -22,6 +29,14 @@ export function accountKeyPolicy(): iam.PolicyDocument {
         actions: ['kms:CreateGrant'],
         resources: ['*'],
         conditions: GRANT_FOR_AWS_RESOURCE,
+      }),
+      new iam.PolicyStatement({
+        sid: 'NoGrantsOtherwise',
+        effect: iam.Effect.DENY,
+        principals: [new iam.StarPrincipal()],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        conditions: DENY_OTHER_GRANTS,
       }),
     ],
   });

@@ -55,8 +55,9 @@ describe('KeysStack: the TUF online keys', () => {
       expect(policy.Statement).toEqual([
         expect.objectContaining({ Effect: 'Allow', NotAction: 'kms:CreateGrant', Resource: '*' }),
         expect.objectContaining({ Effect: 'Allow', Action: 'kms:CreateGrant', Resource: '*', Condition: { Bool: { 'kms:GrantIsForAWSResource': 'true' } } }),
+        expect.objectContaining({ Effect: 'Deny', Principal: '*', Action: 'kms:CreateGrant', Resource: '*' }),
       ]);
-      for (const statement of policy.Statement) expect(JSON.stringify(statement.Principal)).toContain(':root');
+      for (const statement of policy.Statement.filter((s) => s.Effect === 'Allow')) expect(JSON.stringify(statement.Principal)).toContain(':root');
     }
   });
 });

@@ -5,7 +5,7 @@
  * key policy and IAM policy, with a publishing role and a replica region in the app.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRANT_FOR_AWS_RESOURCE } from '../../cdk/constructs/key-policy.ts';
+import { DENY_OTHER_GRANTS, GRANT_FOR_AWS_RESOURCE } from '../../cdk/constructs/key-policy.ts';
 import type { CfnTemplate, SynthesizedApp } from './support.ts';
 import { synthSignet } from './support.ts';
 
@@ -73,6 +73,15 @@ describe('kms:CreateGrant', () => {
     for (const key of keys) {
       const sids = (key.Properties?.KeyPolicy as { Statement: Statement[] }).Statement.map((s) => s.Sid);
       expect(sids).toEqual(expect.arrayContaining(['AccountAdministersAndUses', 'GrantsOnlyForAwsResources']));
+      // And the deny no IAM policy overrides, as AWS Control Tower's CT.KMS.PR.3 words it.
+      expect((key.Properties?.KeyPolicy as { Statement: unknown[] }).Statement).toContainEqual({
+        Sid: 'NoGrantsOtherwise',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: DENY_OTHER_GRANTS,
+      });
     }
     const cdkDefault: CfnTemplate = {
       Resources: { Key: { Type: 'AWS::KMS::Key', Properties: { KeyPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:*', Principal: { AWS: 'x' }, Resource: '*' }] } } } },
