@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'dist/', 'layers/*/dist/', 'coverage/', '.signet/'] },
+  { ignores: ['node_modules/', 'cdk.out/', 'cdk.out.regions/', 'dist/', 'layers/*/dist/', 'coverage/', '.signet/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
