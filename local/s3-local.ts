@@ -50,6 +50,13 @@ export async function startS3Local(dataDir: string, bucket: string): Promise<S3L
     configureBuckets: [{ name: bucket }],
   });
   const address = await server.run();
+  if (server.httpServer) {
+    // Node closes an idle keep-alive socket after 5 s; a client reusing it at that moment
+    // gets ECONNRESET, which the SDK cannot retry for a streamed upload. Far longer than
+    // any gap between one process's S3 calls, as S3's own idle timeout is.
+    server.httpServer.keepAliveTimeout = 65_000;
+    server.httpServer.headersTimeout = 66_000;
+  }
   const endpoint = `http://127.0.0.1:${address.port}`;
   const client = localS3Client(endpoint);
   return {
