@@ -43,25 +43,40 @@ export interface PatchStats {
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
- * The patch to try for `file`, if any: a format this agent knows, that gives exactly this
- * file, from a base the store holds, and smaller than the file (else the whole file costs
- * less). The smallest such one. The set manifest is TUF-verified, but read here field by
- * field: an entry of another shape is skipped, not an error.
+ * The patches the set manifest lists for `file` in a format this agent knows and that give
+ * exactly this file. The set manifest is TUF-verified, but read here field by field: an
+ * entry of another shape is skipped, not an error (patches are optional).
  */
-export function choosePatch(file: SetFile, hasBase: (sha256: string) => boolean): UsablePatch | undefined {
+export function listedPatches(file: SetFile): UsablePatch[] {
   const listed: unknown = (file as { patches?: unknown }).patches;
-  if (!Array.isArray(listed)) return undefined;
-  let best: UsablePatch | undefined;
-  for (const entry of listed as Array<Record<string, unknown>>) {
+  if (!Array.isArray(listed)) return [];
+  return (listed as Array<Record<string, unknown>>).flatMap((entry) => {
     const base = (entry.base as { sha256?: unknown } | undefined)?.sha256;
     const result = (entry.result as { sha256?: unknown } | undefined)?.sha256;
     const { target, sha256, length } = entry;
-    if (entry.format !== PATCH_FORMAT || typeof target !== 'string' || typeof sha256 !== 'string' || !HEX64.test(sha256) || typeof base !== 'string' || !HEX64.test(base)) continue;
-    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0 || length >= file.length) continue;
-    if (result !== file.sha256 || base === file.sha256 || !hasBase(base)) continue;
-    if (!best || length < best.length) best = { target, sha256, length, base };
+    if (entry.format !== PATCH_FORMAT || typeof target !== 'string' || typeof sha256 !== 'string' || !HEX64.test(sha256) || typeof base !== 'string' || !HEX64.test(base)) return [];
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0 || result !== file.sha256 || base === file.sha256) return [];
+    return [{ target, sha256, length, base }];
+  });
+}
+
+/**
+ * The patch to try for `file`, if any: one of `listedPatches`, from a base the store
+ * holds, and smaller than the file (else the whole file costs less). The smallest such one.
+ */
+export function choosePatch(file: SetFile, hasBase: (sha256: string) => boolean): UsablePatch | undefined {
+  let best: UsablePatch | undefined;
+  for (const patch of listedPatches(file)) {
+    if (patch.length >= file.length || !hasBase(patch.base)) continue;
+    if (!best || patch.length < best.length) best = patch;
   }
   return best;
+}
+
+/** Whether the signed target info vouches for the patch as the set manifest lists it: this product's, of kind patch, the same hash and length. */
+export function signsPatch(info: TargetFile | undefined, product: string, patch: UsablePatch): info is TargetFile {
+  const custom = (info?.custom ?? {}) as { product?: unknown; kind?: unknown };
+  return info !== undefined && custom.product === product && custom.kind === 'patch' && info.hashes.sha256 === patch.sha256 && info.length === patch.length;
 }
 
 /**
@@ -165,10 +180,7 @@ export async function patchMissing(
 async function rebuild(dir: string, http: HttpClient, source: TargetSource, product: string, file: SetFile, patch: UsablePatch, targetInfo: (path: string) => Promise<TargetFile>, stats: PatchStats): Promise<void> {
   // The patch must be a signed target of this product, of kind patch, as the set manifest lists it.
   const info = await targetInfo(patch.target);
-  const custom = info.custom as { product?: unknown; kind?: unknown };
-  if (custom.product !== product || custom.kind !== 'patch' || info.hashes.sha256 !== patch.sha256 || info.length !== patch.length) {
-    throw new Error(`the set manifest and the signed targets metadata disagree about ${patch.target}`);
-  }
+  if (!signsPatch(info, product, patch)) throw new Error(`the set manifest and the signed targets metadata disagree about ${patch.target}`);
   const received: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
   try {
     await downloadToStore(dir, http, source, info, received); // verified against the signed hash and length
