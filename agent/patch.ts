@@ -31,6 +31,15 @@ export interface UsablePatch {
   readonly base: string;
 }
 
+/** Where patches come from: the install (or mirror) dir, the HTTP client, the grant-carrying target source, the product and its signed targets. */
+export interface PatchSource {
+  readonly dir: string;
+  readonly http: HttpClient;
+  readonly source: TargetSource;
+  readonly product: string;
+  readonly targetInfo: (path: string) => Promise<TargetFile>;
+}
+
 export interface PatchStats {
   /** Files rebuilt from a patch and verified. */
   applied: number;
@@ -147,15 +156,8 @@ export function applyPatchFile(base: string, patch: string, length: number, sign
  * length is moved into the store, as a download would be; any other outcome is a line in
  * `stats.fallbacks` and the file stays missing for the whole-file download.
  */
-export async function patchMissing(
-  dir: string,
-  http: HttpClient,
-  source: TargetSource,
-  product: string,
-  files: readonly SetFile[],
-  targetInfo: (path: string) => Promise<TargetFile>,
-  stats: PatchStats,
-): Promise<void> {
+export async function patchMissing(from: PatchSource, files: readonly SetFile[], stats: PatchStats): Promise<void> {
+  const { dir } = from;
   const held = new Set(await readdir(storeDir(dir)).catch(() => [] as string[]));
   const tried = new Set<string>();
   for (const file of files) {
@@ -165,7 +167,7 @@ export async function patchMissing(
     if (!patch) continue;
     const patchFile = storePath(dir, patch.sha256);
     try {
-      await rebuild(dir, http, source, product, file, patch, targetInfo, stats);
+      await rebuild(from, file, patch, stats);
       stats.applied++;
     } catch (error) {
       if (error instanceof AgentError && error.code === 'ABORTED') throw error;
@@ -177,7 +179,7 @@ export async function patchMissing(
   }
 }
 
-async function rebuild(dir: string, http: HttpClient, source: TargetSource, product: string, file: SetFile, patch: UsablePatch, targetInfo: (path: string) => Promise<TargetFile>, stats: PatchStats): Promise<void> {
+async function rebuild({ dir, http, source, product, targetInfo }: PatchSource, file: SetFile, patch: UsablePatch, stats: PatchStats): Promise<void> {
   // The patch must be a signed target of this product, of kind patch, as the set manifest lists it.
   const info = await targetInfo(patch.target);
   if (!signsPatch(info, product, patch)) throw new Error(`the set manifest and the signed targets metadata disagree about ${patch.target}`);

@@ -115,7 +115,7 @@ async function install(session: Session, offer: Offer, patches: boolean): Promis
   for (const [sha256, info] of set.targets) if (!(await inStore(dir, sha256, info.length))) lacking++;
   // Patches first: what they rebuild is in the store, so the download below skips it.
   const patched: PatchStats = { applied: 0, bytes: 0, fallbacks: [] };
-  if (patches) await patchMissing(dir, http, source, manifest.product, set.files, targetInfo, patched);
+  if (patches) await patchMissing({ dir, http, source, product: manifest.product, targetInfo }, set.files, patched);
   const stats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
   const { downloadMs } = await downloadMissing(dir, http, source, set.targets, stats, session.options.onProgress);
 

@@ -32,6 +32,7 @@ import type { DownloadStats, TargetSource } from '../agent/download.ts';
 import { downloadMissing, downloadToStore } from '../agent/download.ts';
 import { AgentError } from '../agent/errors.ts';
 import { inStore, storeDir } from '../agent/file-store.ts';
+import type { PatchSource } from '../agent/patch.ts';
 import { listedPatches, signsPatch } from '../agent/patch.ts';
 import type { HttpClient } from '../agent/http.ts';
 import { answerError } from '../agent/http.ts';
@@ -124,7 +125,7 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
       targets[consistentName(path, set.sha256)] = { sha256: set.sha256, length: setInfo.length };
       for (const file of set.files) targets[consistentName(file.target, file.sha256)] = { sha256: file.sha256, length: file.length };
       await downloadMissing(dir, http, source, set.targets, stats, deps.onProgress);
-      await holdPatches(dir, http, source, product, set.files, targetInfo, stats, targets);
+      await holdPatches({ dir, http, source, product, targetInfo }, set.files, stats, targets);
       (versions[product] ??= {})[version] = path;
     }
   }
@@ -168,16 +169,7 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
  * mirror of a version without patches answers 404) is left out, not a failed sync: an
  * agent then fetches the whole file, which this mirror holds.
  */
-async function holdPatches(
-  dir: string,
-  http: HttpClient,
-  source: TargetSource,
-  product: string,
-  files: readonly SetFile[],
-  targetInfo: (path: string) => Promise<TargetFile>,
-  stats: DownloadStats,
-  targets: Record<string, ServedTarget>,
-): Promise<void> {
+async function holdPatches({ dir, http, source, product, targetInfo }: PatchSource, files: readonly SetFile[], stats: DownloadStats, targets: Record<string, ServedTarget>): Promise<void> {
   for (const patch of files.flatMap((f) => listedPatches(f))) {
     const name = consistentName(patch.target, patch.sha256);
     if (targets[name]) continue;
