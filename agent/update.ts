@@ -9,7 +9,10 @@ import type { AgentOptions } from './client.ts';
 import type { DownloadStats } from './download.ts';
 import { downloadMissing } from './download.ts';
 import { AgentError } from './errors.ts';
+import { inStore } from './file-store.ts';
 import { Offer, offersInstalled, refuseRollback, requestManifest } from './manifest.ts';
+import type { PatchStats } from './patch.ts';
+import { patchMissing } from './patch.ts';
 import type { Poll } from './poll.ts';
 import { poll } from './poll.ts';
 import { report } from './report.ts';
@@ -23,6 +26,8 @@ import { refreshMetadata, verifySet } from './verify.ts';
 export interface UpdateOptions extends AgentOptions {
   /** Run even though an earlier answer stopped updates, and ask for the manifest even if timestamp.json did not change. */
   readonly force?: boolean;
+  /** false: download changed files whole, never from a binary patch (what an agent without patch support does). Default true. */
+  readonly patches?: boolean;
 }
 
 export type UpdateResult =
@@ -34,6 +39,12 @@ export type UpdateResult =
       readonly files: number;
       /** Files already in the store (unchanged since an earlier version): not downloaded. */
       readonly reusedFiles: number;
+      /** Files rebuilt from a binary patch and an earlier version's file (step 5a): not downloaded. */
+      readonly patchedFiles: number;
+      /** Bytes of patches received. */
+      readonly patchBytes: number;
+      /** Why a patch was given up and the file downloaded whole, one line per file. */
+      readonly patchFallbacks: readonly string[];
       readonly downloadedFiles: number;
       /** Bytes of the listed files received (the set manifest's are apart). */
       readonly downloadedBytes: number;
@@ -73,7 +84,7 @@ export async function update(options: UpdateOptions): Promise<UpdateResult> {
   }
   try {
     refuseRollback(manifest, installed);
-    const result = await install(session, offer);
+    const result = await install(session, offer, options.patches !== false);
     session.state = await updateState(dir, {
       installed: { version: manifest.version, path: result.setPath, setManifest: manifest.setManifest, installedAt: now() },
       ...snapshotSeen(polled),
@@ -94,21 +105,29 @@ export async function update(options: UpdateOptions): Promise<UpdateResult> {
 }
 
 /** Steps 4 to 6.4: verify, download what is missing, build the set, switch `current`, remove what it does not use. */
-async function install(session: Session, offer: Offer): Promise<Omit<Extract<UpdateResult, { result: 'installed' }>, 'result' | 'version' | 'previousVersion'> & { setPath: string }> {
+async function install(session: Session, offer: Offer, patches: boolean): Promise<Omit<Extract<UpdateResult, { result: 'installed' }>, 'result' | 'version' | 'previousVersion'> & { setPath: string }> {
   const { dir, http } = session;
   const manifest = offer.manifest;
   const targetInfo = await refreshMetadata(dir, http, manifest, offer);
   const source = { url: async (path: string) => withQuery(`${manifest.targetsUrl}${path}`, await offer.query()), renew: () => offer.renew() };
   const set = await verifySet(dir, http, source, manifest, targetInfo);
+  let lacking = 0;
+  for (const [sha256, info] of set.targets) if (!(await inStore(dir, sha256, info.length))) lacking++;
+  // Patches first: what they rebuild is in the store, so the download below skips it.
+  const patched: PatchStats = { applied: 0, bytes: 0, fallbacks: [] };
+  if (patches) await patchMissing({ dir, http, source, product: manifest.product, targetInfo }, set.files, patched);
   const stats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
-  const { missing, downloadMs } = await downloadMissing(dir, http, source, set.targets, stats, session.options.onProgress);
+  const { downloadMs } = await downloadMissing(dir, http, source, set.targets, stats, session.options.onProgress);
 
   const path = await assembleSet(dir, manifest.version, set.files);
   await switchCurrent(dir, path);
   await collectGarbage(dir, path, new Set([set.sha256, ...set.files.map((f) => f.sha256)]));
   return {
     files: set.files.length,
-    reusedFiles: set.files.length - missing,
+    reusedFiles: set.files.length - lacking,
+    patchedFiles: patched.applied,
+    patchBytes: patched.bytes,
+    patchFallbacks: patched.fallbacks,
     downloadedFiles: stats.files,
     setManifestBytes: set.downloadedBytes,
     downloadedBytes: stats.bytes,

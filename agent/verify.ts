@@ -23,6 +23,8 @@ export interface SetFile {
   readonly target: string;
   readonly length: number;
   readonly sha256: string;
+  /** Binary patches that give this file (agent/patch.ts reads them); not checked here: a bad one only costs the whole download. */
+  readonly patches?: unknown;
 }
 
 export interface VerifiedSet {

@@ -35,6 +35,7 @@ import { versionsIn } from '#lib/releases/targets.ts';
 import { compareVersions } from '#lib/releases/versions.ts';
 import { parseRoot, parseTargets, parseTimestamp, rootChainBreak } from '#lib/tuf/metadata.ts';
 import { storeDir, storePath } from '../agent/file-store.ts';
+import { listedPatches, signsPatch } from '../agent/patch.ts';
 import type { HttpClient } from '../agent/http.ts';
 import { MirrorError } from './errors.ts';
 import type { RelayedReport } from './licensing.ts';
@@ -133,7 +134,10 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
         if (compareVersions(version, options.since) > 0) continue;
         const setSha = trustedTargets.signed.targets[setPath]?.hashes.sha256 ?? '';
         lacking.delete(setSha);
-        for (const file of parseSetManifest(await readFile(storePath(dir, setSha))).files) lacking.delete(file.sha256);
+        for (const file of parseSetManifest(await readFile(storePath(dir, setSha))).files) {
+          lacking.delete(file.sha256);
+          for (const patch of listedPatches(file)) lacking.delete(patch.sha256);
+        }
         void product;
       }
     }
@@ -364,6 +368,10 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
           if (!fileInfo || fileInfo.hashes.sha256 !== f.sha256 || fileInfo.length !== f.length) throw new MirrorError(`${product} ${version}: ${f.path} is not signed as the set says`);
           if (!(await have(f.sha256, f.length))) throw new MirrorError(`${product} ${version}: ${f.path} is neither in the bundle nor here (export without --since, or with an older one)`);
           served.targets[consistentName(f.target, f.sha256)] = { sha256: f.sha256, length: f.length };
+          // Its patches when signed as listed and at hand; without them agents here fetch the whole file.
+          for (const patch of listedPatches(f)) {
+            if (signsPatch(targets.targets[patch.target], product, patch) && (await have(patch.sha256, patch.length))) served.targets[consistentName(patch.target, patch.sha256)] = { sha256: patch.sha256, length: patch.length };
+          }
         }
         (served.versions[product] ??= {})[version] = setPath;
       }

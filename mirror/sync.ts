@@ -9,7 +9,8 @@
  *  4. For each entitled product, the versions to hold: each channel's head and previous
  *     version, and the newest `keep` ones (so agents a few versions behind still fetch only
  *     what changed). Each set manifest and file is verified against the signed targets
- *     before it is stored (the agent's verifySet and downloads, resumable).
+ *     before it is stored (the agent's verifySet and downloads, resumable), and so is each
+ *     binary patch a held set manifest lists (held when it can be had: holdPatches).
  *  5. What is served switches over: the files first, then the metadata, then the index of
  *     served targets, then timestamp.json. Files no held version uses are removed.
  *  6. Agents' reports queued here go upstream.
@@ -28,12 +29,15 @@ import { consistentName } from '#lib/releases/set-manifest.ts';
 import { versionsIn } from '#lib/releases/targets.ts';
 import { parseRoot, parseTargets, rootChainBreak } from '#lib/tuf/metadata.ts';
 import type { DownloadStats, TargetSource } from '../agent/download.ts';
-import { downloadMissing } from '../agent/download.ts';
+import { downloadMissing, downloadToStore } from '../agent/download.ts';
 import { AgentError } from '../agent/errors.ts';
-import { storeDir } from '../agent/file-store.ts';
+import { inStore, storeDir } from '../agent/file-store.ts';
+import type { PatchSource } from '../agent/patch.ts';
+import { listedPatches, signsPatch } from '../agent/patch.ts';
 import type { HttpClient } from '../agent/http.ts';
 import { answerError } from '../agent/http.ts';
 import { withQuery } from '../agent/tuf-fetcher.ts';
+import type { SetFile } from '../agent/verify.ts';
 import { refreshMetadata, verifySet } from '../agent/verify.ts';
 import type { MirrorLicensing, RelayedReport, WithdrawingCode } from './licensing.ts';
 import { WITHDRAWING_CODES } from './licensing.ts';
@@ -121,6 +125,7 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
       targets[consistentName(path, set.sha256)] = { sha256: set.sha256, length: setInfo.length };
       for (const file of set.files) targets[consistentName(file.target, file.sha256)] = { sha256: file.sha256, length: file.length };
       await downloadMissing(dir, http, source, set.targets, stats, deps.onProgress);
+      await holdPatches({ dir, http, source, product, targetInfo }, set.files, stats, targets);
       (versions[product] ??= {})[version] = path;
     }
   }
@@ -155,6 +160,28 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
     lastSuccessAt: new Date().toISOString(),
     ...(reportsError && { detail: `reports not sent yet: ${reportsError}` }),
   };
+}
+
+/**
+ * The binary patches a held set manifest lists (docs/agent-protocol.md, step 5a), held and
+ * served like its files, so agents here download a patch rather than the whole file.
+ * Unlike a file, a patch that is not signed as listed or cannot be fetched (an upstream
+ * mirror of a version without patches answers 404) is left out, not a failed sync: an
+ * agent then fetches the whole file, which this mirror holds.
+ */
+async function holdPatches({ dir, http, source, product, targetInfo }: PatchSource, files: readonly SetFile[], stats: DownloadStats, targets: Record<string, ServedTarget>): Promise<void> {
+  for (const patch of files.flatMap((f) => listedPatches(f))) {
+    const name = consistentName(patch.target, patch.sha256);
+    if (targets[name]) continue;
+    try {
+      const info = await targetInfo(patch.target).catch(() => undefined);
+      if (!signsPatch(info, product, patch)) continue;
+      if (!(await inStore(dir, patch.sha256, patch.length))) await downloadToStore(dir, http, source, info, stats);
+      targets[name] = { sha256: patch.sha256, length: patch.length };
+    } catch (error) {
+      if (error instanceof AgentError && error.code === 'ABORTED') throw error;
+    }
+  }
 }
 
 /**

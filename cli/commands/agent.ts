@@ -19,7 +19,7 @@ const log = (line: string) => console.error(`signet agent: ${line}`);
 
 function describe(result: UpdateResult): string {
   if (result.result === 'up-to-date') return `up to date${result.version ? ` (${result.version})` : ''}`;
-  return `installed ${result.version}${result.previousVersion ? ` (was ${result.previousVersion})` : ''}: ${result.files} files, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes in ${(result.downloadMs / 1000).toFixed(2)} s), ${result.reusedFiles} unchanged`;
+  return `installed ${result.version}${result.previousVersion ? ` (was ${result.previousVersion})` : ''}: ${result.files} files, ${result.downloadedFiles} downloaded (${result.downloadedBytes} bytes in ${(result.downloadMs / 1000).toFixed(2)} s), ${result.reusedFiles} unchanged${result.patchedFiles > 0 ? `, ${result.patchedFiles} from patches (${result.patchBytes} bytes)` : ''}${result.patchFallbacks.length > 0 ? `, ${result.patchFallbacks.length} patches given up for the whole file` : ''}`;
 }
 
 function printStatus(s: AgentStatus): void {

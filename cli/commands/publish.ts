@@ -5,7 +5,9 @@ import { s3ObjectStore } from '#lib/aws/objects.ts';
 import { s3Uploader } from '#lib/aws/upload.ts';
 import type { CommitResult } from '#lib/releases/repository.ts';
 import type { Channel, RepositoryState } from '#lib/releases/store.ts';
+import { DEFAULT_PATCH_FROM_VERSIONS } from '#lib/releases/patches.ts';
 import { publish } from '#lib/releases/publish.ts';
+import { zstdPatcher } from '#lib/releases/zstd-patch.ts';
 import { pemSigner } from '#lib/tuf/signer.ts';
 import { tufKeyDir } from '#local/tuf-keys.ts';
 import type { ServerFlags } from '../admin-client.ts';
@@ -31,8 +33,9 @@ export function registerPublish(program: Command): void {
       .option('--channel <name>', 'also point this channel at the new version')
       .option('--percent <n>', 'with --channel: the share of agents for the first wave', '100')
       .option('--targets-key <file>', 'PEM private key of the TUF targets role (env SIGNET_TARGETS_KEY); default: the local stack\'s')
-      .option('--retention <n>', 'how many versions of the product stay downloadable', '5'),
-  ).action(async (flags: Flags & { product: string; version: string; dir: string; channel?: string; percent: string; targetsKey?: string; retention: string }) => {
+      .option('--retention <n>', 'how many versions of the product stay downloadable', '5')
+      .option('--patch-from-versions <k>', 'make a binary patch of each changed file from each of the last K published versions (needs the zstd command; 0: none)', String(DEFAULT_PATCH_FROM_VERSIONS)),
+  ).action(async (flags: Flags & { product: string; version: string; dir: string; channel?: string; percent: string; targetsKey?: string; retention: string; patchFromVersions: string }) => {
     const started = Date.now();
     const client = await adminClient(flags);
     const keyFile = flags.targetsKey ?? process.env.SIGNET_TARGETS_KEY ?? (client.dataDir ? `${tufKeyDir(client.dataDir)}/targets.key.pem` : undefined);
@@ -42,6 +45,11 @@ export function registerPublish(program: Command): void {
     if (!Number.isInteger(retention) || retention < 1) throw new CliError('--retention must be a positive whole number');
     const percent = Number(flags.percent);
     if (!(percent >= 0 && percent <= 100)) throw new CliError('--percent must be between 0 and 100');
+    const patchFromVersions = Number(flags.patchFromVersions);
+    if (!Number.isInteger(patchFromVersions) || patchFromVersions < 0) throw new CliError('--patch-from-versions must be a whole number, 0 or more');
+    // Patches only save agents bytes: a publisher without zstd still publishes, and is told so once.
+    const patcher = patchFromVersions > 0 ? await zstdPatcher() : undefined;
+    if (patchFromVersions > 0 && !patcher) console.error('zstd not found: publishing without binary patches (install zstd to make them)');
 
     const uploading = terminalProgress('uploading');
     const repository = await client.call<{ state: RepositoryState | null; bucket: string }>('GET', '/v1/admin/repository');
@@ -56,10 +64,11 @@ export function registerPublish(program: Command): void {
           commit: (body) => client.call<CommitResult>('POST', '/v1/admin/releases', body),
         },
         targetsSigner,
+        patcher,
         now: () => new Date(),
         ...(!flags.json && uploading && { progress: (done: { files: number; bytes: number }, total: { files: number; bytes: number }) => uploading({ files: done.files, totalFiles: total.files, bytes: done.bytes, totalBytes: total.bytes }) }),
       },
-      { product: flags.product, version: flags.version, dir: flags.dir, retention },
+      { product: flags.product, version: flags.version, dir: flags.dir, retention, patchFromVersions },
     ).catch((error: unknown) => {
       // The service's refusal, said as the service says it: `CONFLICT: ... already published ...`.
       throw error instanceof AdminApiError ? new CliError(`${error.code}: ${error.detail}`) : error;
@@ -75,6 +84,7 @@ export function registerPublish(program: Command): void {
       uploaded: `${summary.uploadedFiles} files, ${(summary.uploadedBytes / 1e6).toFixed(1)} MB (the rest was stored already)`,
       'targets version': summary.targetsVersion,
       'set manifest': summary.setManifest,
+      patches: `${summary.patches} (${(summary.patchBytes / 1e6).toFixed(2)} MB)${summary.patchesDropped > 0 ? `, ${summary.patchesDropped} not kept (not under half their file, or zstd failed)` : ''}`,
       ...(channel && { channel: `${channel.channel} at ${channel.percent}%` }),
       time: `${((Date.now() - started) / 1000).toFixed(1)} s`,
     }, flags.json === true, result);

@@ -209,6 +209,12 @@ export async function commitRelease(deps: RepositoryDeps, request: CommitRequest
     if (!entry || entry.hashes.sha256 !== file.sha256 || entry.length !== file.length) {
       throw new InvalidRequest('targets', `the set manifest lists ${file.target}, which the targets metadata does not vouch for`);
     }
+    for (const patch of file.patches ?? []) {
+      const patchEntry = targets.signed.targets[patch.target];
+      if (!patchEntry || patchEntry.hashes.sha256 !== patch.sha256 || patchEntry.length !== patch.length || customOf(patchEntry)?.kind !== 'patch' || patch.result?.sha256 !== file.sha256) {
+        throw new InvalidRequest('targets', `the set manifest lists the patch ${patch.target}, which the targets metadata does not vouch for`);
+      }
+    }
   }
 
   // 1. New metadata under unique names: invisible, and safe from a racing publisher.

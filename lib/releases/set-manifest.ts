@@ -14,6 +14,29 @@ export interface SetFile {
   readonly target: string;
   readonly length: number;
   readonly sha256: string;
+  /**
+   * Binary patches that turn an earlier version's file at this path into this one
+   * (docs/tuf-repository.md, "Binary patches"). Optional and only present when non-empty,
+   * so an agent that reads `path`, `target`, `length`, `sha256` alone installs as before,
+   * and a set published without patches has the same bytes as before patches existed.
+   */
+  readonly patches?: readonly SetPatch[];
+}
+
+/** The one patch format: a zstd frame made with `zstd --patch-from=BASE`; applied with the base as a raw-content prefix. */
+export const PATCH_FORMAT = 'zstd-patch-from';
+
+export interface SetPatch {
+  /** So a later format can be added without an older agent misreading it: an agent applies only formats it knows. */
+  readonly format: typeof PATCH_FORMAT;
+  /** TUF target path of the patch: `<product>/<patch sha256>/<basename>.patch` (kind `patch`). */
+  readonly target: string;
+  readonly sha256: string;
+  readonly length: number;
+  /** The content the patch applies to: an earlier version's file at the same path, by hash (the agent's store is by hash). */
+  readonly base: { readonly sha256: string };
+  /** What applying it gives: always the file's own hash, said here so the patch entry stands on its own. */
+  readonly result: { readonly sha256: string };
 }
 
 export interface SetManifest {
@@ -51,9 +74,27 @@ export function consistentName(targetPath: string, sha256: string): string {
   return `${targetPath.slice(0, slash + 1)}${sha256}.${targetPath.slice(slash + 1)}`;
 }
 
+/**
+ * A patch's TUF target path: `<product>/<patch sha256>/<basename>.patch`, content-addressed
+ * like a file's. With the longest allowed basename (128) its stored name is 64 + 1 + 128 + 6
+ * = 199 characters, within `maxSegmentLength` (200).
+ */
+export function patchTargetPath(product: string, sha256: string, path: string): string {
+  return `${fileTargetPath(product, sha256, path)}.patch`;
+}
+
+const byKey = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+
 export function setManifestBytes(manifest: SetManifest): Buffer {
-  const files = [...manifest.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return Buffer.from(canonicalize({ product: manifest.product, version: manifest.version, files: files.map((f) => ({ ...f })) }));
+  const files = [...manifest.files].sort(byKey((f) => f.path));
+  return Buffer.from(
+    canonicalize({
+      product: manifest.product,
+      version: manifest.version,
+      // No `patches` key when there are none: a set without patches keeps the bytes (and so the hash) it had before patches existed.
+      files: files.map(({ patches, ...f }) => ({ ...f, ...(patches && patches.length > 0 && { patches: [...patches].sort(byKey((p) => p.base.sha256)).map((p) => ({ ...p })) }) })),
+    }),
+  );
 }
 
 /** A set manifest's TUF target path: `<product>/<sha256>/set-<version>.json` (content-addressed like a file's). */
@@ -64,7 +105,7 @@ export function setTargetPath(product: string, version: string, sha256: string):
 /** Custom fields on targets entries, so a client can tell what a target is without downloading it. */
 export interface TargetCustom {
   readonly product: string;
-  readonly kind: 'file' | 'set';
+  readonly kind: 'file' | 'set' | 'patch';
   /** Only on sets. */
   readonly version?: string;
 }

@@ -12,7 +12,7 @@ export const DEFAULT_RETENTION = 5;
 
 export function customOf(target: TargetFile): TargetCustom | undefined {
   const custom = target.custom as Partial<TargetCustom>;
-  return typeof custom.product === 'string' && (custom.kind === 'file' || custom.kind === 'set') ? (custom as TargetCustom) : undefined;
+  return typeof custom.product === 'string' && (custom.kind === 'file' || custom.kind === 'set' || custom.kind === 'patch') ? (custom as TargetCustom) : undefined;
 }
 
 /** The product's published versions in this targets metadata, newest first. */
@@ -39,7 +39,8 @@ export function nextTargets(input: NextTargetsInput): Metadata<Targets> {
   const { previous, manifest, manifestTarget, retainedManifests, now } = input;
   const product = manifest.product;
   const keepVersions = new Set(retainedManifests.map((m) => m.version));
-  const keepFiles = new Set([...retainedManifests, manifest].flatMap((m) => m.files.map((f) => f.target)));
+  // A file, or a patch, stays while any retained version lists it.
+  const keepFiles = new Set([...retainedManifests, manifest].flatMap((m) => m.files.flatMap((f) => [f.target, ...(f.patches ?? []).map((p) => p.target)])));
 
   const targets = new Targets({ version: (previous?.version ?? 0) + 1, specVersion: SPEC_VERSION, expires: expiresIn(EXPIRY_DAYS.targets, now) });
   for (const target of Object.values(previous?.targets ?? {})) {
@@ -52,6 +53,10 @@ export function nextTargets(input: NextTargetsInput): Metadata<Targets> {
   }
   for (const file of manifest.files) {
     targets.addTarget(new TargetFile({ path: file.target, length: file.length, hashes: { sha256: file.sha256 }, unrecognizedFields: { custom: { product, kind: 'file' } } }));
+    for (const patch of file.patches ?? []) {
+      // Its own kind, so no client mistakes a patch for a file of the set.
+      targets.addTarget(new TargetFile({ path: patch.target, length: patch.length, hashes: { sha256: patch.sha256 }, unrecognizedFields: { custom: { product, kind: 'patch' } } }));
+    }
   }
   targets.addTarget(
     new TargetFile({

@@ -146,7 +146,7 @@ describe('reference agent on its own product', () => {
   const registerAgent = (d: string, extra: Partial<Parameters<typeof register>[0]> = {}) =>
     register({ dir: d, server: stackInfo().baseUrl, licenseKey, product, root: join(stackInfo().dataDir, 'root.json'), machineId: `m-${randomUUID()}`, http: { env: {}, backoff: fastBackoff }, ...extra });
 
-  it('installs, then updates downloading only the changed file', async () => {
+  it('installs, then updates fetching only the changed file (as a binary patch from the old one)', async () => {
     await registerAgent(dir, { machineId });
     const first = installed(await update({ dir, http: { env: {} } }));
     expect(first).toMatchObject({ version: '1.0.0', files: 3, downloadedFiles: 3 });
@@ -156,9 +156,12 @@ describe('reference agent on its own product', () => {
     const net = recordingFetch();
     const second = installed(await update({ dir, http: { env: {}, fetch: net.fetchImpl } }));
     const changed = Buffer.byteLength(v2['daily.sig']);
-    expect(second).toMatchObject({ version: '1.1.0', previousVersion: '1.0.0', files: 3, downloadedFiles: 1, reusedFiles: 2, downloadedBytes: changed });
-    // Counted on the wire: the changed file and the set manifest, nothing of the 4 MB main.sig.
-    expect(net.targetBytes()).toBe(changed + second.setManifestBytes);
+    // daily.sig's patch from 1.0.0 (publish made it: far under half the file) rebuilds it; nothing is downloaded whole.
+    expect(second).toMatchObject({ version: '1.1.0', previousVersion: '1.0.0', files: 3, downloadedFiles: 0, patchedFiles: 1, reusedFiles: 2, downloadedBytes: 0, patchFallbacks: [] });
+    expect(second.patchBytes).toBeGreaterThan(0);
+    expect(second.patchBytes).toBeLessThan(changed / 2);
+    // Counted on the wire: the changed file's patch and the set manifest, nothing of the 4 MB main.sig.
+    expect(net.targetBytes()).toBe(second.patchBytes + second.setManifestBytes);
     expect(net.log.filter((e) => e.url.includes('/targets/')).length).toBe(2);
     expect(await setFiles(dir)).toEqual(v2);
     console.log(`[agent] update 1.0.0 -> 1.1.0: ${net.targetBytes()} target bytes on the wire for a ${Object.values(v2).reduce((n, c) => n + Buffer.byteLength(c), 0)}-byte set`);

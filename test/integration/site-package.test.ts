@@ -1,19 +1,21 @@
 /**
  * What a site installs: the site package (npm run build:site, one file that needs nothing
- * but Node) and the systemd units of deploy/systemd. The package runs from a folder with
- * no node_modules, configured the way the units configure it (their environment files,
- * the license key as a credential file); the units pass `systemd-analyze verify` and name
+ * but Node, and the patch decoder beside it) and the systemd units of deploy/systemd. The
+ * package runs from a folder with no node_modules but the decoder it carries, configured
+ * the way the units configure it (their environment files, the license key as a credential file); the units pass `systemd-analyze verify` and name
  * only flags and variables the package has.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { baseRecordCount, versionRecords } from '../../bench/signature-db.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { SitePackage } from '../../deploy/build-site.ts';
-import { buildSite } from '../../deploy/build-site.ts';
+import { PATCH_DECODER, buildSite } from '../../deploy/build-site.ts';
 import { publishVersion } from '#test/support/delivery.ts';
 import { createTestLicense } from '#test/support/licensing.ts';
 import type { RunningSignet } from '#test/support/cli.ts';
@@ -24,6 +26,7 @@ const root = join(stack.dataDir, 'root.json');
 const product = `site-${Date.now().toString(36)}-av`;
 const units = new URL('../../deploy/systemd/', import.meta.url);
 const systemdAnalyze = '/usr/bin/systemd-analyze';
+const zstdInstalled = await promisify(execFile)('zstd', ['--version']).then(() => true, () => false);
 let work: string;
 let site: SitePackage;
 let bin: string;
@@ -76,6 +79,29 @@ describe('the site package', () => {
     expect(installed.stdout).toMatch(/installed 2\.0\.0/);
     expect(await readFile(join(work, 'var-lib-signet-agent', 'current', 'main.sig'), 'utf8')).toBe('site\n');
     expect(await mirror.stop()).toBe(0);
+  });
+});
+
+describe('the patch decoder in the site package', () => {
+  it('sits beside the bundle, where the bundle resolves it, with its wasm', async () => {
+    const resolved = createRequire(bin).resolve(PATCH_DECODER);
+    expect(resolved.startsWith(join(work, 'opt-signet', 'node_modules'))).toBe(true);
+    expect(existsSync(join(dirname(resolved), 'zstd.wasm'))).toBe(true);
+  });
+
+  it.skipIf(!zstdInstalled)('is what the bundled agent applies a binary patch with', async () => {
+    const patched = `${product}-patch`;
+    const database = (v: number) => [...versionRecords(5, baseRecordCount(5, 100_000), v)].map((r) => `${r}\n`).join('');
+    await publishVersion(patched, '1.0.0', { 'main.ndb': database(0) }, ['--channel', 'stable']);
+    const { licenseKey } = await createTestLicense({ products: [patched], seats: 2 });
+    const dir = join(work, 'patch-agent');
+    const first = await runSignet(['agent', 'update', '--server', stack.baseUrl, '--license', licenseKey, '--product', patched, '--dir', dir, '--root', root], baseEnv, 60_000, bin);
+    expect(first.code, first.stderr).toBe(0);
+    await publishVersion(patched, '1.1.0', { 'main.ndb': database(1) }, ['--channel', 'stable']);
+    const second = await runSignet(['agent', 'update', '--dir', dir], baseEnv, 60_000, bin);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/installed 1\.1\.0 .*0 downloaded .*1 from patches/);
+    expect(await readFile(join(dir, 'current', 'main.ndb'), 'utf8')).toBe(database(1));
   });
 });
 

@@ -169,7 +169,7 @@ export interface CliPublish {
   readonly stdout: string;
   readonly stderr: string;
   /** The `--json` summary on success. */
-  readonly summary?: { product: string; version: string; files: number; uploadedFiles: number; uploadedBytes: number; targetsVersion: number; alreadyPublished: boolean; setManifest: string };
+  readonly summary?: { product: string; version: string; files: number; uploadedFiles: number; uploadedBytes: number; targetsVersion: number; alreadyPublished: boolean; setManifest: string; patches: number; patchBytes: number; patchesDropped: number };
 }
 
 /** Writes `files` into a temporary dir and publishes it with the real `signet publish --json`. */

@@ -108,3 +108,39 @@ describe('versionsIn', () => {
     expect(versionsIn(repo.current as Targets, 'demo-av').map((x) => x.version)).toEqual(['1.10.0', '1.9.0', '1.2.0']);
   });
 });
+
+describe('nextTargets with patches', () => {
+  const patchOf = (product: string, version: string, files: Record<string, string>, patches: Record<string, { from: string; body: string }>): SetManifest => {
+    const m = manifestOf(product, version, files);
+    return {
+      ...m,
+      files: m.files.map((f) => {
+        const p = patches[f.path];
+        return p ? { ...f, patches: [{ format: 'zstd-patch-from' as const, target: `${product}/${sha(p.body)}/${f.path}.patch`, sha256: sha(p.body), length: p.body.length, base: { sha256: sha(p.from) }, result: { sha256: f.sha256 } }] } : f;
+      }),
+    };
+  };
+
+  it('adds a patch as a target of its own kind, and keeps it while a retained version lists it', () => {
+    const v1 = manifestOf('demo-av', '1.0.0', { 'main.sig': 'm1' });
+    const v2 = patchOf('demo-av', '1.1.0', { 'main.sig': 'm2' }, { 'main.sig': { from: 'm1', body: 'p12' } });
+    const bytes = (m: SetManifest) => setManifestBytes(m);
+    const target = (m: SetManifest) => ({ path: setTargetPath('demo-av', m.version, sha(bytes(m))), length: bytes(m).length, sha256: sha(bytes(m)) });
+    const first = nextTargets({ previous: undefined, manifest: v1, manifestTarget: target(v1), retainedManifests: [], retention: 2, now }).signed;
+    const second = nextTargets({ previous: first, manifest: v2, manifestTarget: target(v2), retainedManifests: [v1], retention: 2, now }).signed;
+    const patchPath = v2.files[0]?.patches?.[0]?.target ?? '';
+    const entry = second.targets[patchPath];
+    expect(entry && customOf(entry)).toEqual({ product: 'demo-av', kind: 'patch' });
+    expect(entry?.hashes).toEqual({ sha256: sha('p12') });
+    expect(entry?.length).toBe(3);
+    // 1.2.0 with 1.1.0 retained: the patch 1.1.0 lists stays.
+    const v3 = manifestOf('demo-av', '1.2.0', { 'main.sig': 'm3' });
+    const third = nextTargets({ previous: second, manifest: v3, manifestTarget: target(v3), retainedManifests: [v2], retention: 2, now }).signed;
+    expect(third.targets[patchPath]).toBeDefined();
+    // 1.3.0 with only 1.2.0 retained: 1.1.0 and its patch are gone.
+    const v4 = manifestOf('demo-av', '1.3.0', { 'main.sig': 'm4' });
+    const fourth = nextTargets({ previous: third, manifest: v4, manifestTarget: target(v4), retainedManifests: [v3], retention: 2, now }).signed;
+    expect(fourth.targets[patchPath]).toBeUndefined();
+    expect(Object.values(fourth.targets).filter((t) => customOf(t)?.kind === 'patch')).toEqual([]);
+  });
+});
