@@ -18,15 +18,9 @@ import { channelKey, releaseKey } from '#lib/releases/store.ts';
 import type { Served } from './state.ts';
 import { paths } from './state.ts';
 
-/** A report from an agent behind the mirror, as it is sent upstream. */
-export interface RelayedReport {
-  readonly agentId: string;
-  readonly product: string;
-  readonly installedVersion: string;
-  readonly result: 'ok' | 'failed';
-  readonly detail?: string;
-  readonly at: string;
-}
+/** A report from an agent behind the mirror, as it is sent upstream: the service's relay type. */
+export type { RelayedReport } from '#lib/delivery/relay.ts';
+import type { RelayedReport } from '#lib/delivery/relay.ts';
 
 /** The upstream's refusals of a lease that say the license itself no longer serves. */
 export const WITHDRAWING_CODES = ['LICENSE_INVALID', 'LICENSE_REVOKED', 'LICENSE_SUSPENDED', 'LICENSE_EXPIRED'] as const;
