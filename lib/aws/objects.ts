@@ -1,5 +1,7 @@
 /** The signature bucket through the S3 API: what the release code and the local origin need, nothing more. */
+import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { GetObjectCommandOutput, HeadObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { cacheControlFor } from '#lib/definitions/bucket.ts';
@@ -7,6 +9,8 @@ import type { ObjectSource, StoredObject } from '#lib/http/serve-object.ts';
 
 export interface ObjectStore {
   get(key: string): Promise<Buffer | undefined>;
+  /** Streams an object into `file`, never whole in memory; false when there is no such object. */
+  download(key: string, file: string): Promise<boolean>;
   exists(key: string): Promise<boolean>;
   put(key: string, body: Buffer, contentType?: string): Promise<void>;
   /** Every key under a prefix (paginated). */
@@ -28,6 +32,17 @@ export function s3ObjectStore(s3: S3Client, bucket: string): ObjectStore {
         if (isNotFound(error)) return undefined;
         throw error;
       }
+    },
+    async download(key, file) {
+      let body: unknown;
+      try {
+        body = (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body;
+      } catch (error) {
+        if (isNotFound(error)) return false;
+        throw error;
+      }
+      await pipeline(body instanceof Readable ? body : Readable.from([]), createWriteStream(file, { mode: 0o600 }));
+      return true;
     },
     async exists(key) {
       try {

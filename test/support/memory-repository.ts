@@ -5,6 +5,7 @@
  * time, so a test can run the use cases at any later time through `deps.now`.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { Metadata, Targets } from '@tufjs/models';
 import type { Root } from '@tufjs/models';
 import type { ObjectStore } from '#lib/aws/objects.ts';
@@ -39,6 +40,11 @@ export class MemoryRepository {
 
   readonly bucket: ObjectStore = {
     get: async (key) => this.objects.get(key),
+    download: async (key, file) => {
+      const bytes = this.objects.get(key);
+      if (bytes) await writeFile(file, bytes);
+      return bytes !== undefined;
+    },
     exists: async (key) => this.objects.has(key),
     put: async (key, body) => void this.objects.set(key, body),
     list: async (prefix) => new Set([...this.objects.keys()].filter((k) => k.startsWith(prefix))),
