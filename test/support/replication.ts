@@ -17,8 +17,8 @@ import { repositoryKeys } from './memory-repository.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-/** Publishes `files` as `product` `version` into `deps.objects`; returns the object keys of its new targets. */
-export async function commitTestRelease(deps: RepositoryDeps, product: string, version: string, files: Record<string, string>): Promise<string[]> {
+/** Publishes `files` as `product` `version` into `deps.objects`: the object keys of its new targets (files first, the set manifest last) and the set manifest's target path. */
+export async function commitTestRelease(deps: RepositoryDeps, product: string, version: string, files: Record<string, string>): Promise<{ keys: string[]; setPath: string }> {
   const state = await deps.store.repositoryState();
   if (!state) throw new Error('the repository has no root');
   const uploaded: string[] = [];
@@ -50,7 +50,7 @@ export async function commitTestRelease(deps: RepositoryDeps, product: string, v
   });
   await signMetadata(targets, [repositoryKeys.targets]);
   await commitRelease(deps, { product, version, targets: targets.toJSON() }, 'arn:aws:iam::000000000000:user/replication-test');
-  return uploaded;
+  return { keys: uploaded, setPath: manifestPath };
 }
 
 /** Every key of `primary` that S3 replication would carry (replicatedPrefixes), optionally only those `which` accepts. */

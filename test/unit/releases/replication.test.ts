@@ -124,7 +124,7 @@ describe('promoteReplicaView', () => {
     await replicate(repo.bucket, replica.store, await replicatedKeys(repo.bucket));
     expect((await promoteReplicaView({ bucket: replica, now })).promoted).toBe(2);
 
-    const added = await commitTestRelease(deps, 'demo-av', '1.1.0', { 'main.sig': 'signatures two\n', 'engine.cfg': 'heuristics=on\n' });
+    const { keys: added } = await commitTestRelease(deps, 'demo-av', '1.1.0', { 'main.sig': 'signatures two\n', 'engine.cfg': 'heuristics=on\n' });
     const lagging = added[0] ?? '';
     await replicate(repo.bucket, replica.store, (await replicatedKeys(repo.bucket)).filter((key) => key !== lagging));
     const later = () => new Date(now().getTime() + 120_000);
@@ -156,7 +156,7 @@ describe('promoteReplicaView', () => {
     const { repo, deps, replica, now } = await primaryAndReplica();
     await refreshTimestamp(deps); // view 3, same snapshot as view 2
     const before = await replicatedKeys(repo.bucket);
-    const added = await commitTestRelease(deps, 'demo-av', '1.1.0', { 'main.sig': 'signatures two\n' }); // view 4
+    const { keys: added } = await commitTestRelease(deps, 'demo-av', '1.1.0', { 'main.sig': 'signatures two\n' }); // view 4
     await replicate(repo.bucket, replica.store, (await replicatedKeys(repo.bucket)).filter((key) => !added.includes(key)));
     expect(before).toContain(replicaViewKey(3));
     const result = await promoteReplicaView({ bucket: replica, now });
