@@ -12,6 +12,9 @@ import {
   replicaViewVersion,
 } from '#lib/releases/replication.ts';
 import { refreshTimestamp } from '#lib/releases/repository.ts';
+import type { Logger } from '#lib/log.ts';
+import { logMessages } from '#lib/log.ts';
+import { createReplicaPromoterHandler } from '#functions/replica-promoter/handler.ts';
 import { parseTimestamp } from '#lib/tuf/metadata.ts';
 import { DAY_MS, memoryRepositoryDeps, publishedRepository } from '#test/support/memory-repository.ts';
 import { commitTestRelease, replicate, replicatedKeys } from '#test/support/replication.ts';
@@ -192,5 +195,22 @@ describe('promoteReplicaView', () => {
     await replicate(repo.bucket, replica.store, await replicatedKeys(repo.bucket));
     replica.set(replicaViewKey(3), Buffer.from('{"format":"signet-replica-view/1"}'));
     expect(await promoteReplicaView({ bucket: replica, now })).toEqual({ servedVersion: 2, promoted: 2, waitingSeconds: 0, unreadable: [3] });
+  });
+});
+
+describe('the promoter handler', () => {
+  it('logs, on every run, the fixed message and the waitingSeconds field the replica-view-waiting metric filter reads', async () => {
+    const { repo, deps, replica, now } = await primaryAndReplica();
+    const lines: Array<[string, Record<string, unknown>]> = [];
+    const logger = { info: (message: string, fields: Record<string, unknown>) => void lines.push([message, fields]) } as unknown as Logger;
+    const handler = createReplicaPromoterHandler({ bucket: replica, now, logger });
+    await handler();
+    await replicate(repo.bucket, replica.store, await replicatedKeys(repo.bucket));
+    await refreshTimestamp(deps);
+    await replicate(repo.bucket, replica.store, [replicaViewKey(3)]);
+    await handler();
+    expect(lines.map(([message]) => message)).toEqual([logMessages.replicaViewChecked, logMessages.replicaViewChecked]);
+    expect(lines[0]?.[1]).toMatchObject({ servedTimestampVersion: null, promotedTimestampVersion: null, waitingSeconds: 0 });
+    expect(lines[1]?.[1]).toMatchObject({ servedTimestampVersion: 3, promotedTimestampVersion: 3, waitingTimestampVersion: null, waitingSeconds: 0, missing: [] });
   });
 });
