@@ -77,10 +77,14 @@ export function promotionCandidates(staged: Iterable<number>, served: number | u
   return [...new Set(staged)].filter((version) => served === undefined || version > served).sort((a, b) => b - a);
 }
 
-/** The objects a view names before its snapshot is read: the roots an agent walks and the snapshot. */
-export function keysNamedByView(view: ReplicaView): string[] {
-  const roots = Array.from({ length: view.rootVersion }, (_, i) => `${metadataSpace.prefix}${i + 1}.root.json`);
-  return [...roots, `${metadataSpace.prefix}${parseTimestamp(view.timestamp).signed.snapshotMeta.version}.snapshot.json`];
+/** The roots an agent walks to trust the view's timestamp key: 1 to the view's root version. */
+export function rootKeysOf(view: ReplicaView): string[] {
+  return Array.from({ length: view.rootVersion }, (_, i) => `${metadataSpace.prefix}${i + 1}.root.json`);
+}
+
+/** The snapshot the view's timestamp names. */
+export function snapshotKeyOf(view: ReplicaView): string {
+  return `${metadataSpace.prefix}${parseTimestamp(view.timestamp).signed.snapshotMeta.version}.snapshot.json`;
 }
 
 /** The metadata a snapshot names (consistent snapshots: `N.<role>.json`). */
@@ -121,15 +125,16 @@ export interface PromotionResult {
 
 /** What of `view` is not in the bucket yet (`present` is every key under metadata/ and targets/). */
 export async function missingFromReplica(view: ReplicaView, bucket: Pick<ReplicaBucket, 'read'>, present: ReadonlySet<string>): Promise<string[]> {
-  const missing = keysNamedByView(view).filter((key) => !present.has(key));
+  const snapshotKey = snapshotKeyOf(view);
+  const missing = [...rootKeysOf(view), snapshotKey].filter((key) => !present.has(key));
   if (missing.length > 0) return missing;
-  const snapshotKey = keysNamedByView(view).at(-1) ?? '';
   const snapshot = await bucket.read(snapshotKey);
   if (!snapshot) return [snapshotKey];
   const metadataKeys = keysNamedBySnapshot(snapshot.body);
   const missingMetadata = metadataKeys.filter((key) => !present.has(key));
   if (missingMetadata.length > 0) return missingMetadata;
   const missingTargets: string[] = [];
+  // The top-level targets metadata: this repository delegates no roles.
   for (const key of metadataKeys.filter((k) => k.endsWith('.targets.json'))) {
     const targets = await bucket.read(key);
     if (!targets) return [key];
