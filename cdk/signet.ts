@@ -38,20 +38,31 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
     ...stateful,
   });
 
-  const regions: RegionalStacks[] = [];
+  // A stack that reads a value of another region's stack needs this; without it, CDK
+  // would force generated physical names on the referenced resources instead. The primary
+  // region's storage and monitoring read the replica buckets (replication, its alarms).
+  const crossRegionReferences = config.replicaRegions.length > 0;
+  const storages: StorageStack[] = [];
   for (const region of config.regions) {
-    const primary = regions[0]?.storage;
-    // A stack that reads a value of another region's stack needs this; without it, CDK
-    // would force generated physical names on the referenced resources instead.
-    const crossRegionReferences = region !== config.primaryRegion;
-    const storage = new StorageStack(app, `Signet-Storage-${region}`, {
-      env: env(region),
-      crossRegionReferences,
-      description: `Signet stateful storage in ${region}: signature bucket${primary ? ', global-table replicas' : ', DynamoDB tables'}`,
-      config,
-      ...(primary ? { primary } : {}),
-      ...stateful,
-    });
+    const primary = storages[0];
+    storages.push(
+      new StorageStack(app, `Signet-Storage-${region}`, {
+        env: env(region),
+        crossRegionReferences,
+        description: `Signet stateful storage in ${region}: signature bucket${primary ? ', global-table replicas, replica promoter' : ', DynamoDB tables'}`,
+        config,
+        ...(primary ? { primary } : {}),
+        ...stateful,
+      }),
+    );
+  }
+  const [primaryStorage, ...replicaStorages] = storages;
+  if (primaryStorage && replicaStorages.length > 0) primaryStorage.replicateTo(replicaStorages);
+
+  const regions: RegionalStacks[] = [];
+  for (const [index, region] of config.regions.entries()) {
+    const storage = storages[index];
+    if (!storage) throw new Error(`no storage stack for ${region}`);
     const api = new ApiStack(app, `Signet-Api-${region}`, {
       env: env(region),
       crossRegionReferences,
@@ -81,6 +92,8 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
     crossRegionReferences: true,
     config,
     primary: { region: primary.region, bucket: primary.storage.bucket, api: primary.api.api },
+    // The first replica region listed: the operator orders replicaRegions (docs/cdk.md, "Origin failover").
+    ...(regions[1] && { failoverBucket: { region: regions[1].region, bucket: regions[1].storage.bucket } }),
     cdnSigningKey: keys.cdnSigningKey,
   });
 

@@ -1,8 +1,9 @@
 /**
  * The single global entry, in us-east-1 (CloudFront's region for certificates and WAF):
  * the distribution, its key group, the WAF web ACL and the CloudFront access logs.
- * `/metadata/*` and `/targets/*` come from the primary region's bucket, `/v1/*` from the
- * primary region's HTTP API; everything else is refused.
+ * `/metadata/*` and `/targets/*` come from the primary region's bucket (with replica
+ * regions: an origin group that fails over to the first replica region's bucket), `/v1/*`
+ * from the primary region's HTTP API; everything else is refused.
  */
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
@@ -35,13 +36,22 @@ export interface RegionalOrigins {
 
 export interface GlobalStackProps extends StackProps {
   readonly config: SignetConfig;
-  /** The primary region's origins (a later issue adds replica regions as failover origins). */
+  /** The primary region's origins. */
   readonly primary: RegionalOrigins;
+  /**
+   * The bucket CloudFront fails over to when the primary's answers 5xx or cannot be
+   * reached: the first replica region's (docs/cdk.md, "Origin failover").
+   * @default - no failover: the primary's bucket alone
+   */
+  readonly failoverBucket?: { readonly region: string; readonly bucket: s3.IBucket };
   /** The asymmetric KMS key whose public half the key group trusts. */
   readonly cdnSigningKey: kms.IKey;
   /** @default - `routes` of lib/definitions/routes.ts: those declaring bodies above 8 KB get them past the web ACL */
   readonly routes?: readonly RouteDefinition[];
 }
+
+/** What makes CloudFront ask the failover bucket instead (besides connection failures and timeouts). */
+export const FAILOVER_STATUS_CODES = [500, 502, 503, 504] as const;
 
 /** Bodies above this are blocked by AWS's common rule set (its SizeRestrictions_BODY rule; the figure is fixed). */
 export const COMMON_RULE_SET_BODY_LIMIT = 8 * 1024;
@@ -114,18 +124,28 @@ export class GlobalStack extends Stack {
     const logBucket = cloudFrontLogBucket(this, config, removalPolicy);
 
     // Imported, not the StorageStack's L2: the origin cannot (and must not) edit a bucket
-    // policy owned by another stack in another region. StorageStack grants this access.
-    const bucket = s3.Bucket.fromBucketAttributes(this, 'SignatureBucket', {
-      bucketName: primary.bucket.bucketName,
-      region: primary.region,
+    // policy owned by another stack in another region. StorageStack grants this access, to
+    // any distribution of the account (or the pinned one) in every region's bucket.
+    const originAccessControl = new cloudfront.S3OriginAccessControl(this, 'SignatureBucketOac', {
+      description: 'Signet: CloudFront reads the signature buckets with SigV4',
+      signing: cloudfront.Signing.SIGV4_ALWAYS,
     });
-    const s3Origin = origins.S3BucketOrigin.withOriginAccessControl(bucket, {
-      originAccessControl: new cloudfront.S3OriginAccessControl(this, 'SignatureBucketOac', {
-        description: 'Signet: CloudFront reads the signature bucket with SigV4',
-        signing: cloudfront.Signing.SIGV4_ALWAYS,
-      }),
-      originAccessLevels: [cloudfront.AccessLevel.READ],
-    });
+    const bucketOrigin = (id: string, regional: { readonly region: string; readonly bucket: s3.IBucket }) =>
+      origins.S3BucketOrigin.withOriginAccessControl(s3.Bucket.fromBucketAttributes(this, id, { bucketName: regional.bucket.bucketName, region: regional.region }), {
+        originAccessControl,
+        originAccessLevels: [cloudfront.AccessLevel.READ],
+      });
+    const primaryBucketOrigin = bucketOrigin('SignatureBucket', primary);
+    // Only 5xx (and an origin that cannot be reached, which CloudFront always fails over on):
+    // not 403/404. The replica holds a subset of the primary, so what the primary lacks no
+    // replica has, and a probe for a missing key would cost two origin requests.
+    const s3Origin: cloudfront.IOrigin = props.failoverBucket
+      ? new origins.OriginGroup({
+          primaryOrigin: primaryBucketOrigin,
+          fallbackOrigin: bucketOrigin('FailoverSignatureBucket', props.failoverBucket),
+          fallbackStatusCodes: [...FAILOVER_STATUS_CODES],
+        })
+      : primaryBucketOrigin;
 
     const apiOrigin = new origins.HttpOrigin(`${primary.api.apiId}.execute-api.${primary.region}.${this.urlSuffix}`, {
       protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,

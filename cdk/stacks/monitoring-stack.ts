@@ -24,6 +24,7 @@ import type { TableDefinition } from '#lib/definitions/tables.ts';
 import { tables as definedTables } from '#lib/definitions/tables.ts';
 import { logMessages, logMetrics } from '#lib/log.ts';
 import { EXPIRY_WARNING_DAYS } from '#lib/releases/expiry.ts';
+import { replicationAlarms } from '../constructs/replication-alarms.ts';
 import type { SignetConfig } from '../config.ts';
 import { accountKeyPolicy } from '../constructs/key-policy.ts';
 import type { SignetFunction } from '../constructs/signet-function.ts';
@@ -300,6 +301,8 @@ export class MonitoringStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     }
+    // Replication: latency per replica bucket (primary), views waiting too long (replica).
+    replicationAlarms(this, storage, alarm);
     this.alarms = alarms;
 
     // --- Dashboard ---------------------------------------------------------------------------

@@ -40,6 +40,8 @@ export function declaredVariables(definition: FunctionDefinition): VariableKey[]
   return [
     ...definition.tables.map((t) => t.table.variable),
     ...(definition.bucket ? (['bucket'] as const) : []),
+    // Every writer of timestamp.json writes replica views when the bucket replicates.
+    ...(definition.bucket === 'write' ? (['replicaViews'] as const) : []),
     ...(definition.signingKeys ?? []).map((role) => (role === 'snapshot' ? 'snapshotKmsKey' : 'timestampKmsKey') as VariableKey),
     ...(definition.cdnSigning ? (['cdnKmsKey', 'cdnParameter', 'cdnParameterRegion'] as const) : []),
     ...(definition.invokesRepository ? (['repositoryFunction'] as const) : []),
