@@ -346,7 +346,7 @@ export class MonitoringStack extends Stack {
       alarmDescription:
         `The check of timestamp.json through CloudFront from ${this.region} failed (an HTTP error, a timeout, an answer that is no TUF timestamp, ` +
         `no CDN identity parameter) or did not run, in ${CDN_TIMESTAMP_FAILING_CHECKS} of the last ${CDN_TIMESTAMP_FAILING_OF} ${CHECK_EVERY_MINUTES}-minute periods. ` +
-        "Agents may be unable to poll; the function's log says why. Expected until the global stack is first deployed.",
+        "Agents may be unable to poll; the function's log says why. Expected on a first deploy until the global stack exists and the first release is published.",
       metric: this.timestampCheck.failed,
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
