@@ -142,7 +142,7 @@ describe('the timestamp check handler', () => {
     expect(publish).toHaveBeenCalledWith({ CdnTimestampCheckFailed: 1 });
   });
 
-  it('publishes a failure when nothing answers in time', async () => {
+  it('publishes a failure when the connection fails', async () => {
     const publish = vi.fn();
     const check = createTimestampCheckHandler({
       baseUrl: async () => 'https://cdn.example.com',
