@@ -332,7 +332,7 @@ export class MonitoringStack extends Stack {
       alarmDescription:
         `timestamp.json as agents in ${this.region} get it through CloudFront has less than ${thresholdHours} h left of its ${config.runtime.timestampExpiryHours} h ` +
         `in ${CDN_TIMESTAMP_EXPIRY_CHECKS} checks in a row: it missed ${STALE_REFRESH_PERIODS} refreshes (every ${config.runtime.timestampRefreshMinutes} minutes). ` +
-        'Agents stop updating when it expires. If timestampRefresh-stalled is OK, the refresh works but its result is not served: check what CloudFront ' +
+        'Agents stop updating when it expires. If the primary region\'s timestampRefresh-stalled is OK, the refresh works but its result is not served: check what CloudFront ' +
         "serves /metadata/* from (origin failover, the replica bucket's replication) and the signature bucket's metadata/timestamp.json (docs/operations.md).",
       metric: this.timestampCheck.hoursLeft,
       threshold: thresholdHours,
