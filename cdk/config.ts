@@ -18,7 +18,7 @@ export const CONTEXT_KEY = 'signet';
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 export type LogRetentionDays = (typeof RETENTION_DAYS)[number];
 
-/** A million agents cost about $5,300 a month before downloads (docs/cdk.md, "Cost budget"). */
+/** Covers a million agents before downloads; what a fleet costs: docs/cost.md (`npm run cost`). */
 export const DEFAULT_MONTHLY_BUDGET_USD = 10_000;
 
 const region = z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'expected an AWS region such as eu-west-1'));

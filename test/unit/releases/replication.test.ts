@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { ObjectStore } from '#lib/aws/objects.ts';
 import { replicaViewPrefix, replicatedPrefixes } from '#lib/definitions/bucket.ts';
@@ -30,6 +31,11 @@ class MemoryReplica implements ReplicaBucket {
 
   readonly store: ObjectStore = {
     get: async (key) => this.objects.get(key)?.body,
+    download: async (key, file) => {
+      const object = this.objects.get(key);
+      if (object) await writeFile(file, object.body);
+      return object !== undefined;
+    },
     exists: async (key) => this.objects.has(key),
     put: async (key, body) => this.set(key, body),
     list: async (prefix) => this.keys(prefix),
