@@ -9,12 +9,14 @@ import type { SignetConfig } from './config.ts';
 import { CONTEXT_KEY, parseConfig } from './config.ts';
 import { ApiStack } from './stacks/api-stack.ts';
 import { GlobalStack } from './stacks/global-stack.ts';
-import { KeysStack } from './stacks/keys-stack.ts';
+import { KeysStack, ReplicaKeysStack } from './stacks/keys-stack.ts';
 import { MonitoringStack } from './stacks/monitoring-stack.ts';
 import { StorageStack } from './stacks/storage-stack.ts';
 
 export interface RegionalStacks {
   readonly region: string;
+  /** The primary's KeysStack in the primary region, its replica keys elsewhere. */
+  readonly keys: KeysStack | ReplicaKeysStack;
   readonly storage: StorageStack;
   readonly api: ApiStack;
   readonly monitoring: MonitoringStack;
@@ -44,6 +46,17 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
     // A stack that reads a value of another region's stack needs this; without it, CDK
     // would force generated physical names on the referenced resources instead.
     const crossRegionReferences = region !== config.primaryRegion;
+    // In a replica region the functions sign with the multi-Region keys' replicas there.
+    const regionKeys = crossRegionReferences
+      ? new ReplicaKeysStack(app, `Signet-Keys-${region}`, {
+          env: env(region),
+          crossRegionReferences,
+          description: `Signet signing keys in ${region}: replicas of the primary's multi-Region keys (KMS)`,
+          config,
+          primary: keys,
+          ...stateful,
+        })
+      : keys;
     const storage = new StorageStack(app, `Signet-Storage-${region}`, {
       env: env(region),
       crossRegionReferences,
@@ -58,8 +71,8 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
       description: `Signet HTTP API and functions in ${region}`,
       config,
       storage,
-      onlineKeys: keys.onlineKeys,
-      cdnSigningKey: keys.cdnSigningKey,
+      onlineKeys: regionKeys.onlineKeys,
+      cdnSigningKey: regionKeys.cdnSigningKey,
       isPrimaryRegion: region === config.primaryRegion,
     });
     const monitoring = new MonitoringStack(app, `Signet-Monitoring-${region}`, {
@@ -70,7 +83,7 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
       api,
       storage,
     });
-    regions.push({ region, storage, api, monitoring });
+    regions.push({ region, keys: regionKeys, storage, api, monitoring });
   }
 
   const [primary] = regions;

@@ -71,6 +71,7 @@ export const variables = {
   cdnKmsKey: text('SIGNET_CDN_KMS_KEY', 'ARN of the KMS key that signs download grants'),
   cdnParameter: text('SIGNET_CDN_PARAMETER', 'SSM parameter with the CDN base URL and key-pair id'),
   cdnParameterRegion: text('SIGNET_CDN_PARAMETER_REGION', 'region of that parameter'),
+  primaryRegion: text('SIGNET_PRIMARY_REGION', 'the primary region, the only one whose functions write the repository and take admin calls'),
   repositoryFunction: text('SIGNET_REPOSITORY_FUNCTION', 'name of the function that moves the snapshot (timestampRefresh)'),
 
   pollSeconds: integer('SIGNET_POLL_SECONDS', 'how often agents are told to poll', { default: 900, min: 30, max: 86_400 }),

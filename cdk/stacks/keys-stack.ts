@@ -61,3 +61,46 @@ export class KeysStack extends Stack {
     this.onlineKeys = { snapshot: onlineKey('snapshot', 'TufSnapshotKey'), timestamp: onlineKey('timestamp', 'TufTimestampKey') };
   }
 }
+
+export interface ReplicaKeysStackProps extends StackProps {
+  readonly config: SignetConfig;
+  /** The primary region's keys, whose multi-Region replicas this stack holds. */
+  readonly primary: KeysStack;
+}
+
+/**
+ * A replica region's copies of the multi-Region keys (AWS::KMS::ReplicaKey): the same key
+ * material and key id, so the same CloudFront public key and the same keys in root.json,
+ * used in-region. A replica region's functions sign with these, never across regions, so a
+ * primary-region outage leaves them signing (the manifest's grants; the timestamp on
+ * failover, docs/cdk.md). Each carries the key policy every Signet key has (kms:CreateGrant
+ * for AWS resources only): a replica key's policy is its own, not copied from the primary.
+ */
+export class ReplicaKeysStack extends Stack {
+  readonly cdnSigningKey: kms.IKey;
+  readonly onlineKeys: Readonly<Record<OnlineRole, kms.IKey>>;
+
+  constructor(scope: Construct, id: string, props: ReplicaKeysStackProps) {
+    super(scope, id, props);
+    const retain = props.config.removalPolicy === 'retain';
+    const replica = (id: string, primary: kms.Key, description: string, alias?: string): kms.IKey => {
+      const key = new kms.CfnReplicaKey(this, id, {
+        primaryKeyArn: primary.keyArn,
+        description: `${description} (replica in ${this.region})`,
+        keyPolicy: accountKeyPolicy(),
+        enabled: true,
+        pendingWindowInDays: 30,
+      });
+      key.applyRemovalPolicy(retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
+      // Aliases are per region and not replicated with the key: name it here as in the primary region.
+      if (alias) new kms.CfnAlias(this, `${id}Alias`, { aliasName: alias, targetKeyId: key.ref });
+      new CfnOutput(this, `${id}Arn`, { value: key.attrArn });
+      return kms.Key.fromKeyArn(this, `${id}Ref`, key.attrArn);
+    };
+    this.cdnSigningKey = replica('CdnSigningKey', props.primary.cdnSigningKey, 'Signet: signs CloudFront signed URLs for /targets/* (ECDSA P-256)');
+    this.onlineKeys = {
+      snapshot: replica('TufSnapshotKey', props.primary.onlineKeys.snapshot, 'Signet: signs TUF snapshot metadata (ECDSA P-256)', 'alias/signet/tuf-snapshot'),
+      timestamp: replica('TufTimestampKey', props.primary.onlineKeys.timestamp, 'Signet: signs TUF timestamp metadata (ECDSA P-256)', 'alias/signet/tuf-timestamp'),
+    };
+  }
+}

@@ -80,7 +80,8 @@ export class MonitoringStack extends Stack {
   constructor(scope: Construct, id: string, props: MonitoringStackProps) {
     super(scope, id, props);
     const { config, api, storage } = props;
-    const functions = props.functions ?? definedFunctions;
+    // A replica region's API has the agent functions only (primaryOnly ones stay in the primary).
+    const functions = (props.functions ?? definedFunctions).filter((d) => api.functions.has(d.id));
     const routes = props.routes ?? definedRoutes;
     const tables = props.tables ?? definedTables;
     this.alarmNamePrefix = `Signet-${this.region}-`;

@@ -11,7 +11,7 @@ const AUTO_HALT_LOG_MESSAGE = logMessages.autoHalt;
 const METRIC_NAMESPACE = logMetrics.namespace;
 import type { MonitoringStack } from '../../cdk/stacks/monitoring-stack.ts';
 import type { CfnResourceJson, CfnTemplate, SynthesizedApp } from './support.ts';
-import { onlyResource, resourcesOfType, synthSignet } from './support.ts';
+import { onlyResource, resourcesOfType, synthSignet, withReplicas } from './support.ts';
 
 interface MetricStat {
   Metric: { Namespace: string; MetricName: string; Dimensions?: Array<{ Name: string; Value: unknown }> };
@@ -408,7 +408,7 @@ describe('MonitoringStack: dashboard', () => {
 describe('MonitoringStack in a replica region', () => {
   let replicated: SynthesizedApp;
   beforeAll(() => {
-    replicated = synthSignet({ signet: { replicaRegions: ['eu-central-1'] } });
+    replicated = synthSignet({ signet: { ...withReplicas(['eu-central-1']) } });
   });
   afterAll(() => replicated?.dispose());
 
@@ -476,7 +476,7 @@ describe('MonitoringStack: cost budget', () => {
   });
 
   it('takes the amount from signet.monitoring.monthlyBudgetUsd, and exists once per account: not in a replica region', () => {
-    const other = synthSignet({ signet: { replicaRegions: ['eu-central-1'], monitoring: { monthlyBudgetUsd: 2500 } } });
+    const other = synthSignet({ signet: { ...withReplicas(['eu-central-1']), monitoring: { monthlyBudgetUsd: 2500 } } });
     try {
       const [primary, replica] = other.stacks.regions;
       if (!primary || !replica) throw new Error('expected two regions');
