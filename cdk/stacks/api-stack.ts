@@ -118,15 +118,15 @@ export class ApiStack extends Stack implements ApiResources {
       created.set(definition.id, fn);
       if (definition.scheduled && signsTimestamps) schedules.set(definition.id, this.schedule(definition, config.runtime.timestampRefreshMinutes, fn));
     }
-    // Only the primary region writes to the repository: a replica region's reports do not
-    // move the snapshot (docs/cdk.md, "Replica regions").
+    // Only the region that signs timestamps (the primary, or the failover region) writes to
+    // the repository: elsewhere reports do not move the snapshot (docs/cdk.md, "Replica regions").
     const repository = created.get('timestampRefresh');
     for (const definition of functions) {
-      if (definition.invokesRepository && isPrimaryRegion && repository) created.get(definition.id)?.bindRepositoryFunction(repository);
+      if (definition.invokesRepository && signsTimestamps && repository) created.get(definition.id)?.bindRepositoryFunction(repository);
     }
     for (const definition of functions) {
       const fn = created.get(definition.id);
-      if (fn) this.checkVariables(definition, fn, isPrimaryRegion);
+      if (fn) this.checkVariables(definition, fn, signsTimestamps);
     }
     this.functions = created;
     this.schedules = schedules;
@@ -200,10 +200,10 @@ export class ApiStack extends Stack implements ApiResources {
   }
 
   /** What the function reads at init (declaredVariables) is what it is given, no more, no less. */
-  private checkVariables(definition: FunctionDefinition, fn: SignetFunction, isPrimaryRegion: boolean): void {
+  private checkVariables(definition: FunctionDefinition, fn: SignetFunction, signsTimestamps: boolean): void {
     const declared = new Set(declaredVariables(definition));
     const set = fn.variablesSet;
-    const optional = new Set(isPrimaryRegion ? [] : ['repositoryFunction']);
+    const optional = new Set(signsTimestamps ? [] : ['repositoryFunction']);
     const missing = [...declared].filter((key) => !set.has(key) && !optional.has(key));
     const extra = [...set].filter((key) => !declared.has(key));
     if (missing.length > 0 || extra.length > 0) {

@@ -33,7 +33,7 @@ export function assertPrimaryRegion(functionId: string, primaryRegion: string, c
 type Extras = Partial<Pick<Services, 's3' | 'onlineSigner' | 'cdn' | 'invoke'>>;
 
 export function cloudServices(functionId: string, extras: (config: Services['config']) => Extras = () => ({}), env: NodeJS.ProcessEnv = process.env): Services {
-  // A replica region's reports function has no repository function to start (only the primary writes).
+  // A replica region's reports function has no repository function to start (only the region that signs timestamps writes).
   const definition = functionDefinition(functionId);
   const config = configFromEnv(functionId, declaredVariables(definition), env, ['repositoryFunction']);
   if (definition.primaryOnly) assertPrimaryRegion(functionId, config.get('primaryRegion'), env.AWS_REGION);
