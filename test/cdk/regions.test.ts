@@ -5,6 +5,7 @@
  * checks, the execute-api endpoints off, a replica that cannot write the repository,
  * replica keys and the CDN parameter used in-region, and one timestamp signer at a time.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPrimaryOnly, routeKey, routes } from '#lib/definitions/routes.ts';
 import { DENY_OTHER_GRANTS, GRANT_FOR_AWS_RESOURCE } from '../../cdk/constructs/key-policy.ts';
@@ -18,7 +19,8 @@ const REPLICAS = ['us-east-1', 'ap-southeast-1'] as const;
 const API_DOMAIN = 'api.updates.example.com';
 /** CloudFront's managed origin request policy AllViewerExceptHostHeader. */
 const ALL_VIEWER_EXCEPT_HOST_HEADER = 'b689b0a8-53d0-40ab-baf2-68738e2966ac';
-const THREE_REGIONS = { github: { repository: 'acme/signatures' }, ...withReplicas(REPLICAS) };
+/** CI's three-region configuration, from the one file .ci/run synthesizes it from. */
+const THREE_REGIONS = JSON.parse(readFileSync(new URL('../../.ci/three-regions.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
 let synth: SynthesizedApp;
 beforeAll(() => {
@@ -46,6 +48,11 @@ function allowing(statements: readonly PolicyStatementJson[], action: string): P
 function routeKeys(template: CfnTemplate): string[] {
   return resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties?.RouteKey as string);
 }
+
+it('synthesizes the configuration CI does, the one the other template tests build with withReplicas', () => {
+  expect(THREE_REGIONS).toMatchObject({ replicaRegions: REPLICAS, ...withReplicas(REPLICAS) });
+  expect(synth.config.regions).toEqual([PRIMARY, ...REPLICAS]);
+});
 
 describe('the API domain: one latency-routed name, a health check per region', () => {
   it.each([PRIMARY, ...REPLICAS])('%s: the execute-api endpoint is off; two custom domains (regional, TLS 1.2) with that region\'s certificate', (region) => {
