@@ -12,6 +12,11 @@ import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import type { SignetConfig } from '../config.ts';
 import { accountKeyPolicy } from '../constructs/key-policy.ts';
 
+/** What each key signs: its KMS description, in the primary region and on its replicas. */
+const CDN_KEY_DESCRIPTION = 'Signet: signs CloudFront signed URLs for /targets/* (ECDSA P-256)';
+const onlineKeyDescription = (role: OnlineRole) => `Signet: signs TUF ${role} metadata (ECDSA P-256), the service's online ${role} key`;
+const onlineKeyAlias = (role: OnlineRole) => `alias/signet/tuf-${role}`;
+
 export interface KeysStackProps extends StackProps {
   readonly config: SignetConfig;
 }
@@ -26,7 +31,7 @@ export class KeysStack extends Stack {
     super(scope, id, props);
     const removalPolicy = props.config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     this.cdnSigningKey = new kms.Key(this, 'CdnSigningKey', {
-      description: 'Signet: signs CloudFront signed URLs for /targets/* (ECDSA P-256)',
+      description: CDN_KEY_DESCRIPTION,
       keySpec: kms.KeySpec.ECC_NIST_P256,
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       // Multi-Region is fixed at creation: a replica region can later sign with a replica of
@@ -41,7 +46,7 @@ export class KeysStack extends Stack {
 
     const onlineKey = (role: OnlineRole, id: string): kms.Key => {
       const key = new kms.Key(this, id, {
-        description: `Signet: signs TUF ${role} metadata (ECDSA P-256), the service's online ${role} key`,
+        description: onlineKeyDescription(role),
         // TUF's ecdsa-sha2-nistp256 scheme; KMS returns the DER signature TUF expects.
         keySpec: kms.KeySpec.ECC_NIST_P256,
         keyUsage: kms.KeyUsage.SIGN_VERIFY,
@@ -53,7 +58,7 @@ export class KeysStack extends Stack {
         pendingWindow: Duration.days(30),
         removalPolicy,
         policy: accountKeyPolicy(),
-        alias: `alias/signet/tuf-${role}`,
+        alias: onlineKeyAlias(role),
       });
       new CfnOutput(this, `${id}Arn`, { value: key.keyArn, description: `The ${role} key root.json must list (GET /v1/admin/repository shows its public key)` });
       return key;
@@ -97,10 +102,10 @@ export class ReplicaKeysStack extends Stack {
       new CfnOutput(this, `${id}Arn`, { value: key.attrArn });
       return kms.Key.fromKeyArn(this, `${id}Ref`, key.attrArn);
     };
-    this.cdnSigningKey = replica('CdnSigningKey', props.primary.cdnSigningKey, 'Signet: signs CloudFront signed URLs for /targets/* (ECDSA P-256)');
+    this.cdnSigningKey = replica('CdnSigningKey', props.primary.cdnSigningKey, CDN_KEY_DESCRIPTION);
     this.onlineKeys = {
-      snapshot: replica('TufSnapshotKey', props.primary.onlineKeys.snapshot, 'Signet: signs TUF snapshot metadata (ECDSA P-256)', 'alias/signet/tuf-snapshot'),
-      timestamp: replica('TufTimestampKey', props.primary.onlineKeys.timestamp, 'Signet: signs TUF timestamp metadata (ECDSA P-256)', 'alias/signet/tuf-timestamp'),
+      snapshot: replica('TufSnapshotKey', props.primary.onlineKeys.snapshot, onlineKeyDescription('snapshot'), onlineKeyAlias('snapshot')),
+      timestamp: replica('TufTimestampKey', props.primary.onlineKeys.timestamp, onlineKeyDescription('timestamp'), onlineKeyAlias('timestamp')),
     };
   }
 }
