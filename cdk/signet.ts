@@ -9,12 +9,14 @@ import type { SignetConfig } from './config.ts';
 import { CONTEXT_KEY, parseConfig } from './config.ts';
 import { ApiStack } from './stacks/api-stack.ts';
 import { GlobalStack } from './stacks/global-stack.ts';
-import { KeysStack } from './stacks/keys-stack.ts';
+import { KeysStack, ReplicaKeysStack } from './stacks/keys-stack.ts';
 import { MonitoringStack } from './stacks/monitoring-stack.ts';
 import { StorageStack } from './stacks/storage-stack.ts';
 
 export interface RegionalStacks {
   readonly region: string;
+  /** The primary's KeysStack in the primary region, its replica keys elsewhere. */
+  readonly keys: KeysStack | ReplicaKeysStack;
   readonly storage: StorageStack;
   readonly api: ApiStack;
   readonly monitoring: MonitoringStack;
@@ -63,14 +65,26 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
   for (const [index, region] of config.regions.entries()) {
     const storage = storages[index];
     if (!storage) throw new Error(`no storage stack for ${region}`);
+    // In a replica region the functions sign with the multi-Region keys' replicas there.
+    const regionKeys =
+      region === config.primaryRegion
+        ? keys
+        : new ReplicaKeysStack(app, `Signet-Keys-${region}`, {
+            env: env(region),
+            crossRegionReferences,
+            description: `Signet signing keys in ${region}: replicas of the primary's multi-Region keys (KMS)`,
+            config,
+            primary: keys,
+            ...stateful,
+          });
     const api = new ApiStack(app, `Signet-Api-${region}`, {
       env: env(region),
       crossRegionReferences,
       description: `Signet HTTP API and functions in ${region}`,
       config,
       storage,
-      onlineKeys: keys.onlineKeys,
-      cdnSigningKey: keys.cdnSigningKey,
+      onlineKeys: regionKeys.onlineKeys,
+      cdnSigningKey: regionKeys.cdnSigningKey,
       isPrimaryRegion: region === config.primaryRegion,
     });
     const monitoring = new MonitoringStack(app, `Signet-Monitoring-${region}`, {
@@ -81,7 +95,7 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
       api,
       storage,
     });
-    regions.push({ region, storage, api, monitoring });
+    regions.push({ region, keys: regionKeys, storage, api, monitoring });
   }
 
   const [primary] = regions;

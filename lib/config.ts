@@ -83,6 +83,7 @@ export const variables = {
   cdnParameterRegion: text('SIGNET_CDN_PARAMETER_REGION', 'region of that parameter'),
   // Set by the CDK for the primary region's repository writers when replica regions exist (lib/releases/replication.ts).
   replicaViews: flag('SIGNET_REPLICA_VIEWS', 'write each timestamp.json also as a replica view, for replica regions'),
+  primaryRegion: text('SIGNET_PRIMARY_REGION', 'the primary region, the only one whose functions write the repository and take admin calls'),
   repositoryFunction: text('SIGNET_REPOSITORY_FUNCTION', 'name of the function that moves the snapshot (timestampRefresh)'),
 
   pollSeconds: integer('SIGNET_POLL_SECONDS', 'how often agents are told to poll', { default: 900, min: 30, max: 86_400 }),

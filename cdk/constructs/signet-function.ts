@@ -254,6 +254,15 @@ export class SignetFunction extends Construct {
   }
 
   /**
+   * Tells a `primaryOnly` function which region is the primary (`primaryRegion`): it
+   * refuses to start anywhere else (lib/aws/cloud-services.ts). No grant: a name only.
+   */
+  bindPrimaryRegion(region: string): this {
+    this.setVariable('primaryRegion', region);
+    return this;
+  }
+
+  /**
    * Lets the function start the repository function (timestampRefresh) asynchronously:
    * sets `repositoryFunction` to its name and grants `lambda:InvokeFunction` on that one
    * function (its unqualified ARN: no version, no alias).

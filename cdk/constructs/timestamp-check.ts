@@ -18,7 +18,7 @@ import { CHECK_EVERY_MINUTES, timestampCheckMetrics } from '#lib/monitoring/time
 import { SignetFunction } from './signet-function.ts';
 
 export interface TimestampCheckProps {
-  /** The SSM parameter with the CDN's identity, and its region (config.cdnParameterName, config.globalRegion). */
+  /** The SSM parameter with the CDN's identity, and its region: the stack's own (the global stack copies it into every region, docs/cdk.md). */
   readonly cdnParameter: { readonly name: string; readonly region: string };
   readonly logRetention: logs.RetentionDays;
   readonly logRemovalPolicy: RemovalPolicy;

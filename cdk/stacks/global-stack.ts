@@ -20,11 +20,13 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
 import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
 import type { RouteDefinition } from '#lib/definitions/routes.ts';
-import { routes as definedRoutes } from '#lib/definitions/routes.ts';
+import { isPrimaryOnly, routes as definedRoutes } from '#lib/definitions/routes.ts';
 import { viewerRequestSource } from '#lib/cdn/viewer-request.ts';
 import type { CdnParameter } from '#lib/aws/cloud-cdn.ts';
 import type { SignetConfig } from '../config.ts';
+import { regionalApiDomainName } from '../config.ts';
 import { CdnPublicKey } from '../constructs/cdn-public-key.ts';
+import { RegionalParameterCopies } from '../constructs/regional-parameter-copies.ts';
 import { acknowledge } from '../nag.ts';
 
 /** A region's origins: its signature bucket and its HTTP API. */
@@ -92,6 +94,11 @@ export function largeBodyRoutes(routes: readonly RouteDefinition[]): RouteDefini
   return routes.filter((r) => r.authorization === 'public' && (r.maxBodyBytes ?? 0) > COMMON_RULE_SET_BODY_LIMIT);
 }
 
+/** A route's path as a CloudFront path pattern: each `{param}` segment becomes `*`. */
+export function routePathPattern(route: RouteDefinition): string {
+  return route.path.replace(/\{[^}]+\}/g, '*');
+}
+
 export class GlobalStack extends Stack {
   readonly distribution: cloudfront.Distribution;
   readonly keyGroup: cloudfront.KeyGroup;
@@ -147,10 +154,19 @@ export class GlobalStack extends Stack {
         })
       : primaryBucketOrigin;
 
-    const apiOrigin = new origins.HttpOrigin(`${primary.api.apiId}.execute-api.${primary.region}.${this.urlSuffix}`, {
-      protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-      originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
-    });
+    // `/v1/*`: with an API domain, its latency-routed name, which resolves to the nearest
+    // region whose health check passes (docs/cdk.md, "API domain"); CloudFront connects with
+    // that name as SNI and Host (ALL_VIEWER_EXCEPT_HOST_HEADER leaves Host to the origin), so
+    // API Gateway finds the custom domain. Without one (a single region), the primary's
+    // execute-api host.
+    const apiHttpOrigin = (domainName: string) =>
+      new origins.HttpOrigin(domainName, { protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY, originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2] });
+    const apiOrigin = apiHttpOrigin(config.apiDomain?.domainName ?? `${primary.api.apiId}.execute-api.${primary.region}.${this.urlSuffix}`);
+    // The public routes that exist in the primary region only (the site mirrors', which move
+    // the snapshot): pinned to the primary's own name, ahead of `/v1/*`, or the latency
+    // answer could send them to a replica that does not have them.
+    const primaryOnlyPublic = config.apiDomain ? (props.routes ?? definedRoutes).filter((r) => r.authorization === 'public' && isPrimaryOnly(r)) : [];
+    const primaryApiOrigin = config.apiDomain ? apiHttpOrigin(regionalApiDomainName(config.apiDomain.domainName, primary.region)) : apiOrigin;
 
     const objectCachePolicy = new cloudfront.CachePolicy(this, 'ObjectCachePolicy', {
       comment: 'Signet objects: the origin Cache-Control rules; signed-URL query strings stay out of the cache key',
@@ -184,18 +200,20 @@ export class GlobalStack extends Stack {
       ...(signedUrlRequired ? { trustedKeyGroups: [this.keyGroup] } : {}),
     });
 
-    const additionalBehaviors: Record<string, cloudfront.BehaviorOptions> = {
-      [apiPathPattern]: {
-        origin: apiOrigin,
-        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-        allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
-        cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
-        originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-        responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
-        // CloudFront compresses only what it caches: CachingDisabled turns it off anyway.
-        compress: false,
-      },
-    };
+    const apiBehavior = (origin: cloudfront.IOrigin): cloudfront.BehaviorOptions => ({
+      origin,
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+      cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+      responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+      // CloudFront compresses only what it caches: CachingDisabled turns it off anyway.
+      compress: false,
+    });
+    // CloudFront tries behaviours in this order: the pinned routes before `/v1/*`.
+    const additionalBehaviors: Record<string, cloudfront.BehaviorOptions> = {};
+    for (const route of primaryOnlyPublic) additionalBehaviors[routePathPattern(route)] = apiBehavior(primaryApiOrigin);
+    additionalBehaviors[apiPathPattern] = apiBehavior(apiOrigin);
     for (const space of pathSpaces) additionalBehaviors[space.pathPattern] = objectBehavior(space.signedUrlRequired);
 
     const certificate = config.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', config.certificateArn) : undefined;
@@ -257,6 +275,15 @@ export class GlobalStack extends Stack {
       description: 'Signet: the CDN base URL and the Key-Pair-Id of its signed URLs, read by the manifest functions at cold start',
       stringValue: this.toJsonString(cdnParameter),
       tier: ssm.ParameterTier.STANDARD,
+    });
+    // Each region's functions read it in their own region (docs/cdk.md, "The CDN identity parameter").
+    new RegionalParameterCopies(this, 'CdnParameterCopies', {
+      parameterName: config.cdnParameterName,
+      description: 'Signet: the CDN base URL and the Key-Pair-Id of its signed URLs (a copy of the us-east-1 parameter the global stack writes)',
+      value: this.toJsonString(cdnParameter),
+      regions: config.regions,
+      logRetention: config.logRetentionDays,
+      logRemovalPolicy: removalPolicy,
     });
 
     new CfnOutput(this, 'DistributionId', { value: this.distribution.distributionId, description: 'Set as signet.distributionId to pin the bucket policy' });

@@ -98,7 +98,8 @@ export class MonitoringStack extends Stack {
   constructor(scope: Construct, id: string, props: MonitoringStackProps) {
     super(scope, id, props);
     const { config, api, storage } = props;
-    const functions = props.functions ?? definedFunctions;
+    // A replica region's API has the agent functions only (primaryOnly ones stay in the primary).
+    const functions = (props.functions ?? definedFunctions).filter((d) => api.functions.has(d.id));
     const routes = props.routes ?? definedRoutes;
     const tables = props.tables ?? definedTables;
     this.alarmNamePrefix = `Signet-${this.region}-`;
@@ -325,7 +326,7 @@ export class MonitoringStack extends Stack {
     // cache, a failed-over origin) is what each check sees, and one region's outage does
     // not silence the others' alarms.
     this.timestampCheck = new TimestampCheck(this, 'TimestampCheck', {
-      cdnParameter: { name: config.cdnParameterName, region: config.globalRegion },
+      cdnParameter: { name: config.cdnParameterName, region: this.region },
       logRetention: config.logRetentionDays,
       logRemovalPolicy: config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });

@@ -14,7 +14,7 @@ const AUTO_HALT_LOG_MESSAGE = logMessages.autoHalt;
 const METRIC_NAMESPACE = logMetrics.namespace;
 import type { MonitoringStack } from '../../cdk/stacks/monitoring-stack.ts';
 import type { CfnResourceJson, CfnTemplate, SynthesizedApp } from './support.ts';
-import { onlyResource, resourcesOfType, synthSignet } from './support.ts';
+import { onlyResource, resourcesOfType, synthSignet, withReplicas } from './support.ts';
 
 interface MetricStat {
   Metric: { Namespace: string; MetricName: string; Dimensions?: Array<{ Name: string; Value: unknown }> };
@@ -327,13 +327,13 @@ describe('MonitoringStack: timestamp.json as agents see it', () => {
     });
   });
 
-  it('tells the function where the CDN identity is, and nothing else: the parameter in us-east-1', () => {
+  it('tells the function where the CDN identity is, and nothing else: the parameter in its own region', () => {
     const [, fn] = checkFunction();
     expect(timestampCheck.variables).toEqual(['cdnParameter', 'cdnParameterRegion']);
     expect((fn.Properties?.Environment as { Variables: Record<string, string> }).Variables).toEqual({
       NODE_OPTIONS: '--enable-source-maps',
       [variables.cdnParameter.name]: '/signet/cdn',
-      [variables.cdnParameterRegion.name]: 'us-east-1',
+      [variables.cdnParameterRegion.name]: 'eu-west-1',
     });
     expect(fn.Properties).toMatchObject({ MemorySize: 256, Timeout: 30, Runtime: 'nodejs22.x', Architectures: ['arm64'] });
   });
@@ -343,7 +343,7 @@ describe('MonitoringStack: timestamp.json as agents see it', () => {
     const statements = (policy.Properties as { PolicyDocument: { Statement: Array<{ Action: string | string[]; Resource: unknown }> } }).PolicyDocument.Statement;
     expect(statements.flatMap((s) => [s.Action].flat()).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
     expect(statements.find((s) => s.Action === 'ssm:GetParameter')?.Resource).toEqual({
-      'Fn::Join': ['', ['arn:aws:ssm:us-east-1:', { Ref: 'AWS::AccountId' }, ':parameter/signet/cdn']],
+      'Fn::Join': ['', ['arn:aws:ssm:eu-west-1:', { Ref: 'AWS::AccountId' }, ':parameter/signet/cdn']],
     });
     expect(JSON.stringify(statements)).not.toContain('"*"');
   });
@@ -492,7 +492,7 @@ describe('MonitoringStack: dashboard', () => {
 describe('MonitoringStack in a replica region', () => {
   let replicated: SynthesizedApp;
   beforeAll(() => {
-    replicated = synthSignet({ signet: { replicaRegions: ['eu-central-1'] } });
+    replicated = synthSignet({ signet: { ...withReplicas(['eu-central-1']) } });
   });
   afterAll(() => replicated?.dispose());
 
@@ -507,11 +507,11 @@ describe('MonitoringStack in a replica region', () => {
     expect(template).toContain(':alarm:Signet-eu-central-1-*');
   });
 
-  it('checks timestamp.json through the CDN from this region too, reading the parameter in us-east-1', () => {
+  it('checks timestamp.json through the CDN from this region too, reading the copy of the parameter in this region', () => {
     const replica = replicated.stacks.regions[1];
     expect([...(replica?.monitoring.alarms.keys() ?? [])]).toEqual(expect.arrayContaining(['cdn-timestamp-expiry', 'cdn-timestamp-check-failing']));
     const [, fn] = onlyResource(replicated.json(replica?.monitoring as never), 'AWS::Lambda::Function');
-    expect((fn.Properties?.Environment as { Variables: Record<string, string> }).Variables[variables.cdnParameterRegion.name]).toBe('us-east-1');
+    expect((fn.Properties?.Environment as { Variables: Record<string, string> }).Variables[variables.cdnParameterRegion.name]).toBe('eu-central-1');
   });
 
   it('has no stall alarm where nothing is scheduled', () => {
@@ -567,7 +567,7 @@ describe('MonitoringStack: cost budget', () => {
   });
 
   it('takes the amount from signet.monitoring.monthlyBudgetUsd, and exists once per account: not in a replica region', () => {
-    const other = synthSignet({ signet: { replicaRegions: ['eu-central-1'], monitoring: { monthlyBudgetUsd: 2500 } } });
+    const other = synthSignet({ signet: { ...withReplicas(['eu-central-1']), monitoring: { monthlyBudgetUsd: 2500 } } });
     try {
       const [primary, replica] = other.stacks.regions;
       if (!primary || !replica) throw new Error('expected two regions');

@@ -6,7 +6,7 @@ import { mainTable } from '#lib/definitions/tables.ts';
 import { parseConfig } from '../../cdk/config.ts';
 import { StorageStack } from '../../cdk/stacks/storage-stack.ts';
 import type { SynthesizedApp } from './support.ts';
-import { cdkJsonContext, contextWith, onlyResource, synthSignet } from './support.ts';
+import { cdkJsonContext, contextWith, onlyResource, synthSignet, withReplicas } from './support.ts';
 
 let synth: SynthesizedApp;
 let template: Template;
@@ -161,7 +161,7 @@ describe('StorageStack tables', () => {
   });
 
   it('adds a replica of every table for each replica region', () => {
-    const replicated = storageAlone({ replicaRegions: ['eu-central-1'] });
+    const replicated = storageAlone({ ...withReplicas(['eu-central-1']) });
     const [table] = Object.values(replicated.findResources('AWS::DynamoDB::GlobalTable'));
     const replicas = (table?.Properties as { Replicas: Array<{ Region: string; DeletionProtectionEnabled: boolean }> }).Replicas;
     expect(replicas.map((r) => r.Region).sort()).toEqual(['eu-central-1', 'eu-west-1']);
