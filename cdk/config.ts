@@ -18,8 +18,8 @@ export const CONTEXT_KEY = 'signet';
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 export type LogRetentionDays = (typeof RETENTION_DAYS)[number];
 
-/** Covers a million agents before downloads; what a fleet costs: docs/cost.md (`npm run cost`). */
-export const DEFAULT_MONTHLY_BUDGET_USD = 10_000;
+/** About 1.5x what a million agents cost with binary patches (docs/cost.md, `npm run cost`: $12,894 a month). */
+export const DEFAULT_MONTHLY_BUDGET_USD = 20_000;
 
 const region = z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'expected an AWS region such as eu-west-1'));
 const dnsName = z.string().check(z.regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/, 'expected a lower-case DNS name'));

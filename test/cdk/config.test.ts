@@ -18,7 +18,7 @@ describe('parseConfig', () => {
       api: { throttleRateLimit: 2900, throttleBurstLimit: 5800 },
       waf: { apiRequestsPer5MinutesPerIp: 2000 },
       cdnParameterName: '/signet/cdn',
-      monitoring: { api5xxPercent: 5, apiLatencyP99Ms: 2500, monthlyBudgetUsd: 10_000 },
+      monitoring: { api5xxPercent: 5, apiLatencyP99Ms: 2500, monthlyBudgetUsd: 20_000 },
     });
     expect(config.monitoring.alarmEmail).toBeUndefined();
     expect(config.account).toBeUndefined();
@@ -145,7 +145,7 @@ describe('parseConfig', () => {
   it('takes a CDN parameter name and monitoring settings', () => {
     const config = parseConfig({ cdnParameterName: '/acme/signet-prod/cdn', monitoring: { alarmEmail: 'ops@example.com', api5xxPercent: 2 } }, {});
     expect(config.cdnParameterName).toBe('/acme/signet-prod/cdn');
-    expect(config.monitoring).toEqual({ alarmEmail: 'ops@example.com', api5xxPercent: 2, apiLatencyP99Ms: 2500, monthlyBudgetUsd: 10_000 });
+    expect(config.monitoring).toEqual({ alarmEmail: 'ops@example.com', api5xxPercent: 2, apiLatencyP99Ms: 2500, monthlyBudgetUsd: 20_000 });
     expect(parseConfig({ monitoring: { monthlyBudgetUsd: 2500 } }, {}).monitoring.monthlyBudgetUsd).toBe(2500);
   });
 

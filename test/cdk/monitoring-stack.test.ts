@@ -538,10 +538,10 @@ describe('MonitoringStack: cost budget', () => {
   it('budgets the account\'s monthly cost, notifying the alarm topic at 80% actual and 100% forecast', () => {
     const [topicId] = onlyResource(json, 'AWS::SNS::Topic');
     const [, budget] = onlyResource(json, 'AWS::Budgets::Budget');
-    expect(DEFAULT_MONTHLY_BUDGET_USD).toBe(10_000);
+    expect(DEFAULT_MONTHLY_BUDGET_USD).toBe(20_000);
     const subscribers = [{ SubscriptionType: 'SNS', Address: { Ref: topicId } }];
     expect(budget.Properties).toMatchObject({
-      Budget: { BudgetName: BUDGET_NAME, BudgetType: 'COST', TimeUnit: 'MONTHLY', BudgetLimit: { Amount: 10_000, Unit: 'USD' } },
+      Budget: { BudgetName: BUDGET_NAME, BudgetType: 'COST', TimeUnit: 'MONTHLY', BudgetLimit: { Amount: 20_000, Unit: 'USD' } },
       NotificationsWithSubscribers: [
         { Notification: { NotificationType: 'ACTUAL', ComparisonOperator: 'GREATER_THAN', Threshold: 80, ThresholdType: 'PERCENTAGE' }, Subscribers: subscribers },
         { Notification: { NotificationType: 'FORECASTED', ComparisonOperator: 'GREATER_THAN', Threshold: 100, ThresholdType: 'PERCENTAGE' }, Subscribers: subscribers },

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MONTHLY_BUDGET_USD } from '../../../cdk/config.ts';
 import type { CostReport } from '#lib/cost/model.ts';
 import { costModel, defaultInputs, formatPrices, formatReport, prices, tiered, usd } from '#lib/cost/model.ts';
 
@@ -41,6 +42,13 @@ describe('costModel, the default fleet', () => {
     expect(report.beforeDownloads).toBeCloseTo(report.lines.reduce((sum, l) => sum + l.usd, 0), 9);
     expect(report.beforeDownloads).toBeGreaterThan(7_000);
     expect(report.beforeDownloads).toBeLessThan(10_000);
+  });
+
+  it('sets the default budget at about 1.5x the default fleet with patches: a normal month does not alarm, whole-file downloads do', () => {
+    const withPatches = report.beforeDownloads + report.downloads.monthUsdPatched;
+    expect(DEFAULT_MONTHLY_BUDGET_USD * 0.8).toBeGreaterThan(withPatches);
+    expect(DEFAULT_MONTHLY_BUDGET_USD).toBeLessThan(2 * withPatches);
+    expect(report.beforeDownloads + report.downloads.monthUsdWhole).toBeGreaterThan(DEFAULT_MONTHLY_BUDGET_USD);
   });
 
   it('makes patched downloads the patch share of whole ones, per release', () => {
