@@ -58,9 +58,10 @@ const schema = z.strictObject({
     }),
   ),
   /**
-   * Manual failover of the timestamp re-sign (docs/cdk.md, "Timestamp failover"): a replica
-   * region whose refresh is scheduled instead of the primary's, signing with its replica
-   * keys into its own bucket. Absent (the normal state): the primary region signs.
+   * Manual failover of the timestamp re-sign (docs/cdk.md, "Timestamp failover"): the first
+   * replica region (CloudFront's failover bucket), whose refresh is scheduled instead of the
+   * primary's, signing with its replica keys into its own bucket. Absent (the normal state):
+   * the primary region signs.
    */
   timestampFailoverRegion: z.optional(region),
   logRetentionDays: z._default(z.literal(RETENTION_DAYS), 90),
@@ -210,8 +211,12 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     problems.push(`  ${CONTEXT_KEY}.replicaRegions: must not repeat a region or contain primaryRegion (${regions.join(', ')})`);
   }
   checkApiDomain(parsed, regions, problems);
-  if (parsed.timestampFailoverRegion !== undefined && !parsed.replicaRegions.includes(parsed.timestampFailoverRegion)) {
-    problems.push(`  ${CONTEXT_KEY}.timestampFailoverRegion: must be one of replicaRegions (${parsed.replicaRegions.join(', ') || 'none'}), got ${parsed.timestampFailoverRegion}`);
+  // CloudFront fails over to the first replica region's bucket only: a timestamp re-signed
+  // into any other region's bucket would never reach an agent.
+  if (parsed.timestampFailoverRegion !== undefined && parsed.timestampFailoverRegion !== parsed.replicaRegions[0]) {
+    problems.push(
+      `  ${CONTEXT_KEY}.timestampFailoverRegion: must be the first of replicaRegions (${parsed.replicaRegions[0] ?? 'none'}), whose bucket CloudFront fails over to; got ${parsed.timestampFailoverRegion}`,
+    );
   }
   const runtime = parseRuntime(parsed.runtime, problems);
   const api = stageThrottle(parsed, runtime);

@@ -3,7 +3,8 @@
  * the distribution, its key group, the WAF web ACL and the CloudFront access logs.
  * `/metadata/*` and `/targets/*` come from the primary region's bucket (with replica
  * regions: an origin group that fails over to the first replica region's bucket), `/v1/*`
- * from the primary region's HTTP API; everything else is refused.
+ * from the API domain's latency-routed regional APIs (with `apiDomain`; else the primary
+ * region's HTTP API), the site mirrors' routes from the primary's; everything else is refused.
  */
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';

@@ -85,7 +85,9 @@ describe('parseConfig', () => {
   describe('timestampFailoverRegion', () => {
     it('names a replica region', () => {
       expect(parseConfig({ ...withReplicas(['us-east-1']), timestampFailoverRegion: 'us-east-1' }, {}).timestampFailoverRegion).toBe('us-east-1');
-      expect(() => parseConfig({ ...withReplicas(['us-east-1']), timestampFailoverRegion: 'eu-west-1' }, {})).toThrow(/signet\.timestampFailoverRegion: must be one of replicaRegions \(us-east-1\), got eu-west-1/);
+      expect(() => parseConfig({ ...withReplicas(['us-east-1']), timestampFailoverRegion: 'eu-west-1' }, {})).toThrow(/signet\.timestampFailoverRegion: must be the first of replicaRegions \(us-east-1\), whose bucket CloudFront fails over to; got eu-west-1/);
+      // The second replica region's bucket is no failover origin: its timestamp would reach no agent.
+      expect(() => parseConfig({ ...withReplicas(['us-east-1', 'ap-southeast-1']), timestampFailoverRegion: 'ap-southeast-1' }, {})).toThrow(/must be the first of replicaRegions \(us-east-1\)/);
     });
   });
 
