@@ -148,6 +148,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     const wrongHost = hostRefusal(header(req, 'host'), hosts);
     if (wrongHost) return refuse(res, wrongHost);
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, { status: 405, code: 'METHOD_NOT_ALLOWED', message: 'the page is read with GET' });
+    // Browsers ask for it unprompted; nothing to show, and no 404 in the page's console.
+    if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '');
     if (path === '/') return send(res, 200, 'text/html; charset=utf-8', html, { 'content-security-policy': csp, 'x-frame-options': 'DENY' });
     const file = PAGE_FILES[path];
     if (!file) return refuse(res, { status: 404, code: 'NOT_FOUND', message: `no ${path}` });

@@ -30,7 +30,8 @@ export async function call(method, path, body) {
   try {
     response = await fetch(`/api/${path}`, {
       method,
-      headers: { 'x-signet-console-token': token(), ...(body !== undefined && { 'content-type': 'application/json' }) },
+      // JSON on every POST and PUT, bodiless ones too: the console's server refuses any other type there.
+      headers: { 'x-signet-console-token': token(), ...(method !== 'GET' && method !== 'DELETE' && { 'content-type': 'application/json' }) },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
   } catch {
