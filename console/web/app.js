@@ -4,7 +4,7 @@
  * no build step (docs/console.md). Aggregates first; every list is paginated.
  */
 import { h, render } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 import { call, withQuery } from './api.js';
 import { ago, channelState, chartBars, expiryText, failureRate, haltSummary, promoteSummary, share } from './format.js';
@@ -12,18 +12,26 @@ import { ago, channelState, chartBars, expiryText, failureRate, haltSummary, pro
 const html = htm.bind(h);
 const enc = encodeURIComponent;
 
-/** Loads `load()` now and whenever `deps` change; `reload` loads again. */
+/**
+ * Loads `load()` now and whenever `deps` change; `reload` loads again. `loading` is true
+ * from the very render in which the deps change (not only once the effect has run), and
+ * an answer to an older load is dropped, so a quick second change cannot show stale data.
+ */
 function useLoad(load, deps) {
-  const [state, setState] = useState({ loading: true });
-  const run = useCallback(() => {
-    setState((s) => ({ ...s, loading: true }));
+  const [tick, setTick] = useState(0);
+  const key = JSON.stringify([...deps, tick]);
+  const [state, setState] = useState({});
+  useEffect(() => {
+    let live = true;
     load().then(
-      (data) => setState({ data, loading: false }),
-      (error) => setState({ error: error.message, loading: false }),
+      (data) => live && setState({ data, key }),
+      (error) => live && setState({ error: error.message, key }),
     );
-  }, deps);
-  useEffect(run, [run]);
-  return { ...state, reload: run };
+    return () => {
+      live = false;
+    };
+  }, [key]);
+  return { data: state.data, error: state.error, loading: state.key !== key, reload: () => setTick((t) => t + 1) };
 }
 
 /**
@@ -39,8 +47,9 @@ function usePaged(fetchPage, key, deps) {
     ...page,
     items: page.data?.[key] ?? [],
     number: cursors.length,
-    next: page.data?.nextCursor ? () => setCursors([...cursors, page.data.nextCursor]) : undefined,
-    previous: cursors.length > 1 ? () => setCursors(cursors.slice(0, -1)) : undefined,
+    // None while a page loads: a second click would skip a page.
+    next: page.data?.nextCursor && !page.loading ? () => setCursors([...cursors, page.data.nextCursor]) : undefined,
+    previous: cursors.length > 1 && !page.loading ? () => setCursors(cursors.slice(0, -1)) : undefined,
   };
 }
 
@@ -215,7 +224,7 @@ function FleetScreen() {
 
 function SeatHolders({ license }) {
   const list = usePaged((cursor) => call('GET', withQuery(`licenses/${license.licenseId}/agents`, { cursor })), 'agents', [license.licenseId]);
-  return html`<section data-testid="seat-holders">
+  return html`<section data-testid="seat-holders" aria-busy=${String(list.loading)}>
     <h2>Seat holders of ${license.customer} (least recently seen first)</h2>
     <${ErrorLine} error=${list.error} />
     ${list.data && list.items.length === 0
@@ -290,7 +299,7 @@ function LicensesScreen() {
       ? html`<div class="notice" role="status" data-testid="new-key">License created for ${created.license.customer}. Its key, shown only now, store it: <span class="key">${created.licenseKey}</span></div>`
       : null}
     <${Notice} text=${notice} />
-    <section data-testid="licenses">
+    <section data-testid="licenses" aria-busy=${String(list.loading)}>
       <h2>Licenses (newest first)</h2>
       <${ErrorLine} error=${list.error} />
       ${list.data && list.items.length === 0
@@ -361,7 +370,7 @@ function BlacklistScreen() {
       </form>
     </section>
     <${Notice} text=${notice} />
-    <section data-testid="blacklist">
+    <section data-testid="blacklist" aria-busy=${String(list.loading)}>
       <h2>Blacklisted computers</h2>
       <${ErrorLine} error=${list.error} />
       ${list.data && list.items.length === 0
@@ -380,7 +389,7 @@ function BlacklistScreen() {
 function AuditScreen() {
   const [day, setDay] = useState(new Date().toISOString().slice(0, 10));
   const list = usePaged((cursor) => call('GET', withQuery('audit', { day, cursor, limit: '50' })), 'entries', [day]);
-  return html`<section data-testid="audit">
+  return html`<section data-testid="audit" aria-busy=${String(list.loading)}>
     <h2>Audit trail: who changed what, when (UTC, newest first)</h2>
     <form class="inline"><label>day<input type="date" value=${day} onInput=${(e) => e.target.value && setDay(e.target.value)} /></label></form>
     <${ErrorLine} error=${list.error} />

@@ -78,6 +78,18 @@ async function openScreen(screen: 'fleet' | 'licenses' | 'blacklist' | 'audit'):
   await page.click(`nav button[data-screen=${screen}]`);
 }
 
+/** Pages a list forward (its Next button) until `row` shows: the shared stack's lists hold other tests' items too. */
+async function pageUntil(section: string, row: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    await page.waitForSelector(`${section}[aria-busy=false]`);
+    if (await page.locator(`${section} ${row}`).count()) return;
+    const next = page.locator(`${section} .pager button:has-text("Next")`);
+    if (!(await next.count()) || (await next.isDisabled())) break;
+    await next.click();
+  }
+  await page.waitForSelector(`${section} ${row}`, { timeout: 2000 });
+}
+
 async function fleetOf(name: string) {
   return (await admin()).call<{ versions: VersionCounters[]; channels: Channel[] }>('GET', `/v1/admin/fleet/${name}`);
 }
@@ -199,25 +211,43 @@ describe('signet console in a browser', () => {
     expect(await page.textContent(`${row} [data-testid=seats]`)).toBe('1 of 3');
   });
 
-  it('adds to and removes from the blacklist', async () => {
+  it('adds to and removes from the blacklist, a page of 50 at a time', async () => {
+    // More than a page, so the list has a second page whatever else the shared stack holds.
+    const client = await admin();
+    const filler = Array.from({ length: 51 }, (_, i) => `console-fill-${i}-${randomUUID().slice(0, 8)}`);
+    await Promise.all(filler.map((m) => client.call('PUT', `/v1/admin/blacklist/${m}`, { reason: 'filler' })));
     await openScreen('blacklist');
+    await page.waitForSelector('[data-testid=blacklist][aria-busy=false]');
+    expect(await page.locator('[data-testid=blacklist] tbody tr').count()).toBe(50);
+    expect(await page.isEnabled('[data-testid=blacklist] .pager button:has-text("Next")')).toBe(true);
     const machine = `console-${randomUUID().slice(0, 8)}`;
     await page.fill('input[name=machineId]', machine);
     await page.fill('input[name=reason]', 'stolen laptop');
     await page.click('form button[type=submit]');
-    await page.waitForSelector(`tr[data-machine="${machine}"]`);
+    await page.waitForSelector('[role=status]:has-text("Blacklisted")');
+    // Entries are listed in machine-hash order, 50 a page; the shared stack's other tests blacklist machines too.
+    await pageUntil('[data-testid=blacklist]', `tr[data-machine="${machine}"]`);
     await screenshot('blacklist');
     await page.click(`tr[data-machine="${machine}"] button`);
     await page.click('.confirm button.primary');
     await page.waitForSelector(`tr[data-machine="${machine}"]`, { state: 'detached' });
+    await Promise.all(filler.map((m) => client.call('DELETE', `/v1/admin/blacklist/${m}`)));
   });
 
-  it('shows the audit trail of what the page did', async () => {
+  it('shows the audit trail of what the page did, page by page', async () => {
     await openScreen('audit');
-    await page.waitForSelector(`[data-testid=audit] td:text-is("${product}/stable")`);
-    const actions = await page.$$eval('[data-testid=audit] tbody tr td:nth-child(3)', (tds) => tds.map((td) => td.textContent));
-    expect(actions).toEqual(expect.arrayContaining(['channel.halt', 'channel.promote', 'license.create', 'license.suspend', 'blacklist.add', 'blacklist.remove']));
-    await screenshot('audit');
+    // Newest first: page back until the page's first change (the promote), collecting what each page shows.
+    const seen: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      await page.waitForSelector('[data-testid=audit][aria-busy=false]');
+      if (i === 0) await screenshot('audit');
+      const rows = await page.$$eval('[data-testid=audit] tbody tr', (trs) => trs.map((tr) => `${tr.children[2]?.textContent} ${tr.children[3]?.textContent}`));
+      seen.push(...rows);
+      if (rows.includes(`channel.promote ${product}/stable`)) break;
+      await page.click('[data-testid=audit] .pager button:has-text("Next")');
+    }
+    expect(seen).toEqual(expect.arrayContaining([`channel.promote ${product}/stable`, `channel.halt ${product}/stable`, 'blacklist.add console-', 'blacklist.remove console-'].map((prefix) => expect.stringContaining(prefix))));
+    expect(seen.filter((row) => row.startsWith('license.suspend') || row.startsWith('license.resume') || row.startsWith('license.create'))).not.toHaveLength(0);
   });
 
   it('signs every admin call with SigV4: the same call without its signature is refused', async () => {
