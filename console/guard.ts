@@ -32,12 +32,10 @@ export interface Refused {
   readonly message: string;
 }
 
-/** The Host values this server answers to: its own address and port, by IP or as localhost. */
+/** The Host values this server answers to: its loopback address and port, by either IP or as localhost. */
 export function allowedHosts(address: string, port: number): string[] {
-  const hosts = new Set([`${address}:${port}`, `localhost:${port}`]);
-  if (address === '127.0.0.1' || address === '::1') hosts.add(`127.0.0.1:${port}`).add(`[::1]:${port}`);
-  if (address.includes(':') && !address.startsWith('[')) hosts.add(`[${address}]:${port}`);
-  return [...hosts];
+  const own = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  return [...new Set([own, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`])];
 }
 
 function sameToken(given: string | undefined, expected: string): boolean {

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { AdminClient, ServerFlags } from '../admin-client.ts';
-import { adminClient } from '../admin-client.ts';
+import { adminClient, withServerOptions } from '../admin-client.ts';
 import { AdminApiError, CliError } from '../errors.ts';
 import { parsePort } from '../options.ts';
 import type { Answer } from '#console/server.ts';
@@ -32,15 +32,13 @@ export async function forward(client: Pick<AdminClient, 'call'>, method: string,
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export function registerConsole(program: Command): void {
-  program
+  const command = program
     .command('console')
     .description('the operator console: a web page on this machine whose admin calls this process signs with your credentials')
-    .option('--server <url>', 'the API endpoint (env SIGNET_SERVER); default: the local stack of --data-dir or ./.signet')
-    .option('--data-dir <dir>', "a local stack's data dir: use its admin credentials and URL (env SIGNET_DATA_DIR)")
-    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)')
     .option('--port <n>', 'port of the console (0: any free port)', '8181')
-    .option('--host <address>', 'address to listen on; anything but loopback exposes your credentials to the network', '127.0.0.1')
-    .option('--quiet', 'no line per forwarded call')
+    .option('--host <address>', 'loopback address to listen on: 127.0.0.1, ::1 or localhost (it signs with your credentials)', '127.0.0.1')
+    .option('--quiet', 'no line per forwarded call');
+  withServerOptions(command, { json: false })
     .action(async (flags: ConsoleFlags) => {
       const port = parsePort(flags.port, '--port', 8181);
       if (!LOOPBACK.has(flags.host)) throw new CliError(`--host ${flags.host}: the console signs with your credentials, so it listens on loopback only (127.0.0.1 or ::1)`);

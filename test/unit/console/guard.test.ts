@@ -9,6 +9,8 @@ describe('who may use the console proxy', () => {
   it('answers to its own address and port, by IP or as localhost', () => {
     expect(hosts).toEqual(expect.arrayContaining(['127.0.0.1:8181', 'localhost:8181', '[::1]:8181']));
     expect(hostRefusal('LOCALHOST:8181', hosts)).toBeUndefined();
+    expect(allowedHosts('::1', 8181)).toEqual(expect.arrayContaining(['[::1]:8181', 'localhost:8181']));
+    expect(allowedHosts('::1', 8181)).not.toContain('::1:8181');
   });
 
   it('refuses a Host it does not own: a DNS-rebound name, another port, none', () => {
