@@ -8,7 +8,10 @@
  *
  * Applied with @bokuweb/zstd-wasm (docs/tuf-repository.md, "Binary patches: the format")
  * in a worker thread that ends after the apply: a WebAssembly memory never shrinks, and the
- * decode holds base, patch and result at once (~700 MiB for a 160 MB file).
+ * decode holds base, patch and result at once, each in the worker's heap and again in the
+ * WebAssembly memory: the agent's peak RSS while applying is about 5x the file plus Node's
+ * own 40 MiB (340 MiB for a 62 MB file, `npm run bench -- delta`). A file over
+ * `maxFileBytes` (DEFAULT_PATCH_MAX_FILE_BYTES) is therefore downloaded whole instead.
  */
 import { createHash } from 'node:crypto';
 import { open, readdir, rm, writeFile } from 'node:fs/promises';
@@ -38,7 +41,12 @@ export interface PatchSource {
   readonly source: TargetSource;
   readonly product: string;
   readonly targetInfo: (path: string) => Promise<TargetFile>;
+  /** Files larger than this are downloaded whole: the apply's memory is about 5x the file. Default DEFAULT_PATCH_MAX_FILE_BYTES. */
+  readonly maxFileBytes?: number;
 }
+
+/** 128 MiB: applying a patch to a file this size peaks at about 700 MiB of agent RSS. */
+export const DEFAULT_PATCH_MAX_FILE_BYTES = 128 * 1024 * 1024;
 
 export interface PatchStats {
   /** Files rebuilt from a patch and verified. */
@@ -165,6 +173,12 @@ export async function patchMissing(from: PatchSource, files: readonly SetFile[],
     tried.add(file.sha256);
     const patch = choosePatch(file, (sha256) => held.has(sha256));
     if (!patch) continue;
+    const maxFileBytes = from.maxFileBytes ?? DEFAULT_PATCH_MAX_FILE_BYTES;
+    if (file.length > maxFileBytes) {
+      // Checked before the patch is fetched: its bytes would be wasted.
+      stats.fallbacks.push(`${file.path}: ${file.length} bytes is over the patch size limit of ${maxFileBytes} bytes (applying holds about 5x the file in memory)`);
+      continue;
+    }
     const patchFile = storePath(dir, patch.sha256);
     try {
       await rebuild(from, file, patch, stats);

@@ -28,6 +28,8 @@ export interface UpdateOptions extends AgentOptions {
   readonly force?: boolean;
   /** false: download changed files whole, never from a binary patch (what an agent without patch support does). Default true. */
   readonly patches?: boolean;
+  /** Files larger than this are downloaded whole, not patched: applying holds about 5x the file in memory. Default 128 MiB (agent/patch.ts). */
+  readonly patchMaxFileBytes?: number;
 }
 
 export type UpdateResult =
@@ -84,7 +86,7 @@ export async function update(options: UpdateOptions): Promise<UpdateResult> {
   }
   try {
     refuseRollback(manifest, installed);
-    const result = await install(session, offer, options.patches !== false);
+    const result = await install(session, offer, options.patches === false ? false : { maxFileBytes: options.patchMaxFileBytes });
     session.state = await updateState(dir, {
       installed: { version: manifest.version, path: result.setPath, setManifest: manifest.setManifest, installedAt: now() },
       ...snapshotSeen(polled),
@@ -105,7 +107,7 @@ export async function update(options: UpdateOptions): Promise<UpdateResult> {
 }
 
 /** Steps 4 to 6.4: verify, download what is missing, build the set, switch `current`, remove what it does not use. */
-async function install(session: Session, offer: Offer, patches: boolean): Promise<Omit<Extract<UpdateResult, { result: 'installed' }>, 'result' | 'version' | 'previousVersion'> & { setPath: string }> {
+async function install(session: Session, offer: Offer, patches: false | { maxFileBytes: number | undefined }): Promise<Omit<Extract<UpdateResult, { result: 'installed' }>, 'result' | 'version' | 'previousVersion'> & { setPath: string }> {
   const { dir, http } = session;
   const manifest = offer.manifest;
   const targetInfo = await refreshMetadata(dir, http, manifest, offer);
@@ -115,7 +117,7 @@ async function install(session: Session, offer: Offer, patches: boolean): Promis
   for (const [sha256, info] of set.targets) if (!(await inStore(dir, sha256, info.length))) lacking++;
   // Patches first: what they rebuild is in the store, so the download below skips it.
   const patched: PatchStats = { applied: 0, bytes: 0, fallbacks: [] };
-  if (patches) await patchMissing({ dir, http, source, product: manifest.product, targetInfo }, set.files, patched);
+  if (patches) await patchMissing({ dir, http, source, product: manifest.product, targetInfo, ...(patches.maxFileBytes !== undefined && { maxFileBytes: patches.maxFileBytes }) }, set.files, patched);
   const stats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
   const { downloadMs } = await downloadMissing(dir, http, source, set.targets, stats, session.options.onProgress);
 

@@ -33,9 +33,9 @@ export interface Run {
 }
 
 /** Runs a command under GNU time: wall seconds and peak RSS (`%M`, KiB) of the command. */
-export function timed(command: string, args: readonly string[]): Promise<Run> {
+export function timed(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'TIME %e %M', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', 'TIME %e %M', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env && { env }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

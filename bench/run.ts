@@ -12,6 +12,7 @@ import { printFigures, timedCommand } from './harness.ts';
 import type { Suite } from './harness.ts';
 import { agentSuite } from './suites/agent.ts';
 import { deltaFormatSuite } from './suites/delta-format.ts';
+import { deltaSuite } from './suites/delta.ts';
 import { deliverySuite } from './suites/delivery.ts';
 import { licensingSuite } from './suites/licensing.ts';
 import { localOriginSuite } from './suites/local-origin.ts';
@@ -30,6 +31,7 @@ const suites: Record<string, Suite> = {
   polls: pollsSuite,
   mirror: mirrorSuite,
   'delta-format': deltaFormatSuite,
+  delta: deltaSuite,
 };
 const only = process.argv[2];
 

@@ -18,23 +18,51 @@ export const CONTEXT_KEY = 'signet';
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 export type LogRetentionDays = (typeof RETENTION_DAYS)[number];
 
-/** A million agents cost about $5,300 a month before downloads (docs/cdk.md, "Cost budget"). */
+/** Covers a million agents before downloads; what a fleet costs: docs/cost.md (`npm run cost`). */
 export const DEFAULT_MONTHLY_BUDGET_USD = 10_000;
 
 const region = z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'expected an AWS region such as eu-west-1'));
+const dnsName = z.string().check(z.regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/, 'expected a lower-case DNS name'));
 const positiveInt = z.number().check(z.int(), z.positive());
 
 const schema = z.strictObject({
   /** Target account; absent means "the account of the credentials used at deploy time". */
   account: z.optional(z.string().check(z.regex(/^\d{12}$/, 'expected a 12-digit AWS account id'))),
   primaryRegion: z._default(region, 'eu-west-1'),
-  /** Later issue: table replicas, bucket replication, origin failover. */
+  /** More regions: table replicas, replica keys and an API serving the agent routes (docs/cdk.md, "Replica regions"). */
   replicaRegions: z._default(z.array(region), []),
   /** Custom domain for CloudFront; needs `certificateArn` (an ACM certificate in us-east-1). */
-  domainName: z.optional(z.string().check(z.regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/, 'expected a lower-case DNS name'))),
+  domainName: z.optional(dnsName),
   certificateArn: z.optional(
     z.string().check(z.regex(/^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[0-9a-f-]+$/, 'expected an ACM certificate ARN in us-east-1')),
   ),
+  /**
+   * The API's own domain, required with replica regions: each region's HTTP API answers
+   * on `domainName` (Route 53 latency records with health checks, CloudFront's `/v1/*`
+   * origin) and on `<region>.<domainName>` (the health checks', and the primary's for
+   * signed admin and CI calls); the execute-api endpoints are disabled (docs/cdk.md, "API
+   * domain").
+   */
+  apiDomain: z.optional(
+    z.strictObject({
+      domainName: dnsName,
+      /** The public Route 53 hosted zone the records go in. */
+      hostedZoneId: z.string().check(z.regex(/^Z[A-Z0-9]{1,32}$/, 'expected a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ')),
+      /** That zone's name: `domainName` must be in it. */
+      hostedZoneName: dnsName,
+      /**
+       * An ACM certificate per region (primary and each replica), in that region, valid for
+       * `domainName` and `*.<domainName>`: API Gateway takes a regional certificate only.
+       */
+      certificateArns: z.record(region, z.string().check(z.regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, 'expected an ACM certificate ARN'))),
+    }),
+  ),
+  /**
+   * Manual failover of the timestamp re-sign (docs/cdk.md, "Timestamp failover"): a replica
+   * region whose refresh is scheduled instead of the primary's, signing with its replica
+   * keys into its own bucket. Absent (the normal state): the primary region signs.
+   */
+  timestampFailoverRegion: z.optional(region),
   logRetentionDays: z._default(z.literal(RETENTION_DAYS), 90),
   /**
    * `retain` (the default) keeps tables, buckets, keys and logs when a stack is deleted
@@ -130,6 +158,8 @@ const schema = z.strictObject({
 
 type Parsed = z.infer<typeof schema>;
 
+export type ApiDomainConfig = NonNullable<Parsed['apiDomain']>;
+
 /** The `runtime` block with every default filled in. */
 export interface DeployedRuntime extends RuntimeSettings {
   /** How often the scheduled refresh re-signs timestamp.json. */
@@ -179,6 +209,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (new Set(regions).size !== regions.length) {
     problems.push(`  ${CONTEXT_KEY}.replicaRegions: must not repeat a region or contain primaryRegion (${regions.join(', ')})`);
   }
+  checkApiDomain(parsed, regions, problems);
+  if (parsed.timestampFailoverRegion !== undefined && !parsed.replicaRegions.includes(parsed.timestampFailoverRegion)) {
+    problems.push(`  ${CONTEXT_KEY}.timestampFailoverRegion: must be one of replicaRegions (${parsed.replicaRegions.join(', ') || 'none'}), got ${parsed.timestampFailoverRegion}`);
+  }
   const runtime = parseRuntime(parsed.runtime, problems);
   const api = stageThrottle(parsed, runtime);
   if (api.throttleBurstLimit < api.throttleRateLimit) {
@@ -189,6 +223,45 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   }
   const account = parsed.account ?? nonEmpty(env.CDK_DEFAULT_ACCOUNT);
   return { ...parsed, api, runtime, account, globalRegion: GLOBAL_REGION, regions };
+}
+
+/**
+ * A replica that no request reaches is what issue 15 was about: with replica regions the
+ * API needs its own domain (latency routing), and that domain a certificate in each region.
+ */
+function checkApiDomain(parsed: Parsed, regions: readonly string[], problems: string[]): void {
+  const field = `  ${CONTEXT_KEY}.apiDomain`;
+  const domain = parsed.apiDomain;
+  if (domain === undefined) {
+    if (parsed.replicaRegions.length > 0) {
+      problems.push(`${field}: required with replicaRegions: without it CloudFront reaches the primary region's API only, and no request reaches a replica (domainName, hostedZoneId, hostedZoneName, certificateArns)`);
+    }
+    return;
+  }
+  if (domain.domainName !== domain.hostedZoneName && !domain.domainName.endsWith(`.${domain.hostedZoneName}`)) {
+    problems.push(`${field}.domainName: ${domain.domainName} is not in the hosted zone ${domain.hostedZoneName}`);
+  }
+  if (parsed.domainName !== undefined && domain.domainName === parsed.domainName) {
+    problems.push(`${field}.domainName: must differ from domainName (CloudFront's), which agents use`);
+  }
+  for (const r of regions) {
+    const arn = domain.certificateArns[r];
+    if (arn === undefined) problems.push(`${field}.certificateArns.${r}: missing: API Gateway needs a certificate in each region of the API`);
+    else if (arn.split(':')[3] !== r) problems.push(`${field}.certificateArns.${r}: the certificate is in ${arn.split(':')[3]}, not ${r}`);
+  }
+  for (const r of Object.keys(domain.certificateArns)) {
+    if (!regions.includes(r)) problems.push(`${field}.certificateArns.${r}: not a region of this deployment (${regions.join(', ')})`);
+  }
+}
+
+/** `<region>.<apiDomain>`: one region's API alone, for its health check and (the primary's) signed admin calls. */
+export function regionalApiDomainName(domainName: string, region: string): string {
+  return `${region}.${domainName}`;
+}
+
+/** The region whose timestamp refresh is scheduled: the primary's, unless failed over. */
+export function timestampSignerRegion(config: Pick<SignetConfig, 'primaryRegion' | 'timestampFailoverRegion'>): string {
+  return config.timestampFailoverRegion ?? config.primaryRegion;
 }
 
 /** The stage throttle: what `api` sets, the rest derived from the fleet (cdk/fleet.ts). */

@@ -9,12 +9,14 @@ import type { SignetConfig } from './config.ts';
 import { CONTEXT_KEY, parseConfig } from './config.ts';
 import { ApiStack } from './stacks/api-stack.ts';
 import { GlobalStack } from './stacks/global-stack.ts';
-import { KeysStack } from './stacks/keys-stack.ts';
+import { KeysStack, ReplicaKeysStack } from './stacks/keys-stack.ts';
 import { MonitoringStack } from './stacks/monitoring-stack.ts';
 import { StorageStack } from './stacks/storage-stack.ts';
 
 export interface RegionalStacks {
   readonly region: string;
+  /** The primary's KeysStack in the primary region, its replica keys elsewhere. */
+  readonly keys: KeysStack | ReplicaKeysStack;
   readonly storage: StorageStack;
   readonly api: ApiStack;
   readonly monitoring: MonitoringStack;
@@ -38,28 +40,51 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
     ...stateful,
   });
 
-  const regions: RegionalStacks[] = [];
+  // A stack that reads a value of another region's stack needs this; without it, CDK
+  // would force generated physical names on the referenced resources instead. The primary
+  // region's storage and monitoring read the replica buckets (replication, its alarms).
+  const crossRegionReferences = config.replicaRegions.length > 0;
+  const storages: StorageStack[] = [];
   for (const region of config.regions) {
-    const primary = regions[0]?.storage;
-    // A stack that reads a value of another region's stack needs this; without it, CDK
-    // would force generated physical names on the referenced resources instead.
-    const crossRegionReferences = region !== config.primaryRegion;
-    const storage = new StorageStack(app, `Signet-Storage-${region}`, {
-      env: env(region),
-      crossRegionReferences,
-      description: `Signet stateful storage in ${region}: signature bucket${primary ? ', global-table replicas' : ', DynamoDB tables'}`,
-      config,
-      ...(primary ? { primary } : {}),
-      ...stateful,
-    });
+    const primary = storages[0];
+    storages.push(
+      new StorageStack(app, `Signet-Storage-${region}`, {
+        env: env(region),
+        crossRegionReferences,
+        description: `Signet stateful storage in ${region}: signature bucket${primary ? ', global-table replicas, replica promoter' : ', DynamoDB tables'}`,
+        config,
+        ...(primary ? { primary } : {}),
+        ...stateful,
+      }),
+    );
+  }
+  const [primaryStorage, ...replicaStorages] = storages;
+  if (primaryStorage && replicaStorages.length > 0) primaryStorage.replicateTo(replicaStorages);
+
+  const regions: RegionalStacks[] = [];
+  for (const [index, region] of config.regions.entries()) {
+    const storage = storages[index];
+    if (!storage) throw new Error(`no storage stack for ${region}`);
+    // In a replica region the functions sign with the multi-Region keys' replicas there.
+    const regionKeys =
+      region === config.primaryRegion
+        ? keys
+        : new ReplicaKeysStack(app, `Signet-Keys-${region}`, {
+            env: env(region),
+            crossRegionReferences,
+            description: `Signet signing keys in ${region}: replicas of the primary's multi-Region keys (KMS)`,
+            config,
+            primary: keys,
+            ...stateful,
+          });
     const api = new ApiStack(app, `Signet-Api-${region}`, {
       env: env(region),
       crossRegionReferences,
       description: `Signet HTTP API and functions in ${region}`,
       config,
       storage,
-      onlineKeys: keys.onlineKeys,
-      cdnSigningKey: keys.cdnSigningKey,
+      onlineKeys: regionKeys.onlineKeys,
+      cdnSigningKey: regionKeys.cdnSigningKey,
       isPrimaryRegion: region === config.primaryRegion,
     });
     const monitoring = new MonitoringStack(app, `Signet-Monitoring-${region}`, {
@@ -70,7 +95,7 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
       api,
       storage,
     });
-    regions.push({ region, storage, api, monitoring });
+    regions.push({ region, keys: regionKeys, storage, api, monitoring });
   }
 
   const [primary] = regions;
@@ -81,6 +106,8 @@ export function buildSignet(app: App, config: SignetConfig): SignetStacks {
     crossRegionReferences: true,
     config,
     primary: { region: primary.region, bucket: primary.storage.bucket, api: primary.api.api },
+    // The first replica region listed: the operator orders replicaRegions (docs/cdk.md, "Origin failover").
+    ...(regions[1] && { failoverBucket: { region: regions[1].region, bucket: regions[1].storage.bucket } }),
     cdnSigningKey: keys.cdnSigningKey,
   });
 

@@ -4,8 +4,11 @@
  * it uses that stack's credentials and URL; against the cloud, the standard AWS
  * credential chain and the API endpoint (`--server`, or SIGNET_SERVER).
  *
- * The cloud endpoint is the API Gateway URL itself, not CloudFront: CloudFront rewrites
- * the Host header on its way to the API, which a SigV4 signature covers.
+ * The cloud endpoint is the primary region's API itself (its `ApiEndpoint` output:
+ * `https://<primary region>.<apiDomain>` with an API domain, else the execute-api URL), not
+ * CloudFront: CloudFront rewrites the Host header on its way to the API, which a SigV4
+ * signature covers, and its `/v1/*` may answer from a replica region, which has no admin
+ * routes. Sign for the primary region (`--region`).
  */
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';

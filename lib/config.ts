@@ -28,6 +28,16 @@ function text(name: string, description: string): Spec<string, 'resource'> {
   return { name, kind: 'resource', description, parse: (raw) => raw };
 }
 
+function flag(name: string, description: string): Spec<boolean, 'resource'> {
+  return {
+    name,
+    kind: 'resource',
+    description,
+    default: false,
+    parse: (raw) => (raw === 'true' ? true : raw === 'false' ? false : { problem: 'must be true or false' }),
+  };
+}
+
 function integer(name: string, description: string, bounds: { default: number; min: number; max: number }): Spec<number, 'runtime'> {
   return {
     name,
@@ -71,6 +81,9 @@ export const variables = {
   cdnKmsKey: text('SIGNET_CDN_KMS_KEY', 'ARN of the KMS key that signs download grants'),
   cdnParameter: text('SIGNET_CDN_PARAMETER', 'SSM parameter with the CDN base URL and key-pair id'),
   cdnParameterRegion: text('SIGNET_CDN_PARAMETER_REGION', 'region of that parameter'),
+  // Set by the CDK for the primary region's repository writers when replica regions exist (lib/releases/replication.ts).
+  replicaViews: flag('SIGNET_REPLICA_VIEWS', 'write each timestamp.json also as a replica view, for replica regions'),
+  primaryRegion: text('SIGNET_PRIMARY_REGION', 'the primary region, the only one whose functions write the repository and take admin calls'),
   repositoryFunction: text('SIGNET_REPOSITORY_FUNCTION', 'name of the function that moves the snapshot (timestampRefresh)'),
 
   pollSeconds: integer('SIGNET_POLL_SECONDS', 'how often agents are told to poll', { default: 900, min: 30, max: 86_400 }),
@@ -135,6 +148,11 @@ export class FunctionConfig {
       throw new ConfigError(`function ${this.functionId} reads ${variables[key].name} but does not declare it (config in lib/definitions/routes.ts)`);
     }
     return this.values.get(key) as VariableValue<K>;
+  }
+
+  /** Whether each timestamp.json is also written as a replica view; the local stack, which has no replicas, does not set it. */
+  writesReplicaViews(): boolean {
+    return this.has('replicaViews') && this.get('replicaViews');
   }
 
   /** Whether the variable was declared and set (the cloud-only ones are absent locally). */

@@ -21,6 +21,8 @@ export const logMessages = {
   snapshotRenewed: 'snapshot renewed before its expiry',
   /** Targets or root metadata expires within 30 days: only a publish (CI's targets key) or a new root (offline keys) extends it. */
   metadataExpiring: 'signed metadata expires soon',
+  /** A replica region's promoter ran: what it serves, what it promoted, what still waits for replication (with `waitingSeconds`). */
+  replicaViewChecked: 'replica view checked',
   /** A bug: an error no refusal describes. */
   unhandledError: 'unhandled error',
 } as const;
@@ -31,6 +33,8 @@ export const logMetrics = {
   registrations: 'RegistrationRequests',
   autoHalts: 'RolloutAutoHalts',
   metadataExpiring: 'MetadataExpiringSoon',
+  /** Seconds the oldest staged view newer than the served one has waited in a replica region (0: none waits). */
+  replicaViewWaiting: 'ReplicaViewWaitingSeconds',
 } as const;
 
 export function createLogger(serviceName: string, options: { logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT' } = {}): Logger {

@@ -16,6 +16,7 @@ import type { Logger } from '#lib/log.ts';
 import { createLogger } from '#lib/log.ts';
 import type { Services } from '#lib/services.ts';
 import { readLocalCdnKey } from '#lib/cdn/key-files.ts';
+import { localRegion } from './region.ts';
 import { tufSigner } from './tuf-keys.ts';
 
 export interface LocalContext {
@@ -35,6 +36,8 @@ export function localServices(functionId: string, context: LocalContext): Servic
   const config = configFromValues(functionId, declaredVariables(functionDefinition(functionId)), {
     mainTable: localTableName(mainTable),
     bucket: localBucketName,
+    // The local stack plays one region, the primary: it serves every route.
+    primaryRegion: localRegion,
     ...context.settings,
   });
   return {

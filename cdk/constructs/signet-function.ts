@@ -18,11 +18,13 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { RuntimeKey, RuntimeSettings, VariableKey } from '#lib/config.ts';
 import { variables } from '#lib/config.ts';
-import { metadataSpace, pathSpaces, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
+import { metadataSpace, pathSpaces, replicaViewPrefix, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
+import { SERVED_TIMESTAMP_KEY } from '#lib/releases/replication.ts';
 import type { Access } from '#lib/definitions/routes.ts';
 import type { TableDefinition } from '#lib/definitions/tables.ts';
 import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import { NODE_22_REASON, acknowledge, acknowledgeWildcardResources } from '../nag.ts';
+import { writesReplicaViews } from './bucket-replication.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -159,26 +161,52 @@ export class SignetFunction extends Construct {
    */
   bindBucket(bucket: IBucket, access: Access): this {
     this.setVariable('bucket', bucket.bucketName);
+    // A writer of timestamp.json also writes replica views when the bucket replicates (lib/releases/replication.ts).
+    const views = access === 'write' && writesReplicaViews(bucket);
+    if (access === 'write') this.setVariable('replicaViews', String(views));
     const objects = (prefix: string) => bucket.arnForObjects(`${prefix}*`);
     const statements =
       access === 'write'
         ? [
             new iam.PolicyStatement({ sid: 'SignetMetadataReadWrite', actions: ['s3:GetObject', 's3:PutObject'], resources: [objects(metadataSpace.prefix)] }),
             new iam.PolicyStatement({ sid: 'SignetStagingReadWrite', actions: ['s3:GetObject', 's3:PutObject'], resources: [objects(stagingPrefix)] }),
+            ...(views ? [new iam.PolicyStatement({ sid: 'SignetReplicaViewsWrite', actions: ['s3:PutObject'], resources: [objects(replicaViewPrefix)] })] : []),
             new iam.PolicyStatement({ sid: 'SignetTargetsRead', actions: ['s3:GetObject'], resources: [objects(targetsSpace.prefix)] }),
             new iam.PolicyStatement({ sid: 'SignetBucketMissingKeys', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
           ]
         : [new iam.PolicyStatement({ sid: 'SignetPublishedRead', actions: ['s3:GetObject'], resources: pathSpaces.map((space) => objects(space.prefix)) })];
     for (const statement of statements) this.role.addToPrincipalPolicy(statement);
-    const objectSids = new Set(['SignetMetadataReadWrite', 'SignetStagingReadWrite', 'SignetTargetsRead', 'SignetPublishedRead']);
-    const prefixes = [...pathSpaces.map((s) => s.prefix), ...(access === 'write' ? [stagingPrefix] : [])];
+    const objectSids = new Set(['SignetMetadataReadWrite', 'SignetStagingReadWrite', 'SignetReplicaViewsWrite', 'SignetTargetsRead', 'SignetPublishedRead']);
+    const prefixes = [...pathSpaces.map((s) => s.prefix), ...(access === 'write' ? [stagingPrefix] : []), ...(views ? [replicaViewPrefix] : [])];
     acknowledgeWildcardResources(
       this.defaultPolicy(),
       (_resource, statement) => statement.Sid !== undefined && objectSids.has(statement.Sid),
       `object-level S3 access needs an object ARN pattern; it is limited to the prefixes ${prefixes.join(', ')} of the one signature bucket ` +
         (access === 'write'
-          ? `(Get/Put under ${metadataSpace.prefix} and ${stagingPrefix}, Get under ${targetsSpace.prefix}; no delete)`
+          ? `(Get/Put under ${metadataSpace.prefix} and ${stagingPrefix}, ${views ? `Put under ${replicaViewPrefix}, ` : ''}Get under ${targetsSpace.prefix}; no delete)`
           : `(Get only; no write, no delete)`),
+    );
+    return this;
+  }
+
+  /**
+   * A replica region's promoter (lib/releases/replication.ts) on its bucket: sets `bucket`
+   * and grants what one run needs and no more: ListBucket (it lists the views and what has
+   * arrived, and tells a missing key from a denial), GetObject under `metadata/` and the
+   * replica views, and PutObject on the one key it serves, `metadata/timestamp.json`. No
+   * delete, no read of targets (it only lists them).
+   */
+  bindReplicaPromotion(bucket: IBucket): this {
+    this.setVariable('bucket', bucket.bucketName);
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReplicaListArrived', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReplicaReadViews', actions: ['s3:GetObject'], resources: [metadataSpace.prefix, replicaViewPrefix].map((prefix) => bucket.arnForObjects(`${prefix}*`)) }),
+    );
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReplicaServeTimestamp', actions: ['s3:PutObject'], resources: [bucket.arnForObjects(SERVED_TIMESTAMP_KEY)] }));
+    acknowledgeWildcardResources(
+      this.defaultPolicy(),
+      (_resource, statement) => statement.Sid === 'ReplicaReadViews',
+      `object-level S3 reads need an object ARN pattern; GetObject only, under ${metadataSpace.prefix} and ${replicaViewPrefix} of this region's signature bucket`,
     );
     return this;
   }
@@ -222,6 +250,15 @@ export class SignetFunction extends Construct {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ReadCdnParameter', actions: ['ssm:GetParameter'], resources: [ssmParameterArn(Stack.of(this), parameterName, region)] }),
     );
+    return this;
+  }
+
+  /**
+   * Tells a `primaryOnly` function which region is the primary (`primaryRegion`): it
+   * refuses to start anywhere else (lib/aws/cloud-services.ts). No grant: a name only.
+   */
+  bindPrimaryRegion(region: string): this {
+    this.setVariable('primaryRegion', region);
     return this;
   }
 

@@ -19,7 +19,6 @@ export const acknowledged: Readonly<Record<string, string>> = {
     'CloudWatch Logs encrypts every group at rest (AWS-owned keys); the logs hold no license keys or tokens (redacted at the source), so a customer key adds cost and a key policy to keep, not secrecy.',
   // CloudFront
   cloudfront_default_root_object_configured_check: 'An API and a file CDN, not a website: "/" is no document, and the path guard refuses it.',
-  cloudfront_origin_failover_enabled_check: 'Not yet: origin groups with replica buckets are the next part of issue 15 (docs/cdk.md).',
   cloudfront_custom_ssl_certificate_check:
     'The default configuration has no domain and answers on *.cloudfront.net; with signet.domainName set the distribution uses its ACM certificate (docs/cdk.md, "CloudFront").',
   cloudfront_sni_enabled_check: 'As for the certificate: SNI comes with the ACM certificate of signet.domainName; the default *.cloudfront.net name has none to serve.',
@@ -33,4 +32,25 @@ export const acknowledged: Readonly<Record<string, string>> = {
   s3_event_notifications_enabled_check: 'Nothing reacts to object events: releases are committed through the API, which writes the metadata itself.',
   s3_bucket_object_lock_enabled_check:
     'Old targets must be deletable (retention of versions, a withdrawn set); immutability is what TUF hashes and content addressing give, and object lock cannot be turned off once on.',
+};
+
+interface CfnTemplateJson {
+  readonly Resources?: Record<string, { readonly Type?: string; readonly Properties?: { readonly DistributionConfig?: { readonly OriginGroups?: { readonly Quantity?: number } } } }>;
+}
+
+/** Whether any distribution in the templates has an origin group (a second origin to fail over to). */
+function failsOver(templates: readonly CfnTemplateJson[]): boolean {
+  return templates.some((t) => Object.values(t.Resources ?? {}).some((r) => r.Type === 'AWS::CloudFront::Distribution' && (r.Properties?.DistributionConfig?.OriginGroups?.Quantity ?? 0) > 0));
+}
+
+/**
+ * Rules failed on purpose in some configurations only: acknowledged where `applies` says so
+ * of the synthesized templates (and stale there if they pass); everywhere else they must pass.
+ */
+export const acknowledgedWhen: Readonly<Record<string, { readonly reason: string; applies(templates: readonly CfnTemplateJson[]): boolean }>> = {
+  cloudfront_origin_failover_enabled_check: {
+    reason:
+      'Single region: there is no second bucket to fail over to. With replicaRegions the bucket behaviours use an origin group (the first replica region\'s bucket on 5xx; docs/cdk.md, "Origin failover") and the rule passes.',
+    applies: (templates) => !failsOver(templates),
+  },
 };

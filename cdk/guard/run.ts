@@ -5,12 +5,12 @@
  * in acknowledged.ts, and on an acknowledgment no template needs any more.
  */
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { acknowledged } from './acknowledged.ts';
+import { acknowledged as always, acknowledgedWhen } from './acknowledged.ts';
 
 const pkg = dirname(createRequire(import.meta.url).resolve('@cdklabs/cdk-validator-cfnguard/package.json'));
 const binary = join(pkg, 'bin', platform() === 'darwin' ? 'macos' : 'ubuntu', arch() === 'arm64' ? 'aarch64' : 'x86_64', 'cfn-guard');
@@ -39,6 +39,10 @@ for (const template of templates) {
     failing.get(rule)?.add(`${template} (${file})`);
   }
 }
+// The acknowledgments of this configuration: every unconditional one, and those whose condition its templates meet.
+const parsed = await Promise.all(templates.map(async (t) => JSON.parse(await readFile(join(dir, t), 'utf8')) as Parameters<(typeof acknowledgedWhen)[string]['applies']>[0][number]));
+const acknowledged: Record<string, string> = { ...always };
+for (const [rule, when] of Object.entries(acknowledgedWhen)) if (when.applies(parsed)) acknowledged[rule] = when.reason;
 const unacknowledged = [...failing].filter(([rule]) => acknowledged[rule] === undefined);
 const stale = Object.keys(acknowledged).filter((rule) => !failing.has(rule));
 for (const [rule, where] of unacknowledged) console.error(`FAIL ${rule}: ${[...where].join(', ')}`);

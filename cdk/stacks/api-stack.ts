@@ -20,6 +20,7 @@ import { declaredVariables, functions as definedFunctions, routeKey, routes as d
 import type { OnlineRole } from '#lib/tuf/online-signers.ts';
 import type { SignetConfig } from '../config.ts';
 import { PublishingRole } from '../constructs/publishing-role.ts';
+import { RegionalApiDomain } from '../constructs/regional-api-domain.ts';
 import { SignetFunction } from '../constructs/signet-function.ts';
 import type { SharedDeps } from '../constructs/shared-deps-layer.ts';
 import { sharedDepsLayer } from '../constructs/shared-deps-layer.ts';
@@ -29,19 +30,25 @@ import type { StorageResources } from './storage-stack.ts';
 export interface ApiStackProps extends StackProps {
   readonly config: SignetConfig;
   readonly storage: StorageResources;
-  /** The TUF online keys (KeysStack), bound to the functions whose definition lists them. */
+  /**
+   * The TUF online keys of this region (KeysStack in the primary region, its replicas in a
+   * replica region), bound to the functions whose definition lists them.
+   */
   readonly onlineKeys: Readonly<Record<OnlineRole, kms.IKey>>;
   /**
-   * The CDN URL-signing key (KeysStack), bound to the functions whose definition has
-   * `cdnSigning`, together with the name of the SSM parameter that tells them the CDN's
-   * domain and public-key id (`config.cdnParameterName`, in `config.globalRegion`).
+   * The CDN URL-signing key of this region (the primary key or its replica), bound to the
+   * functions whose definition has `cdnSigning`, together with the name of the SSM
+   * parameter that tells them the CDN's domain and public-key id (`config.cdnParameterName`,
+   * which the global stack writes in every region: they read it in their own).
    */
   readonly cdnSigningKey: kms.IKey;
   /**
-   * Whether this is the primary region's API: only it runs the scheduled functions and holds
-   * the CI publishing role. Repository commits are conditional writes on the global table,
-   * and a global table serializes conditional writes only within one region (across regions
-   * the last writer wins), so the service commits releases and timestamps in one region.
+   * Whether this is the primary region's API: only it has the `primaryOnly` functions and
+   * their routes (releases, repository, admin, mirrors) and the CI publishing role.
+   * Repository commits are conditional writes on the global table, and a global table
+   * serializes conditional writes only within one region (across regions the last writer
+   * wins), so the service commits releases and timestamps in one region. The scheduled
+   * refresh runs in the primary region, or in `config.timestampFailoverRegion`.
    * @default true
    */
   readonly isPrimaryRegion?: boolean;
@@ -71,16 +78,22 @@ export class ApiStack extends Stack implements ApiResources {
   readonly schedules: ReadonlyMap<string, events.Rule>;
   /** Present in the primary region when `signet.github` is configured. */
   readonly publishingRole?: PublishingRole;
+  /** Present with `signet.apiDomain`: the custom domains, records and health check of this region. */
+  readonly domain?: RegionalApiDomain;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
     const { config, storage } = props;
     const isPrimaryRegion = props.isPrimaryRegion ?? true;
+    const signsTimestamps = isPrimaryRegion ? config.timestampFailoverRegion === undefined : config.timestampFailoverRegion === this.region;
     const logRemovalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     this.api = new apigwv2.HttpApi(this, 'HttpApi', {
-      description: 'Signet agent and admin API (reached through CloudFront at /v1/*)',
+      description: isPrimaryRegion ? 'Signet agent and admin API (reached through CloudFront at /v1/*)' : 'Signet agent API, replica region (reached through CloudFront at /v1/*)',
       createDefaultStage: false,
+      // With a domain, API Gateway answers on it alone: the execute-api URL would let
+      // anyone reach the API without naming the domain (docs/cdk.md, "API domain").
+      disableExecuteApiEndpoint: config.apiDomain !== undefined,
     });
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: config.logRetentionDays, removalPolicy: logRemovalPolicy });
     this.accessLogs = accessLogs;
@@ -91,25 +104,29 @@ export class ApiStack extends Stack implements ApiResources {
       accessLogSettings: { destination: new apigwv2.LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
     });
 
-    const functions = props.functions ?? definedFunctions;
-    const routes = props.routes ?? definedRoutes;
+    // A replica region gets the agent functions only: no primaryOnly function (they write the
+    // repository or take admin calls), and the scheduled refresh only while it is the
+    // timestamp failover region (docs/cdk.md, "Timestamp failover").
+    const functions = (props.functions ?? definedFunctions).filter((d) => isPrimaryRegion || (!d.primaryOnly && (!d.scheduled || signsTimestamps)));
+    const deployedIds = new Set(functions.map((d) => d.id));
+    const routes = (props.routes ?? definedRoutes).filter((r) => isPrimaryRegion || deployedIds.has(r.functionId));
     const shared = sharedDepsLayer(this);
     const created = new Map<string, SignetFunction>();
     const schedules = new Map<string, events.Rule>();
     for (const definition of functions) {
       const fn = this.createFunction(definition, config, storage, props, shared, logRemovalPolicy);
       created.set(definition.id, fn);
-      if (definition.scheduled && isPrimaryRegion) schedules.set(definition.id, this.schedule(definition, config.runtime.timestampRefreshMinutes, fn));
+      if (definition.scheduled && signsTimestamps) schedules.set(definition.id, this.schedule(definition, config.runtime.timestampRefreshMinutes, fn));
     }
-    // Only the primary region writes to the repository: a replica region's reports do not
-    // move the snapshot (docs/cdk.md, "Replica regions").
+    // Only the region that signs timestamps (the primary, or the failover region) writes to
+    // the repository: elsewhere reports do not move the snapshot (docs/cdk.md, "Replica regions").
     const repository = created.get('timestampRefresh');
     for (const definition of functions) {
-      if (definition.invokesRepository && isPrimaryRegion && repository) created.get(definition.id)?.bindRepositoryFunction(repository);
+      if (definition.invokesRepository && signsTimestamps && repository) created.get(definition.id)?.bindRepositoryFunction(repository);
     }
     for (const definition of functions) {
       const fn = created.get(definition.id);
-      if (fn) this.checkVariables(definition, fn, isPrimaryRegion);
+      if (fn) this.checkVariables(definition, fn, signsTimestamps);
     }
     this.functions = created;
     this.schedules = schedules;
@@ -126,9 +143,14 @@ export class ApiStack extends Stack implements ApiResources {
       this.addRoute(route, integration);
     }
 
+    if (config.apiDomain) {
+      this.domain = new RegionalApiDomain(this, 'Domain', { domain: config.apiDomain, region: this.region, api: this.api, stage: this.stage });
+    }
     new CfnOutput(this, 'ApiEndpoint', {
-      value: this.api.apiEndpoint,
-      description: 'Direct HTTP API endpoint: where signed admin and publishing calls go (agents use CloudFront)',
+      value: this.domain?.regionalUrl ?? this.api.apiEndpoint,
+      description: isPrimaryRegion
+        ? "This region's API alone: where signed admin and publishing calls go (agents use CloudFront)"
+        : "This region's API alone (agent routes only; admin calls go to the primary region's)",
     });
 
     if (isPrimaryRegion && config.github) {
@@ -170,16 +192,18 @@ export class ApiStack extends Stack implements ApiResources {
     for (const role of new Set(definition.signingKeys ?? [])) fn.bindSigningKey(role, keys.onlineKeys[role]);
     if (definition.cdnSigning) {
       fn.bindCdnSigningKey(keys.cdnSigningKey);
-      fn.bindCdnParameter(config.cdnParameterName, config.globalRegion);
+      // The global stack writes the parameter in every region: read in-region, it survives another region's loss.
+      fn.bindCdnParameter(config.cdnParameterName, this.region);
     }
+    if (definition.primaryOnly) fn.bindPrimaryRegion(config.primaryRegion);
     return fn;
   }
 
   /** What the function reads at init (declaredVariables) is what it is given, no more, no less. */
-  private checkVariables(definition: FunctionDefinition, fn: SignetFunction, isPrimaryRegion: boolean): void {
+  private checkVariables(definition: FunctionDefinition, fn: SignetFunction, signsTimestamps: boolean): void {
     const declared = new Set(declaredVariables(definition));
     const set = fn.variablesSet;
-    const optional = new Set(isPrimaryRegion ? [] : ['repositoryFunction']);
+    const optional = new Set(signsTimestamps ? [] : ['repositoryFunction']);
     const missing = [...declared].filter((key) => !set.has(key) && !optional.has(key));
     const extra = [...set].filter((key) => !declared.has(key));
     if (missing.length > 0 || extra.length > 0) {

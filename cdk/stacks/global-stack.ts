@@ -1,8 +1,9 @@
 /**
  * The single global entry, in us-east-1 (CloudFront's region for certificates and WAF):
  * the distribution, its key group, the WAF web ACL and the CloudFront access logs.
- * `/metadata/*` and `/targets/*` come from the primary region's bucket, `/v1/*` from the
- * primary region's HTTP API; everything else is refused.
+ * `/metadata/*` and `/targets/*` come from the primary region's bucket (with replica
+ * regions: an origin group that fails over to the first replica region's bucket), `/v1/*`
+ * from the primary region's HTTP API; everything else is refused.
  */
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
@@ -19,11 +20,13 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
 import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
 import type { RouteDefinition } from '#lib/definitions/routes.ts';
-import { routes as definedRoutes } from '#lib/definitions/routes.ts';
+import { isPrimaryOnly, routes as definedRoutes } from '#lib/definitions/routes.ts';
 import { viewerRequestSource } from '#lib/cdn/viewer-request.ts';
 import type { CdnParameter } from '#lib/aws/cloud-cdn.ts';
 import type { SignetConfig } from '../config.ts';
+import { regionalApiDomainName } from '../config.ts';
 import { CdnPublicKey } from '../constructs/cdn-public-key.ts';
+import { RegionalParameterCopies } from '../constructs/regional-parameter-copies.ts';
 import { acknowledge } from '../nag.ts';
 
 /** A region's origins: its signature bucket and its HTTP API. */
@@ -35,13 +38,22 @@ export interface RegionalOrigins {
 
 export interface GlobalStackProps extends StackProps {
   readonly config: SignetConfig;
-  /** The primary region's origins (a later issue adds replica regions as failover origins). */
+  /** The primary region's origins. */
   readonly primary: RegionalOrigins;
+  /**
+   * The bucket CloudFront fails over to when the primary's answers 5xx or cannot be
+   * reached: the first replica region's (docs/cdk.md, "Origin failover").
+   * @default - no failover: the primary's bucket alone
+   */
+  readonly failoverBucket?: { readonly region: string; readonly bucket: s3.IBucket };
   /** The asymmetric KMS key whose public half the key group trusts. */
   readonly cdnSigningKey: kms.IKey;
   /** @default - `routes` of lib/definitions/routes.ts: those declaring bodies above 8 KB get them past the web ACL */
   readonly routes?: readonly RouteDefinition[];
 }
+
+/** What makes CloudFront ask the failover bucket instead (besides connection failures and timeouts). */
+export const FAILOVER_STATUS_CODES = [500, 502, 503, 504] as const;
 
 /** Bodies above this are blocked by AWS's common rule set (its SizeRestrictions_BODY rule; the figure is fixed). */
 export const COMMON_RULE_SET_BODY_LIMIT = 8 * 1024;
@@ -82,6 +94,11 @@ export function largeBodyRoutes(routes: readonly RouteDefinition[]): RouteDefini
   return routes.filter((r) => r.authorization === 'public' && (r.maxBodyBytes ?? 0) > COMMON_RULE_SET_BODY_LIMIT);
 }
 
+/** A route's path as a CloudFront path pattern: each `{param}` segment becomes `*`. */
+export function routePathPattern(route: RouteDefinition): string {
+  return route.path.replace(/\{[^}]+\}/g, '*');
+}
+
 export class GlobalStack extends Stack {
   readonly distribution: cloudfront.Distribution;
   readonly keyGroup: cloudfront.KeyGroup;
@@ -114,23 +131,42 @@ export class GlobalStack extends Stack {
     const logBucket = cloudFrontLogBucket(this, config, removalPolicy);
 
     // Imported, not the StorageStack's L2: the origin cannot (and must not) edit a bucket
-    // policy owned by another stack in another region. StorageStack grants this access.
-    const bucket = s3.Bucket.fromBucketAttributes(this, 'SignatureBucket', {
-      bucketName: primary.bucket.bucketName,
-      region: primary.region,
+    // policy owned by another stack in another region. StorageStack grants this access, to
+    // any distribution of the account (or the pinned one) in every region's bucket.
+    const originAccessControl = new cloudfront.S3OriginAccessControl(this, 'SignatureBucketOac', {
+      description: 'Signet: CloudFront reads the signature buckets with SigV4',
+      signing: cloudfront.Signing.SIGV4_ALWAYS,
     });
-    const s3Origin = origins.S3BucketOrigin.withOriginAccessControl(bucket, {
-      originAccessControl: new cloudfront.S3OriginAccessControl(this, 'SignatureBucketOac', {
-        description: 'Signet: CloudFront reads the signature bucket with SigV4',
-        signing: cloudfront.Signing.SIGV4_ALWAYS,
-      }),
-      originAccessLevels: [cloudfront.AccessLevel.READ],
-    });
+    const bucketOrigin = (id: string, regional: { readonly region: string; readonly bucket: s3.IBucket }) =>
+      origins.S3BucketOrigin.withOriginAccessControl(s3.Bucket.fromBucketAttributes(this, id, { bucketName: regional.bucket.bucketName, region: regional.region }), {
+        originAccessControl,
+        originAccessLevels: [cloudfront.AccessLevel.READ],
+      });
+    const primaryBucketOrigin = bucketOrigin('SignatureBucket', primary);
+    // Only 5xx (and an origin that cannot be reached, which CloudFront always fails over on):
+    // not 403/404. The replica holds a subset of the primary, so what the primary lacks no
+    // replica has, and a probe for a missing key would cost two origin requests.
+    const s3Origin: cloudfront.IOrigin = props.failoverBucket
+      ? new origins.OriginGroup({
+          primaryOrigin: primaryBucketOrigin,
+          fallbackOrigin: bucketOrigin('FailoverSignatureBucket', props.failoverBucket),
+          fallbackStatusCodes: [...FAILOVER_STATUS_CODES],
+        })
+      : primaryBucketOrigin;
 
-    const apiOrigin = new origins.HttpOrigin(`${primary.api.apiId}.execute-api.${primary.region}.${this.urlSuffix}`, {
-      protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-      originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
-    });
+    // `/v1/*`: with an API domain, its latency-routed name, which resolves to the nearest
+    // region whose health check passes (docs/cdk.md, "API domain"); CloudFront connects with
+    // that name as SNI and Host (ALL_VIEWER_EXCEPT_HOST_HEADER leaves Host to the origin), so
+    // API Gateway finds the custom domain. Without one (a single region), the primary's
+    // execute-api host.
+    const apiHttpOrigin = (domainName: string) =>
+      new origins.HttpOrigin(domainName, { protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY, originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2] });
+    const apiOrigin = apiHttpOrigin(config.apiDomain?.domainName ?? `${primary.api.apiId}.execute-api.${primary.region}.${this.urlSuffix}`);
+    // The public routes that exist in the primary region only (the site mirrors', which move
+    // the snapshot): pinned to the primary's own name, ahead of `/v1/*`, or the latency
+    // answer could send them to a replica that does not have them.
+    const primaryOnlyPublic = config.apiDomain ? (props.routes ?? definedRoutes).filter((r) => r.authorization === 'public' && isPrimaryOnly(r)) : [];
+    const primaryApiOrigin = config.apiDomain ? apiHttpOrigin(regionalApiDomainName(config.apiDomain.domainName, primary.region)) : apiOrigin;
 
     const objectCachePolicy = new cloudfront.CachePolicy(this, 'ObjectCachePolicy', {
       comment: 'Signet objects: the origin Cache-Control rules; signed-URL query strings stay out of the cache key',
@@ -164,18 +200,20 @@ export class GlobalStack extends Stack {
       ...(signedUrlRequired ? { trustedKeyGroups: [this.keyGroup] } : {}),
     });
 
-    const additionalBehaviors: Record<string, cloudfront.BehaviorOptions> = {
-      [apiPathPattern]: {
-        origin: apiOrigin,
-        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-        allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
-        cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
-        originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-        responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
-        // CloudFront compresses only what it caches: CachingDisabled turns it off anyway.
-        compress: false,
-      },
-    };
+    const apiBehavior = (origin: cloudfront.IOrigin): cloudfront.BehaviorOptions => ({
+      origin,
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+      cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+      responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+      // CloudFront compresses only what it caches: CachingDisabled turns it off anyway.
+      compress: false,
+    });
+    // CloudFront tries behaviours in this order: the pinned routes before `/v1/*`.
+    const additionalBehaviors: Record<string, cloudfront.BehaviorOptions> = {};
+    for (const route of primaryOnlyPublic) additionalBehaviors[routePathPattern(route)] = apiBehavior(primaryApiOrigin);
+    additionalBehaviors[apiPathPattern] = apiBehavior(apiOrigin);
     for (const space of pathSpaces) additionalBehaviors[space.pathPattern] = objectBehavior(space.signedUrlRequired);
 
     const certificate = config.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', config.certificateArn) : undefined;
@@ -237,6 +275,15 @@ export class GlobalStack extends Stack {
       description: 'Signet: the CDN base URL and the Key-Pair-Id of its signed URLs, read by the manifest functions at cold start',
       stringValue: this.toJsonString(cdnParameter),
       tier: ssm.ParameterTier.STANDARD,
+    });
+    // Each region's functions read it in their own region (docs/cdk.md, "The CDN identity parameter").
+    new RegionalParameterCopies(this, 'CdnParameterCopies', {
+      parameterName: config.cdnParameterName,
+      description: 'Signet: the CDN base URL and the Key-Pair-Id of its signed URLs (a copy of the us-east-1 parameter the global stack writes)',
+      value: this.toJsonString(cdnParameter),
+      regions: config.regions,
+      logRetention: config.logRetentionDays,
+      logRemovalPolicy: removalPolicy,
     });
 
     new CfnOutput(this, 'DistributionId', { value: this.distribution.distributionId, description: 'Set as signet.distributionId to pin the bucket policy' });

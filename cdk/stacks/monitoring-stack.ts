@@ -2,10 +2,14 @@
  * Monitoring of one region: CloudWatch alarms on what breaks agents' updates (the HTTP
  * API's 5xx rate and p99 latency, function errors, a scheduled function that stopped
  * succeeding, DynamoDB throttling, a rollout the service halted, targets or root metadata
- * near its expiry), an encrypted SNS topic they notify, and a dashboard. One per region, beside that region's API: an alarm can
+ * near its expiry, timestamp.json as agents get it through the CDN near its expiry or not
+ * checkable), an encrypted SNS topic they notify, and a dashboard. One per region, beside that region's API: an alarm can
  * only watch metrics of its own region, and a region's monitoring should not depend on
  * another region being up. It takes the API and storage stacks' resources as typed props
- * and creates nothing they use, so it can be destroyed and redeployed freely.
+ * and creates nothing they use, so it can be destroyed and redeployed freely. Its one
+ * function is the scheduled check of timestamp.json through the CDN, which reads the CDN
+ * identity parameter at run time rather than referencing the global stack (deployed after
+ * this one).
  */
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
@@ -23,10 +27,13 @@ import { functions as definedFunctions, routeKey, routes as definedRoutes } from
 import type { TableDefinition } from '#lib/definitions/tables.ts';
 import { tables as definedTables } from '#lib/definitions/tables.ts';
 import { logMessages, logMetrics } from '#lib/log.ts';
+import { CHECK_EVERY_MINUTES, STALE_REFRESH_PERIODS, nearExpiryThresholdHours } from '#lib/monitoring/timestamp-check.ts';
 import { EXPIRY_WARNING_DAYS } from '#lib/releases/expiry.ts';
+import { replicationAlarms } from '../constructs/replication-alarms.ts';
 import type { SignetConfig } from '../config.ts';
 import { accountKeyPolicy } from '../constructs/key-policy.ts';
 import type { SignetFunction } from '../constructs/signet-function.ts';
+import { TimestampCheck } from '../constructs/timestamp-check.ts';
 import type { ApiResources } from './api-stack.ts';
 import type { StorageResources } from './storage-stack.ts';
 
@@ -49,6 +56,12 @@ export const REPOSITORY_FUNCTION_ID = 'timestampRefresh';
 /** Consecutive schedule periods without a successful run before the stall alarm fires. */
 export const STALLED_PERIODS = 3;
 
+/** Checks of timestamp.json through the CDN: below the threshold in this many in a row alarms (a single odd edge answer does not). */
+export const CDN_TIMESTAMP_EXPIRY_CHECKS = 2;
+/** Failed or missing checks, of the last CDN_TIMESTAMP_FAILING_OF, that alarm: one network blip does not. */
+export const CDN_TIMESTAMP_FAILING_CHECKS = 2;
+export const CDN_TIMESTAMP_FAILING_OF = 3;
+
 const FIVE_MINUTES = Duration.minutes(5);
 
 export interface MonitoringStackProps extends StackProps {
@@ -69,18 +82,24 @@ export class MonitoringStack extends Stack {
   /** Every alarm notifies it (ALARM and OK); subscribe to its ARN (output AlarmTopicArn). */
   readonly topic: sns.Topic;
   readonly topicKey: kms.Key;
-  /** By a stable id: `api-5xx-rate`, `api-latency-p99`, `<function>-errors`, `<function>-stalled`, `<table>-throttles`, `rollout-auto-halts`, `metadata-expiring` (where the refresh is scheduled). */
+  /**
+   * By a stable id: `api-5xx-rate`, `api-latency-p99`, `<function>-errors`, `<function>-stalled`, `<table>-throttles`, `rollout-auto-halts`,
+   * `metadata-expiring` (where the refresh is scheduled), `cdn-timestamp-expiry`, `cdn-timestamp-check-failing`.
+   */
   readonly alarms: ReadonlyMap<string, cloudwatch.Alarm>;
   readonly dashboard: cloudwatch.Dashboard;
   /** What alarm names start with (`Signet-<region>-`): the topic and key policies allow CloudWatch for these alarms only. */
   readonly alarmNamePrefix: string;
   /** The account's monthly cost budget, notifying the topic: in the primary region's stack only (a budget is account-wide). */
   readonly budget?: budgets.CfnBudget;
+  /** The scheduled check of timestamp.json through the CDN, from this region. */
+  readonly timestampCheck: TimestampCheck;
 
   constructor(scope: Construct, id: string, props: MonitoringStackProps) {
     super(scope, id, props);
     const { config, api, storage } = props;
-    const functions = props.functions ?? definedFunctions;
+    // A replica region's API has the agent functions only (primaryOnly ones stay in the primary).
+    const functions = (props.functions ?? definedFunctions).filter((d) => api.functions.has(d.id));
     const routes = props.routes ?? definedRoutes;
     const tables = props.tables ?? definedTables;
     this.alarmNamePrefix = `Signet-${this.region}-`;
@@ -300,6 +319,46 @@ export class MonitoringStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     }
+    // Replication: latency per replica bucket (primary), views waiting too long (replica).
+    replicationAlarms(this, storage, alarm);
+    // --- timestamp.json as agents see it -------------------------------------------------------
+    // Every region checks, through CloudFront: what agents near each region get (an edge's
+    // cache, a failed-over origin) is what each check sees, and one region's outage does
+    // not silence the others' alarms.
+    this.timestampCheck = new TimestampCheck(this, 'TimestampCheck', {
+      cdnParameter: { name: config.cdnParameterName, region: this.region },
+      logRetention: config.logRetentionDays,
+      logRemovalPolicy: config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    const refreshHours = config.runtime.timestampRefreshMinutes / 60;
+    const thresholdHours = nearExpiryThresholdHours(config.runtime);
+    alarm('cdn-timestamp-expiry', {
+      alarmDescription:
+        `timestamp.json as agents in ${this.region} get it through CloudFront has less than ${thresholdHours} h left of its ${config.runtime.timestampExpiryHours} h ` +
+        `in ${CDN_TIMESTAMP_EXPIRY_CHECKS} checks in a row: it missed ${STALE_REFRESH_PERIODS} refreshes (every ${config.runtime.timestampRefreshMinutes} minutes). ` +
+        'Agents stop updating when it expires. If the primary region\'s timestampRefresh-stalled is OK, the refresh works but its result is not served: check what CloudFront ' +
+        "serves /metadata/* from (origin failover, the replica bucket's replication) and the signature bucket's metadata/timestamp.json (docs/operations.md).",
+      metric: this.timestampCheck.hoursLeft,
+      threshold: thresholdHours,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: CDN_TIMESTAMP_EXPIRY_CHECKS,
+      datapointsToAlarm: CDN_TIMESTAMP_EXPIRY_CHECKS,
+      // A check that could not tell is cdn-timestamp-check-failing's to report, not a second alarm here.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('cdn-timestamp-check-failing', {
+      alarmDescription:
+        `The check of timestamp.json through CloudFront from ${this.region} failed (an HTTP error, a timeout, an answer that is no TUF timestamp, ` +
+        `no CDN identity parameter) or did not run, in ${CDN_TIMESTAMP_FAILING_CHECKS} of the last ${CDN_TIMESTAMP_FAILING_OF} ${CHECK_EVERY_MINUTES}-minute periods. ` +
+        "Agents may be unable to poll; the function's log says why. Expected on a first deploy until the global stack exists and the first release is published.",
+      metric: this.timestampCheck.failed,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: CDN_TIMESTAMP_FAILING_OF,
+      datapointsToAlarm: CDN_TIMESTAMP_FAILING_CHECKS,
+      // Every run reports 0 or 1: no data means no run (a disabled rule, a crash at start, a lost permission).
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
     this.alarms = alarms;
 
     // --- Dashboard ---------------------------------------------------------------------------
@@ -371,6 +430,15 @@ export class MonitoringStack extends Stack {
             left: scheduledIds.flatMap((id) => [lambdaMetric(id, 'metricInvocations', `${id} invocations`), lambdaMetric(id, 'metricErrors', `${id} errors`)]),
           }),
           new cloudwatch.GraphWidget({ title: 'Rollouts halted by their failure rate', width: 12, left: [autoHalts] }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'timestamp.json through the CDN: hours left',
+            width: 12,
+            left: [this.timestampCheck.hoursLeft],
+            leftAnnotations: [{ value: thresholdHours, label: `expiry alarm (${STALE_REFRESH_PERIODS} missed refreshes of ${refreshHours} h)` }],
+          }),
+          new cloudwatch.GraphWidget({ title: 'timestamp.json check failures', width: 12, left: [this.timestampCheck.failed] }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, alarms: [...alarms.values()] })],
       ],

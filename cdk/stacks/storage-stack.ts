@@ -2,6 +2,10 @@
  * Stateful resources of one region: the signature bucket (with its access-log bucket)
  * and, in the primary region, the DynamoDB tables. Nothing here is replaced by a code
  * change, so the stack is rarely deployed and protected against deletion.
+ *
+ * With replica regions, the primary's bucket replicates to theirs (`replicateTo`), and each
+ * replica region's stack holds the promoter that decides what its bucket serves as
+ * timestamp.json: both belong to the bucket they keep consistent (docs/cdk.md, "Replication").
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
@@ -9,10 +13,12 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { pathSpaces, stagingExpiryDays, stagingPrefix } from '#lib/definitions/bucket.ts';
+import { pathSpaces, replicaViewExpiryDays, replicaViewPrefix, stagingExpiryDays, stagingPrefix } from '#lib/definitions/bucket.ts';
 import type { KeyAttribute, TableDefinition } from '#lib/definitions/tables.ts';
 import { tables } from '#lib/definitions/tables.ts';
 import type { SignetConfig } from '../config.ts';
+import { BucketReplication, markReplicaViewSource } from '../constructs/bucket-replication.ts';
+import { ReplicaPromoter } from '../constructs/replica-promoter.ts';
 
 export interface StorageStackProps extends StackProps {
   readonly config: SignetConfig;
@@ -28,11 +34,17 @@ export interface StorageStackProps extends StackProps {
 export interface StorageResources {
   readonly bucket: s3.IBucket;
   tableFor(definition: TableDefinition): dynamodb.ITableV2;
+  /** The primary's replication to the replica regions' buckets, when there are any. */
+  readonly replication?: BucketReplication;
+  /** A replica region's promoter of replica views. */
+  readonly promoter?: ReplicaPromoter;
 }
 
 export class StorageStack extends Stack implements StorageResources {
   readonly bucket: s3.Bucket;
   readonly accessLogBucket: s3.Bucket;
+  replication?: BucketReplication;
+  readonly promoter?: ReplicaPromoter;
   private readonly tables: ReadonlyMap<string, dynamodb.ITableV2>;
   /** The global tables themselves; only the primary region's stack creates them. */
   private readonly globalTables: ReadonlyMap<string, dynamodb.TableV2>;
@@ -75,13 +87,40 @@ export class StorageStack extends Stack implements StorageResources {
           expiration: Duration.days(stagingExpiryDays),
           noncurrentVersionExpiration: Duration.days(1),
         },
+        // Replica views (lib/releases/replication.ts), here and, replicated, in each replica:
+        // a view is served within minutes or replaced by a newer one within the hour.
+        {
+          id: 'ExpireReplicaViews',
+          prefix: replicaViewPrefix,
+          expiration: Duration.days(replicaViewExpiryDays),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
       ],
       removalPolicy,
     });
     this.bucket.addToResourcePolicy(cloudFrontReadStatement(this, this.bucket, config.distributionId));
+    if (!props.primary && config.replicaRegions.length > 0) markReplicaViewSource(this.bucket);
+    if (props.primary) {
+      this.promoter = new ReplicaPromoter(this, 'ReplicaPromoter', { bucket: this.bucket, logRetention: config.logRetentionDays, logRemovalPolicy: removalPolicy });
+    }
 
     this.globalTables = props.primary ? new Map() : createTables(this, config, removalPolicy);
     this.tables = props.primary ? replicaTables(props.primary, this.region) : this.globalTables;
+  }
+
+  /**
+   * Replicates this (the primary region's) bucket to the replica regions' buckets. Their
+   * stacks are then deployed before this one: a replication rule needs its destination to
+   * exist, versioned.
+   */
+  replicateTo(replicas: readonly StorageStack[]): BucketReplication {
+    if (this.promoter) throw new Error(`${this.node.path} is a replica region's storage: only the primary's bucket replicates`);
+    if (this.replication) throw new Error(`${this.node.path} already replicates`);
+    this.replication = new BucketReplication(this, 'Replication', {
+      source: this.bucket,
+      destinations: replicas.map((replica) => ({ region: replica.region, bucket: replica.bucket })),
+    });
+    return this.replication;
   }
 
   tableFor(definition: TableDefinition): dynamodb.ITableV2 {

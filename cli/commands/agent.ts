@@ -5,8 +5,9 @@ import type { Command } from 'commander';
 import { AgentError, readState, register, runDaemon, status, update } from '../../agent/index.ts';
 import type { AgentState, AgentStatus, RegisterOptions, UpdateResult } from '../../agent/index.ts';
 import { trimSlash } from '../../agent/client.ts';
+import { DEFAULT_PATCH_MAX_FILE_BYTES } from '../../agent/patch.ts';
 import { CliError } from '../errors.ts';
-import { envOption, licenseKeyFrom } from '../options.ts';
+import { envOption, licenseKeyFrom, parseWholeNumber } from '../options.ts';
 import { terminalProgress } from '../progress.ts';
 import { DEFAULT_CHANNEL } from '#lib/delivery/manifest.ts';
 
@@ -16,6 +17,7 @@ function fail(error: unknown): never {
 }
 
 const log = (line: string) => console.error(`signet agent: ${line}`);
+const MIB = 1024 * 1024;
 
 function describe(result: UpdateResult): string {
   if (result.result === 'up-to-date') return `up to date${result.version ? ` (${result.version})` : ''}`;
@@ -154,12 +156,15 @@ export function registerAgent(program: Command): void {
     .addOption(envOption('--proxy-conf <file>', 'a proxy.conf for this run (default: the one given at registration; kept when it registers)', 'SIGNET_PROXY_CONF'))
     .option('--daemon', "keep polling once per the server's pollSeconds, at this agent's own moment of it, until SIGINT/SIGTERM")
     .option('--force', 'run even if an earlier answer stopped updates, and ask for the manifest even if nothing changed')
+    .addOption(envOption('--no-patches', 'download changed files whole, never from binary patches', 'SIGNET_NO_PATCHES'))
+    .addOption(envOption('--patch-max-mb <n>', `download files over N MiB whole: applying a patch holds about 5x the file in memory (default ${DEFAULT_PATCH_MAX_FILE_BYTES / MIB})`, 'SIGNET_PATCH_MAX_MB'))
     .option('--json', 'print JSON (one line per attempt with --daemon)')
-    .action(async (given: RegistrationFlags & { dir: string; daemon?: boolean; force?: boolean; json?: boolean }) => {
-      const { dir, daemon, force, json, proxyConf, ...registration } = await withLicenseKey(given);
+    .action(async (given: RegistrationFlags & { dir: string; daemon?: boolean; force?: boolean; json?: boolean; patches: boolean; patchMaxMb?: string }) => {
+      const { dir, daemon, force, json, proxyConf, patches, patchMaxMb, ...registration } = await withLicenseKey(given);
+      const patchMaxFileBytes = patchMaxMb === undefined ? undefined : MIB * parseWholeNumber(patchMaxMb, '--patch-max-mb', 'a size in MiB', 1, 1 << 20);
       const registered = await registerIfNeeded(dir, registration, proxyConf);
       if (registered && !json) console.log(`registered agent ${registered.agentId} for ${registered.product} (machine ${registered.machineId})`);
-      const common = { dir, ...(proxyConf && { proxyConf }), log };
+      const common = { dir, ...(proxyConf && { proxyConf }), log, ...(!patches && { patches: false }), ...(patchMaxFileBytes !== undefined && { patchMaxFileBytes }) };
       if (!daemon) {
         const onProgress = json ? undefined : terminalProgress('downloading');
         const result = await update({ ...common, ...(force && { force: true }), ...(onProgress && { onProgress }) }).catch(fail);

@@ -58,6 +58,7 @@ export async function mirrorsDependencies(services: Services): Promise<MirrorsDe
     signers: { snapshot, timestamp },
     now: services.now,
     timestampExpiryHours: config.get('timestampExpiryHours'),
+    replicaViews: config.writesReplicaViews(),
   };
   // A mirror renews its lease and relays reports a few times an hour: per address, as registration.
   const limiter = new RateLimiter({ perSecond: config.get('mirrorPerMinute') / 60, burst: config.get('mirrorBurst') });

@@ -42,6 +42,7 @@ export async function releasesDependencies(services: Services): Promise<Releases
     signers: { snapshot, timestamp },
     now: services.now,
     timestampExpiryHours: config.get('timestampExpiryHours'),
+    replicaViews: config.writesReplicaViews(),
     fleet: new FleetStore(services.dynamo, table),
     bucket,
     logger: services.logger,

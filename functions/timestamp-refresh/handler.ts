@@ -27,6 +27,7 @@ export async function timestampRefreshDependencies(services: Services): Promise<
     signers: { snapshot: await services.onlineSigner('snapshot'), timestamp: await services.onlineSigner('timestamp') },
     now: services.now,
     timestampExpiryHours: config.get('timestampExpiryHours'),
+    replicaViews: config.writesReplicaViews(),
     logger: services.logger,
   };
 }

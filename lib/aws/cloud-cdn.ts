@@ -18,7 +18,7 @@ export interface CdnParameter {
   readonly keyPairId: string;
 }
 
-async function readCdnParameter(name: string, region: string): Promise<CdnParameter> {
+export async function readCdnParameter(name: string, region: string): Promise<CdnParameter> {
   const ssm = new SSMClient({ region, maxAttempts: 3 });
   try {
     const { Parameter } = await ssm.send(new GetParameterCommand({ Name: name }));

@@ -8,7 +8,7 @@ export function cloudInvoke(config: FunctionConfig): Services['invoke'] {
   const lambda = new LambdaClient({ maxAttempts: 3 });
   return async (functionId, event) => {
     if (functionId !== 'timestampRefresh') throw new Error(`no function ${functionId} to invoke`);
-    // A replica region: the primary region makes its rollout changes visible.
+    // A region that does not sign timestamps (a replica; the primary while failed over): the signing region makes its rollout changes visible.
     if (!config.has('repositoryFunction')) return;
     await lambda.send(new InvokeCommand({ FunctionName: config.get('repositoryFunction'), InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(event)) }));
   };

@@ -43,6 +43,31 @@ export const stagingPrefix = 'staging/';
 export const stagingExpiryDays = 7;
 
 /**
+ * Replica views: what a replica region may serve as `metadata/timestamp.json`. When the
+ * deployment has replica regions, the primary writes each timestamp.json it publishes a
+ * second time here, under its own version, with the root version of that moment
+ * (lib/releases/replication.ts); S3 replication carries it to every replica bucket, where
+ * the promoter copies it to the served key once everything it names has arrived. Never
+ * served (no behaviour, not in the bucket policy); expired after `replicaViewExpiryDays`.
+ */
+export const replicaViewPrefix = 'replication/views/';
+export const replicaViewExpiryDays = 7;
+
+/**
+ * The key prefixes S3 replication copies to replica buckets: targets, every versioned
+ * metadata file, the replica views. Not `metadata/timestamp.json`, the one mutable
+ * pointer: S3 replication keeps no order, so a replicated timestamp could name a snapshot
+ * that has not arrived. A replication filter can include by prefix but not exclude, and
+ * every other metadata name starts with its TUF version (1 or more, no leading zero:
+ * `N.root.json`, `N.targets.json`, `N.snapshot.json`), hence one prefix per leading digit.
+ */
+export const replicatedPrefixes: readonly string[] = [
+  targetsSpace.prefix,
+  ...['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((digit) => `${metadataSpace.prefix}${digit}`),
+  replicaViewPrefix,
+];
+
+/**
  * Limits every object path is held to at the edge (lib/cdn/viewer-request.js enforces
  * them; a test keeps the two equal). A key: S3's own limit. A segment: longer than any
  * name the service stores (193: `<64 hex>.<128-character file name>`), and short enough

@@ -26,7 +26,17 @@ export interface FunctionDefinition {
   readonly cdnSigning?: boolean;
   /** Starts the repository function (timestampRefresh) to move the snapshot after a rollout change it made. */
   readonly invokesRepository?: boolean;
-  /** Runs on a schedule (every `timestampRefreshMinutes` of the runtime settings) instead of serving routes. */
+  /**
+   * Deployed in the primary region only, with its routes: it writes the repository (the
+   * bucket, the online keys) or takes admin calls. A replica region's API carries the
+   * agent routes alone, so a replica cannot break the repository; the function also refuses
+   * to start outside the primary region (`primaryRegion`, lib/aws/cloud-services.ts).
+   */
+  readonly primaryOnly?: boolean;
+  /**
+   * Runs on a schedule (every `timestampRefreshMinutes` of the runtime settings) instead of
+   * serving routes, in one region: the primary, or the timestamp failover region.
+   */
   readonly scheduled?: boolean;
   /** The runtime settings it reads (lib/config.ts); CDK sets exactly these from the deployment's `runtime` block. */
   readonly settings: readonly RuntimeKey[];
@@ -40,9 +50,12 @@ export function declaredVariables(definition: FunctionDefinition): VariableKey[]
   return [
     ...definition.tables.map((t) => t.table.variable),
     ...(definition.bucket ? (['bucket'] as const) : []),
+    // Every writer of timestamp.json writes replica views when the bucket replicates.
+    ...(definition.bucket === 'write' ? (['replicaViews'] as const) : []),
     ...(definition.signingKeys ?? []).map((role) => (role === 'snapshot' ? 'snapshotKmsKey' : 'timestampKmsKey') as VariableKey),
     ...(definition.cdnSigning ? (['cdnKmsKey', 'cdnParameter', 'cdnParameterRegion'] as const) : []),
     ...(definition.invokesRepository ? (['repositoryFunction'] as const) : []),
+    ...(definition.primaryOnly ? (['primaryRegion'] as const) : []),
     ...definition.settings,
   ];
 }
@@ -94,6 +107,8 @@ export const functions: readonly FunctionDefinition[] = [
     memoryMb: 512,
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'write' }],
+    // Licenses and revocations: one place to administer, the primary's API.
+    primaryOnly: true,
     settings: [],
   },
   {
@@ -126,6 +141,9 @@ export const functions: readonly FunctionDefinition[] = [
     // Reads the committed metadata; moving the snapshot (after an auto-halt, before a long
     // offline timestamp) writes staged and final metadata and timestamp.json.
     bucket: 'write',
+    // It moves the snapshot (a repository write), so it runs where the repository is
+    // written; CloudFront sends the mirror routes to the primary region (docs/cdk.md).
+    primaryOnly: true,
     // Timestamp: leases and offline timestamps. Snapshot: it moves the snapshot itself.
     signingKeys: ['snapshot', 'timestamp'],
     // Leases carry a download grant per product, as manifests do.
@@ -139,6 +157,7 @@ export const functions: readonly FunctionDefinition[] = [
     timeoutSeconds: 29,
     tables: [{ table: mainTable, access: 'write' }],
     bucket: 'write',
+    primaryOnly: true,
     signingKeys: ['snapshot', 'timestamp'],
     settings: ['timestampExpiryHours'],
   },
@@ -211,6 +230,11 @@ export function declaredBodyLimit(key: string): number {
   const limit = routes.find((r) => routeKey(r) === key)?.maxBodyBytes;
   if (limit === undefined) throw new Error(`no route ${key} with maxBodyBytes in lib/definitions/routes.ts`);
   return limit;
+}
+
+/** Whether the route exists in the primary region only: its function is `primaryOnly`. */
+export function isPrimaryOnly(route: RouteDefinition): boolean {
+  return functionById(route.functionId).primaryOnly === true;
 }
 
 export function functionById(id: string): FunctionDefinition {

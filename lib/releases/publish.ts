@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import type { ObjectStore } from '#lib/aws/objects.ts';
@@ -228,12 +228,12 @@ async function makePatches(deps: PublishDeps, request: PublishRequest, files: re
   let dropped = 0;
   // The bases the publisher does not have in the new set: fetched once each, before any patch reads them.
   const bases = new Map<string, string>(files.map((f) => [f.sha256, f.file]));
+  // Streamed to disk and checked: a base is as large as the file, and a patch from a damaged
+  // base would only make every agent fall back to the whole file.
   await mapLimit([...new Map(pairs.map((p) => [p.base.sha256, p.base])).values()].filter((b) => !bases.has(b.sha256)), 4, async (base) => {
-    const bytes = await deps.objects.get(targetObjectKey(base.target, base.sha256)).catch(() => undefined);
-    if (!bytes) return; // its patches are dropped below
     const file = join(work, `base-${base.sha256}`);
-    await writeFile(file, bytes);
-    bases.set(base.sha256, file);
+    const fetched = await deps.objects.download(targetObjectKey(base.target, base.sha256), file).catch(() => false);
+    if (fetched && (await sha256OfFile(file)) === base.sha256) bases.set(base.sha256, file); // else its patches are dropped below
   });
   // Two at a time: zstd holds base and file in memory (481 MiB peak for a 160 MB pair, in the doc).
   await mapLimit(pairs, 2, async ({ file, base }) => {

@@ -24,6 +24,7 @@ import type { Signer } from '#lib/tuf/signer.ts';
 import type { ExpiringMetadata, SignedMetadataExpiry } from './expiry.ts';
 import { expiringSoon, snapshotDueForRenewal } from './expiry.ts';
 import { EXPIRY_DAYS, newSnapshot, newTimestamp, parseRoot, parseSnapshot, parseTargets, parseTimestamp, signMetadata, toBytes, verifyRole } from '#lib/tuf/metadata.ts';
+import { encodeReplicaView, replicaViewKey } from './replication.ts';
 import { parseSetManifest, targetObjectKey } from './set-manifest.ts';
 import type { Release, ReleaseStore, RepositoryState } from './store.ts';
 import { customOf } from './targets.ts';
@@ -36,6 +37,12 @@ export interface RepositoryDeps {
   readonly now: () => Date;
   /** How long a signed timestamp.json is valid. */
   readonly timestampExpiryHours: number;
+  /**
+   * The deployment has replica regions: every timestamp.json written is also written as a
+   * replica view, which S3 replication carries to them (lib/releases/replication.ts).
+   * @default false
+   */
+  readonly replicaViews?: boolean;
 }
 
 /** What refreshing the timestamp alone needs: the timestamp key only. */
@@ -446,6 +453,10 @@ async function commitTimestamp(deps: TimestampDeps, plan: TimestampPlan): Promis
     const signed = { timestamp, snapshotVersion: state.snapshotVersion, timestampVersion: next.timestampVersion };
     if (!plan.publish) return signed;
     await deps.objects.put(metadataKey('timestamp.json'), toBytes(timestamp));
+    if (deps.replicaViews) {
+      const view = { timestampVersion: next.timestampVersion, rootVersion: state.rootVersion, writtenAt: now.toISOString(), timestamp: toBytes(timestamp) };
+      await deps.objects.put(replicaViewKey(view.timestampVersion), encodeReplicaView(view));
+    }
     const after = await deps.store.repositoryState();
     if (after && after.revision !== next.revision && after.timestampVersion > next.timestampVersion) {
       // A newer timestamp was committed meanwhile; its writer may have written before us. Write ours anew.

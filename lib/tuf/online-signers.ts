@@ -16,7 +16,9 @@ const clients = new Map<string, KMSClient>();
 
 /** A KMS ECC_NIST_P256 key: KMS returns DER ECDSA signatures, which is what TUF's ecdsa scheme wants. */
 export async function kmsSigner(keyId: string): Promise<Signer> {
-  // A key ARN names its region: a replica region's function may sign with the primary's key.
+  // A key ARN names its region, and the client follows it. CDK gives each region's functions
+  // their own region's key (a multi-Region replica outside the primary region), so signing
+  // never crosses regions and survives another region's outage (docs/cdk.md, "Keys").
   const region = regionOfArn(keyId).region ?? '';
   const client = clients.get(region) ?? new KMSClient({ maxAttempts: 3, ...regionOfArn(keyId) });
   clients.set(region, client);

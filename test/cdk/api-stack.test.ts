@@ -108,7 +108,9 @@ describe('ApiStack functions', () => {
       });
       expect(new Set(groups).size, `${stack.stackName}: functions share a log group`).toBe(groups.length);
     }
-    expect(checked).toBe(functions.length + 2); // the API's, and the CDN custom resource's handler and provider
+    // The API's, the CDN custom resource's handler and provider, the function that copies the CDN
+    // parameter to eu-west-1, and the monitoring stack's timestamp check (one region here).
+    expect(checked).toBe(functions.length + 3 + 1);
   });
 
   it('bundles each handler as minified ESM with the createRequire banner and a source map', () => {
@@ -195,7 +197,7 @@ describe('ApiStack functions', () => {
   describe.each(functions.map((f) => [f.id, f] as const))('function %s and CDN signing', (id, definition) => {
     const signs = definition.cdnSigning === true;
 
-    it(signs ? `sets ${cdnVariables.kmsKey} to the CDN key and names the CDN parameter in us-east-1` : 'has no CDN variable', () => {
+    it(signs ? `sets ${cdnVariables.kmsKey} to the CDN key and names the CDN parameter in its own region (the global stack copies it there)` : 'has no CDN variable', () => {
       const env = environmentOf(id);
       if (!signs) {
         for (const variable of Object.values(cdnVariables)) expect(env[variable], variable).toBeUndefined();
@@ -203,7 +205,7 @@ describe('ApiStack functions', () => {
       }
       expect(env[cdnVariables.kmsKey]).toEqual(stackOutput(KEYS_STACK, 'FnGetAttCdnSigningKey'));
       expect(env[cdnVariables.parameter]).toBe('/signet/cdn');
-      expect(env[cdnVariables.parameterRegion]).toBe('us-east-1');
+      expect(env[cdnVariables.parameterRegion]).toBe('eu-west-1');
     });
 
     it(signs ? 'may kms:Sign with the CDN key and ssm:GetParameter the CDN parameter, exactly' : 'may neither sign with the CDN key nor read SSM', () => {
@@ -220,7 +222,7 @@ describe('ApiStack functions', () => {
           Sid: 'ReadCdnParameter',
           Effect: 'Allow',
           Action: 'ssm:GetParameter',
-          Resource: { 'Fn::Join': ['', ['arn:aws:ssm:us-east-1:', { Ref: 'AWS::AccountId' }, ':parameter/signet/cdn']] },
+          Resource: { 'Fn::Join': ['', ['arn:aws:ssm:eu-west-1:', { Ref: 'AWS::AccountId' }, ':parameter/signet/cdn']] },
         },
       ]);
     });
@@ -490,14 +492,14 @@ describe('ApiStack with other definitions', () => {
   it('binds CDN signing from the configuration: another parameter name, the same grant shape', () => {
     const signing = build({ functions: [{ ...signer, cdnSigning: true }], signet: { cdnParameterName: '/acme/signet/cdn' } });
     signing.template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ [cdnVariables.parameter]: '/acme/signet/cdn', [cdnVariables.parameterRegion]: 'us-east-1', [cdnVariables.kmsKey]: Match.anyValue() }) },
+      Environment: { Variables: Match.objectLike({ [cdnVariables.parameter]: '/acme/signet/cdn', [cdnVariables.parameterRegion]: 'eu-west-1', [cdnVariables.kmsKey]: Match.anyValue() }) },
     });
     const statements = Object.values(signing.template.findResources('AWS::IAM::Policy')).flatMap(
       (p) => (p.Properties as { PolicyDocument: { Statement: Array<{ Sid?: string; Action: unknown; Resource: unknown }> } }).PolicyDocument.Statement,
     );
     expect(statements.find((s) => s.Sid === 'ReadCdnParameter')).toMatchObject({
       Action: 'ssm:GetParameter',
-      Resource: { 'Fn::Join': ['', ['arn:aws:ssm:us-east-1:', { Ref: 'AWS::AccountId' }, ':parameter/acme/signet/cdn']] },
+      Resource: { 'Fn::Join': ['', ['arn:aws:ssm:eu-west-1:', { Ref: 'AWS::AccountId' }, ':parameter/acme/signet/cdn']] },
     });
     signing.app.synth();
     expect(new AwsSolutionsChecks().validateScope(signing.stack).violations).toEqual([]);

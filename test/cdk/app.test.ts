@@ -1,22 +1,23 @@
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SynthesizedApp } from './support.ts';
-import { resourcesOfType, synthSignet } from './support.ts';
+import { resourcesOfType, synthSignet, withReplicas } from './support.ts';
 
 describe('the app with replica regions', () => {
   let synth: SynthesizedApp;
 
   beforeAll(() => {
-    synth = synthSignet({ signet: { replicaRegions: ['eu-central-1'] } });
+    synth = synthSignet({ signet: { ...withReplicas(['eu-central-1']) } });
   });
   afterAll(() => synth?.dispose());
 
-  it('deploys storage, API and monitoring to every region, keys to the primary, the global entry to us-east-1', () => {
+  it('deploys keys, storage, API and monitoring to every region (replica keys in a replica region), the global entry to us-east-1', () => {
     const names = synth.assembly.stacks.map((s) => `${s.stackName}@${s.environment.region}`).sort();
     expect(names).toEqual([
       'Signet-Api-eu-central-1@eu-central-1',
       'Signet-Api-eu-west-1@eu-west-1',
       'Signet-Global-us-east-1@us-east-1',
+      'Signet-Keys-eu-central-1@eu-central-1',
       'Signet-Keys-eu-west-1@eu-west-1',
       'Signet-Monitoring-eu-central-1@eu-central-1',
       'Signet-Monitoring-eu-west-1@eu-west-1',
@@ -38,7 +39,11 @@ describe('the app with replica regions', () => {
   it('orders deployment: storage before its API, everything regional before the global entry', () => {
     const deps = (name: string) => synth.assembly.getStackByName(name).dependencies.map((d) => d.id).sort();
     expect(deps('Signet-Api-eu-west-1')).toContain('Signet-Storage-eu-west-1');
-    expect(deps('Signet-Global-us-east-1')).toEqual(expect.arrayContaining(['Signet-Api-eu-west-1', 'Signet-Keys-eu-west-1', 'Signet-Storage-eu-west-1']));
+    // With the API domain, CloudFront's API origin is a name of the configuration, not the primary API's id.
+    expect(deps('Signet-Global-us-east-1')).toEqual(expect.arrayContaining(['Signet-Keys-eu-west-1', 'Signet-Storage-eu-west-1']));
+    expect(deps('Signet-Keys-eu-central-1')).toContain('Signet-Keys-eu-west-1');
+    // A replica API signs with its region's replica keys and reads the global table the primary storage stack names; it writes no bucket.
+    expect(deps('Signet-Api-eu-central-1')).toEqual(expect.arrayContaining(['Signet-Keys-eu-central-1', 'Signet-Storage-eu-west-1']));
     for (const region of ['eu-west-1', 'eu-central-1']) {
       // Its API, and the primary storage stack that names the global table (a replica region's storage holds only its bucket).
       expect(deps(`Signet-Monitoring-${region}`)).toEqual(expect.arrayContaining([`Signet-Api-${region}`, 'Signet-Storage-eu-west-1']));
@@ -53,6 +58,6 @@ describe('the app with replica regions', () => {
 
   it('protects the stateful stacks against deletion, not the stateless ones', () => {
     const protectedStacks = synth.assembly.stacks.filter((s) => s.terminationProtection).map((s) => s.stackName).sort();
-    expect(protectedStacks).toEqual(['Signet-Keys-eu-west-1', 'Signet-Storage-eu-central-1', 'Signet-Storage-eu-west-1']);
+    expect(protectedStacks).toEqual(['Signet-Keys-eu-central-1', 'Signet-Keys-eu-west-1', 'Signet-Storage-eu-central-1', 'Signet-Storage-eu-west-1']);
   });
 });

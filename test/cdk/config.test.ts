@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, GLOBAL_REGION, parseConfig } from '../../cdk/config.ts';
 import { ACCOUNT_RATE_QUOTA, fleetThrottle } from '../../cdk/fleet.ts';
-import { cdkJsonContext } from './support.ts';
+import { cdkJsonContext, withReplicas } from './support.ts';
 
 describe('parseConfig', () => {
   it('reads the cdk.json signet block with its defaults', () => {
@@ -37,7 +37,56 @@ describe('parseConfig', () => {
   });
 
   it('lists the primary region first, then the replicas', () => {
-    expect(parseConfig({ primaryRegion: 'us-west-2', replicaRegions: ['eu-central-1'] }, {}).regions).toEqual(['us-west-2', 'eu-central-1']);
+    expect(parseConfig({ primaryRegion: 'us-west-2', ...withReplicas(['eu-central-1'], 'us-west-2') }, {}).regions).toEqual(['us-west-2', 'eu-central-1']);
+  });
+
+  describe('apiDomain', () => {
+    const three = withReplicas(['us-east-1', 'ap-southeast-1']);
+    const domain = three.apiDomain as { certificateArns: Record<string, string> };
+    const failure = (signet: Record<string, unknown>) => {
+      try {
+        parseConfig(signet, {});
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as Error).message;
+      }
+      throw new Error('parseConfig accepted it');
+    };
+
+    it('is required with replica regions, the message naming the field', () => {
+      expect(failure({ replicaRegions: ['us-east-1'] })).toMatch(/signet\.apiDomain: required with replicaRegions: .*no request reaches a replica/);
+    });
+
+    it('is optional with a single region, and then absent', () => {
+      expect(parseConfig({}, {}).apiDomain).toBeUndefined();
+    });
+
+    it('takes the three-region example CI synthesizes', () => {
+      expect(parseConfig(three, {}).apiDomain).toMatchObject({ domainName: 'api.updates.example.com', hostedZoneId: 'Z0123456789ABCDEFGHIJ' });
+    });
+
+    it('wants a certificate in every region, in that region, and no other', () => {
+      const { 'ap-southeast-1': _dropped, ...twoCertificates } = domain.certificateArns;
+      expect(failure({ ...three, apiDomain: { ...three.apiDomain as object, certificateArns: twoCertificates } })).toContain('signet.apiDomain.certificateArns.ap-southeast-1: missing');
+      const wrongRegion = { ...domain.certificateArns, 'us-east-1': domain.certificateArns['eu-west-1'] };
+      expect(failure({ ...three, apiDomain: { ...three.apiDomain as object, certificateArns: wrongRegion } })).toContain('signet.apiDomain.certificateArns.us-east-1: the certificate is in eu-west-1, not us-east-1');
+      const extra = { ...domain.certificateArns, 'sa-east-1': 'arn:aws:acm:sa-east-1:123456789012:certificate/0000' };
+      expect(failure({ ...three, apiDomain: { ...three.apiDomain as object, certificateArns: extra } })).toContain('signet.apiDomain.certificateArns.sa-east-1: not a region of this deployment');
+    });
+
+    it('wants the domain inside its hosted zone, and apart from CloudFront\'s', () => {
+      expect(failure({ ...three, apiDomain: { ...three.apiDomain as object, hostedZoneName: 'example.org' } })).toContain('signet.apiDomain.domainName: api.updates.example.com is not in the hosted zone example.org');
+      expect(failure({ ...three, apiDomain: { ...three.apiDomain as object, hostedZoneId: 'zone' } })).toContain('signet.apiDomain.hostedZoneId');
+      const cloudFront = { domainName: 'api.updates.example.com', certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0000' };
+      expect(failure({ ...three, ...cloudFront })).toContain('signet.apiDomain.domainName: must differ from domainName');
+    });
+  });
+
+  describe('timestampFailoverRegion', () => {
+    it('names a replica region', () => {
+      expect(parseConfig({ ...withReplicas(['us-east-1']), timestampFailoverRegion: 'us-east-1' }, {}).timestampFailoverRegion).toBe('us-east-1');
+      expect(() => parseConfig({ ...withReplicas(['us-east-1']), timestampFailoverRegion: 'eu-west-1' }, {})).toThrow(/signet\.timestampFailoverRegion: must be one of replicaRegions \(us-east-1\), got eu-west-1/);
+    });
   });
 
   it('accepts the JSON string that `cdk synth -c signet=...` hands over', () => {

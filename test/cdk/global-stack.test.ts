@@ -243,8 +243,8 @@ describe('CDN key group', () => {
 
   it('runs the custom resource handler and the provider framework with log groups that expire', () => {
     const groups = resourcesOfType(json, 'AWS::Logs::LogGroup');
-    // Theirs, and the WAF log ("WAF").
-    expect(groups).toHaveLength(3);
+    // Theirs, the WAF log ("WAF"), and that of the function copying the CDN parameter to the primary region.
+    expect(groups).toHaveLength(4);
     for (const [, group] of groups) expect(group.Properties?.RetentionInDays).toBe(90);
     for (const [, fn] of resourcesOfType(json, 'AWS::Lambda::Function')) {
       expect(fn.Properties?.LoggingConfig).toMatchObject({ LogGroup: { Ref: expect.stringMatching(/LogGroup/) } });
@@ -265,11 +265,20 @@ describe('CDN identity parameter', () => {
     expect(synth.config.cdnParameterName).toBe('/signet/cdn');
   });
 
-  it('is the very parameter the manifest function may read: same name, same region', () => {
+  it('is copied, with the same value, to the primary region, where the manifest function reads it: same name, same region', () => {
     const primary = synth.stacks.regions[0];
     if (!primary) throw new Error('no primary region');
     const apiJson = JSON.stringify(synth.json(primary.api));
-    expect(apiJson).toContain(`"arn:aws:ssm:${synth.stacks.global.region}:",{"Ref":"AWS::AccountId"},":parameter${synth.config.cdnParameterName}"`);
+    expect(apiJson).toContain(`"arn:aws:ssm:${primary.region}:",{"Ref":"AWS::AccountId"},":parameter${synth.config.cdnParameterName}"`);
+    const [, copy] = onlyResource(json, 'Custom::SignetParameterCopy');
+    const [, parameter] = onlyResource(json, 'AWS::SSM::Parameter');
+    const create = JSON.stringify(copy.Properties?.Create);
+    expect(create).toContain(`\\"region\\":\\"${primary.region}\\"`);
+    expect(create).toContain('\\"action\\":\\"putParameter\\"');
+    // The same tokens as the us-east-1 parameter's value, inside the SDK call's JSON.
+    const value = parameter.Properties?.Value as { 'Fn::Join': [string, unknown[]] };
+    for (const part of value['Fn::Join'][1].filter((p) => typeof p === 'object')) expect(create).toContain(JSON.stringify(part));
+    expect(copy.Properties?.Update).toEqual(copy.Properties?.Create);
   });
 
   it('uses the custom domain in baseUrl when one is configured', () => {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DENY_OTHER_GRANTS, GRANT_FOR_AWS_RESOURCE } from '../../cdk/constructs/key-policy.ts';
 import type { CfnTemplate, SynthesizedApp } from './support.ts';
-import { synthSignet } from './support.ts';
+import { synthSignet, withReplicas } from './support.ts';
 
 interface Statement {
   readonly Sid?: string;
@@ -55,21 +55,23 @@ function unrestrictedGrants(template: CfnTemplate): string[] {
 
 let synth: SynthesizedApp;
 beforeAll(() => {
-  synth = synthSignet({ signet: { github: { repository: 'acme/signatures' }, replicaRegions: ['eu-central-1'] } });
+  synth = synthSignet({ signet: { github: { repository: 'acme/signatures' }, ...withReplicas(['eu-central-1']) } });
 });
 afterAll(() => synth?.dispose());
 
 describe('kms:CreateGrant', () => {
   it('is allowed nowhere without kms:GrantIsForAWSResource, in any stack', () => {
     const stacks = synth.assembly.stacks;
-    expect(stacks.length).toBe(8);
+    expect(stacks.length).toBe(9);
     for (const stack of stacks) expect(unrestrictedGrants(stack.template as CfnTemplate), stack.stackName).toEqual([]);
   });
 
   it('is checked on every key (negative control: the policy CDK writes by default would fail)', () => {
-    const keys = synth.assembly.stacks.flatMap((stack) => Object.values((stack.template as CfnTemplate).Resources).filter((r) => r.Type === 'AWS::KMS::Key'));
-    // Three signing keys, an alarm-topic key per region.
-    expect(keys.length).toBe(3 + 2);
+    const keys = synth.assembly.stacks.flatMap((stack) =>
+      Object.values((stack.template as CfnTemplate).Resources).filter((r) => r.Type === 'AWS::KMS::Key' || r.Type === 'AWS::KMS::ReplicaKey'),
+    );
+    // Three signing keys and their replicas in the replica region, an alarm-topic key per region.
+    expect(keys.length).toBe(3 + 3 + 2);
     for (const key of keys) {
       const sids = (key.Properties?.KeyPolicy as { Statement: Statement[] }).Statement.map((s) => s.Sid);
       expect(sids).toEqual(expect.arrayContaining(['AccountAdministersAndUses', 'GrantsOnlyForAwsResources']));

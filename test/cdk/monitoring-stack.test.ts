@@ -4,6 +4,9 @@ import { functions, routeKey, routes } from '#lib/definitions/routes.ts';
 import { mainTable, tables } from '#lib/definitions/tables.ts';
 import { EXPIRY_WARNING_DAYS } from '#lib/releases/expiry.ts';
 import { BUDGET_NAME, REGISTRATION_ROUTE_KEY, REPOSITORY_FUNCTION_ID, STALLED_PERIODS } from '../../cdk/stacks/monitoring-stack.ts';
+import { variables } from '#lib/config.ts';
+import { timestampCheck } from '#lib/definitions/checks.ts';
+import { CHECK_EVERY_MINUTES, timestampCheckMetrics } from '#lib/monitoring/timestamp-check.ts';
 import { DEFAULT_MONTHLY_BUDGET_USD, DEFAULT_TIMESTAMP_REFRESH_MINUTES } from '../../cdk/config.ts';
 import { logMessages, logMetrics } from '#lib/log.ts';
 
@@ -11,7 +14,7 @@ const AUTO_HALT_LOG_MESSAGE = logMessages.autoHalt;
 const METRIC_NAMESPACE = logMetrics.namespace;
 import type { MonitoringStack } from '../../cdk/stacks/monitoring-stack.ts';
 import type { CfnResourceJson, CfnTemplate, SynthesizedApp } from './support.ts';
-import { onlyResource, resourcesOfType, synthSignet } from './support.ts';
+import { onlyResource, resourcesOfType, synthSignet, withReplicas } from './support.ts';
 
 interface MetricStat {
   Metric: { Namespace: string; MetricName: string; Dimensions?: Array<{ Name: string; Value: unknown }> };
@@ -98,6 +101,8 @@ const EXPECTED_ALARMS = [
   ...tables.map((t) => `${t.id}-throttles`),
   'rollout-auto-halts',
   'metadata-expiring',
+  'cdn-timestamp-expiry',
+  'cdn-timestamp-check-failing',
 ].sort();
 
 describe('MonitoringStack: placement', () => {
@@ -110,8 +115,10 @@ describe('MonitoringStack: placement', () => {
     expect(monitoring.terminationProtection).toBe(false);
   });
 
-  it('holds no function, role or policy of its own: nothing to grant, nothing to nag about', () => {
-    for (const type of ['AWS::Lambda::Function', 'AWS::IAM::Role', 'AWS::IAM::Policy']) expect(resourcesOfType(json, type), type).toEqual([]);
+  it('holds one function, the timestamp check, with its own role and policy and nothing else to grant', () => {
+    expect(resourcesOfType(json, 'AWS::Lambda::Function').map(([, f]) => f.Properties?.Description)).toEqual([expect.stringMatching(/^Signet timestampCheck: /)]);
+    expect(resourcesOfType(json, 'AWS::IAM::Role')).toHaveLength(1);
+    expect(resourcesOfType(json, 'AWS::IAM::Policy')).toHaveLength(1);
   });
 });
 
@@ -301,6 +308,81 @@ describe('MonitoringStack: alarms', () => {
   });
 });
 
+describe('MonitoringStack: timestamp.json as agents see it', () => {
+  const checkFunction = () => onlyResource(json, 'AWS::Lambda::Function');
+  const checkMetric = (metricName: string, stat: string): MetricStat => ({
+    Metric: { Namespace: 'Signet', MetricName: metricName, Dimensions: [{ Name: 'service', Value: 'signet-timestamp-check' }] },
+    Period: CHECK_EVERY_MINUTES * 60,
+    Stat: stat,
+  });
+
+  it('runs the check every 5 minutes, and the next run makes up for a missed one', () => {
+    const [functionId] = checkFunction();
+    const [, rule] = onlyResource(json, 'AWS::Events::Rule');
+    expect(CHECK_EVERY_MINUTES).toBe(5);
+    expect(rule.Properties).toMatchObject({
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [{ Arn: { 'Fn::GetAtt': [functionId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 } }],
+    });
+  });
+
+  it('tells the function where the CDN identity is, and nothing else: the parameter in its own region', () => {
+    const [, fn] = checkFunction();
+    expect(timestampCheck.variables).toEqual(['cdnParameter', 'cdnParameterRegion']);
+    expect((fn.Properties?.Environment as { Variables: Record<string, string> }).Variables).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      [variables.cdnParameter.name]: '/signet/cdn',
+      [variables.cdnParameterRegion.name]: 'eu-west-1',
+    });
+    expect(fn.Properties).toMatchObject({ MemorySize: 256, Timeout: 30, Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+  });
+
+  it('lets it read that one parameter and write its own log group; no PutMetricData, no wildcard resource', () => {
+    const [, policy] = onlyResource(json, 'AWS::IAM::Policy');
+    const statements = (policy.Properties as { PolicyDocument: { Statement: Array<{ Action: string | string[]; Resource: unknown }> } }).PolicyDocument.Statement;
+    expect(statements.flatMap((s) => [s.Action].flat()).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter']);
+    expect(statements.find((s) => s.Action === 'ssm:GetParameter')?.Resource).toEqual({
+      'Fn::Join': ['', ['arn:aws:ssm:eu-west-1:', { Ref: 'AWS::AccountId' }, ':parameter/signet/cdn']],
+    });
+    expect(JSON.stringify(statements)).not.toContain('"*"');
+  });
+
+  it('alarms when the served timestamp.json has fewer hours left than its expiry less two refresh periods, in 2 checks in a row', () => {
+    const a = alarm('cdn-timestamp-expiry');
+    expect(metricsOf(a).single).toEqual(checkMetric('CdnTimestampHoursLeft', 'Minimum'));
+    // 24 h expiry, hourly refresh: 22 h.
+    expect(a).toMatchObject({ Threshold: 22, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 2, DatapointsToAlarm: 2, TreatMissingData: 'notBreaching' });
+  });
+
+  it('alarms when the check fails or does not run (no data breaches) in 2 of 3 periods', () => {
+    const a = alarm('cdn-timestamp-check-failing');
+    expect(metricsOf(a).single).toEqual(checkMetric('CdnTimestampCheckFailed', 'Maximum'));
+    expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 3, DatapointsToAlarm: 2, TreatMissingData: 'breaching' });
+  });
+
+  it('derives the expiry threshold from signet.runtime', () => {
+    const tuned = synthSignet({ signet: { runtime: { timestampExpiryHours: 6, timestampRefreshMinutes: 30 } } });
+    try {
+      const template = tuned.json(tuned.stacks.regions[0]?.monitoring as MonitoringStack);
+      const props = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties as unknown as AlarmProps);
+      expect(props.find((a) => a.AlarmName.endsWith('cdn-timestamp-expiry'))?.Threshold).toBe(5);
+    } finally {
+      tuned.dispose();
+    }
+  });
+
+  it('shows the hours left against the alarm threshold, and the failures', () => {
+    const body = JSON.parse(flatten(onlyResource(json, 'AWS::CloudWatch::Dashboard')[1].Properties?.DashboardBody)) as {
+      widgets: Array<{ properties: { title?: string; metrics?: unknown[][]; annotations?: { horizontal?: Array<{ value: number }> } } }>;
+    };
+    const hours = body.widgets.find((w) => w.properties.title === 'timestamp.json through the CDN: hours left');
+    expect(hours?.properties.metrics?.[0]?.slice(0, 2)).toEqual(['Signet', 'CdnTimestampHoursLeft']);
+    expect(hours?.properties.annotations?.horizontal?.[0]?.value).toBe(22);
+    expect(body.widgets.find((w) => w.properties.title === 'timestamp.json check failures')?.properties.metrics?.[0]?.slice(0, 2)).toEqual(['Signet', 'CdnTimestampCheckFailed']);
+  });
+});
+
 describe('MonitoringStack: metrics from logs', () => {
   const filters = () => resourcesOfType(json, 'AWS::Logs::MetricFilter').map(([, f]) => f.Properties as Record<string, unknown>);
 
@@ -352,9 +434,11 @@ describe('MonitoringStack: metrics from logs', () => {
       }
     }
     expect(used.length).toBeGreaterThan(20);
+    // And the two the timestamp check publishes itself (embedded metric format).
+    const published = new Set<string>([timestampCheckMetrics.hoursLeft, timestampCheckMetrics.failed]);
     for (const { namespace, name } of used) {
       expect(['AWS/ApiGateway', 'AWS/Lambda', 'AWS/DynamoDB', METRIC_NAMESPACE], `${namespace} ${name}`).toContain(namespace);
-      if (namespace === METRIC_NAMESPACE) expect(filtered, name).toContain(name);
+      if (namespace === METRIC_NAMESPACE) expect([...filtered, ...published], name).toContain(name);
     }
   });
 });
@@ -408,7 +492,7 @@ describe('MonitoringStack: dashboard', () => {
 describe('MonitoringStack in a replica region', () => {
   let replicated: SynthesizedApp;
   beforeAll(() => {
-    replicated = synthSignet({ signet: { replicaRegions: ['eu-central-1'] } });
+    replicated = synthSignet({ signet: { ...withReplicas(['eu-central-1']) } });
   });
   afterAll(() => replicated?.dispose());
 
@@ -421,6 +505,13 @@ describe('MonitoringStack in a replica region', () => {
     expect(template).toContain('Signet-Api-eu-central-1');
     expect(template).not.toContain('Signet-Api-eu-west-1');
     expect(template).toContain(':alarm:Signet-eu-central-1-*');
+  });
+
+  it('checks timestamp.json through the CDN from this region too, reading the copy of the parameter in this region', () => {
+    const replica = replicated.stacks.regions[1];
+    expect([...(replica?.monitoring.alarms.keys() ?? [])]).toEqual(expect.arrayContaining(['cdn-timestamp-expiry', 'cdn-timestamp-check-failing']));
+    const [, fn] = onlyResource(replicated.json(replica?.monitoring as never), 'AWS::Lambda::Function');
+    expect((fn.Properties?.Environment as { Variables: Record<string, string> }).Variables[variables.cdnParameterRegion.name]).toBe('eu-central-1');
   });
 
   it('has no stall alarm where nothing is scheduled', () => {
@@ -476,7 +567,7 @@ describe('MonitoringStack: cost budget', () => {
   });
 
   it('takes the amount from signet.monitoring.monthlyBudgetUsd, and exists once per account: not in a replica region', () => {
-    const other = synthSignet({ signet: { replicaRegions: ['eu-central-1'], monitoring: { monthlyBudgetUsd: 2500 } } });
+    const other = synthSignet({ signet: { ...withReplicas(['eu-central-1']), monitoring: { monthlyBudgetUsd: 2500 } } });
     try {
       const [primary, replica] = other.stacks.regions;
       if (!primary || !replica) throw new Error('expected two regions');

@@ -7,7 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SynthesizedApp } from './support.ts';
-import { synthSignet } from './support.ts';
+import { synthSignet, withReplicas } from './support.ts';
 
 interface Violation {
   readonly ruleName: string;
@@ -48,11 +48,12 @@ const VARIANTS = [
   ['the cdk.json configuration', {}, ['Signet-Api-eu-west-1', 'Signet-Global-us-east-1', 'Signet-Keys-eu-west-1', 'Signet-Monitoring-eu-west-1', 'Signet-Storage-eu-west-1']],
   [
     'a publishing role and a replica region',
-    { github: { repository: 'acme/signatures' }, replicaRegions: ['eu-central-1'] },
+    { github: { repository: 'acme/signatures' }, ...withReplicas(['eu-central-1']) },
     [
       'Signet-Api-eu-central-1',
       'Signet-Api-eu-west-1',
       'Signet-Global-us-east-1',
+      'Signet-Keys-eu-central-1',
       'Signet-Keys-eu-west-1',
       'Signet-Monitoring-eu-central-1',
       'Signet-Monitoring-eu-west-1',

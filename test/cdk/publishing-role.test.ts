@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeKey, routes } from '#lib/definitions/routes.ts';
 import { PUBLISHING_ROUTE_KEYS } from '../../cdk/constructs/publishing-role.ts';
 import type { CfnTemplate, SynthesizedApp } from './support.ts';
-import { actionsOf, policyStatements, resourcesOfType, synthSignet } from './support.ts';
+import { actionsOf, policyStatements, resourcesOfType, synthSignet, withReplicas } from './support.ts';
 
 const GITHUB = { repository: 'acme/signatures', branch: 'release' };
 const PROVIDER_ARN = 'arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com';
@@ -138,7 +138,7 @@ describe('with signet.github', () => {
 describe('with signet.github naming an existing OIDC provider', () => {
   let synth: SynthesizedApp;
   beforeAll(() => {
-    synth = synthSignet({ signet: { github: { ...GITHUB, oidcProviderArn: PROVIDER_ARN }, replicaRegions: ['eu-central-1'] } });
+    synth = synthSignet({ signet: { github: { ...GITHUB, oidcProviderArn: PROVIDER_ARN }, ...withReplicas(['eu-central-1']) } });
   });
   afterAll(() => synth?.dispose());
 

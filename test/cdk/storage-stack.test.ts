@@ -1,12 +1,12 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pathSpaces, stagingExpiryDays, stagingPrefix } from '#lib/definitions/bucket.ts';
+import { pathSpaces, replicaViewExpiryDays, replicaViewPrefix, stagingExpiryDays, stagingPrefix } from '#lib/definitions/bucket.ts';
 import { mainTable } from '#lib/definitions/tables.ts';
 import { parseConfig } from '../../cdk/config.ts';
 import { StorageStack } from '../../cdk/stacks/storage-stack.ts';
 import type { SynthesizedApp } from './support.ts';
-import { cdkJsonContext, contextWith, onlyResource, synthSignet } from './support.ts';
+import { cdkJsonContext, contextWith, onlyResource, synthSignet, withReplicas } from './support.ts';
 
 let synth: SynthesizedApp;
 let template: Template;
@@ -73,15 +73,16 @@ describe('StorageStack signature bucket', () => {
     ]);
   });
 
-  it('expires staged release metadata after stagingExpiryDays, and its noncurrent versions a day later, leaving the rest of the bucket to its own rule', () => {
+  it('expires staged release metadata after stagingExpiryDays and replica views after replicaViewExpiryDays, their noncurrent versions a day later, leaving the rest of the bucket to its own rule', () => {
     const bucket = template.toJSON().Resources[signatureBucketLogicalId()] as { Properties: { LifecycleConfiguration: { Rules: Array<Record<string, unknown>> } } };
     const rules = bucket.Properties.LifecycleConfiguration.Rules;
     expect(rules).toEqual([
       { Id: 'ExpireNoncurrentVersions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 30 }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } },
       { Id: 'ExpireStaging', Status: 'Enabled', Prefix: stagingPrefix, ExpirationInDays: stagingExpiryDays, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+      { Id: 'ExpireReplicaViews', Status: 'Enabled', Prefix: replicaViewPrefix, ExpirationInDays: replicaViewExpiryDays, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
     ]);
-    // Only the staging rule expires current versions: published metadata and targets never expire.
-    expect(rules.filter((r) => r.ExpirationInDays !== undefined).map((r) => r.Prefix)).toEqual([stagingPrefix]);
+    // Only these rules expire current versions: published metadata and targets never expire.
+    expect(rules.filter((r) => r.ExpirationInDays !== undefined).map((r) => r.Prefix)).toEqual([stagingPrefix, replicaViewPrefix]);
   });
 
   it('never lets CloudFront (or anyone but the grants of the API stack) read staging/', () => {
@@ -160,7 +161,7 @@ describe('StorageStack tables', () => {
   });
 
   it('adds a replica of every table for each replica region', () => {
-    const replicated = storageAlone({ replicaRegions: ['eu-central-1'] });
+    const replicated = storageAlone({ ...withReplicas(['eu-central-1']) });
     const [table] = Object.values(replicated.findResources('AWS::DynamoDB::GlobalTable'));
     const replicas = (table?.Properties as { Replicas: Array<{ Region: string; DeletionProtectionEnabled: boolean }> }).Replicas;
     expect(replicas.map((r) => r.Region).sort()).toEqual(['eu-central-1', 'eu-west-1']);

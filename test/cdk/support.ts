@@ -103,3 +103,17 @@ export function policyStatements(template: CfnTemplate, prefix = ''): PolicyStat
 export function actionsOf(statements: readonly PolicyStatementJson[]): string[] {
   return statements.flatMap((s) => [s.Action].flat());
 }
+
+/**
+ * `replicaRegions` with the `apiDomain` they need (cdk/config.ts): the example values of
+ * CI's three-region synth (.ci/run), a certificate per region.
+ */
+export function withReplicas(replicaRegions: readonly string[], primaryRegion = 'eu-west-1'): Record<string, unknown> {
+  const certificateArns = Object.fromEntries(
+    [primaryRegion, ...replicaRegions].map((region, i) => [region, `arn:aws:acm:${region}:123456789012:certificate/00000000-0000-4000-8000-00000000000${i + 1}`]),
+  );
+  return {
+    replicaRegions,
+    apiDomain: { domainName: 'api.updates.example.com', hostedZoneId: 'Z0123456789ABCDEFGHIJ', hostedZoneName: 'updates.example.com', certificateArns },
+  };
+}

@@ -24,6 +24,7 @@ import type { Patcher } from '#lib/releases/zstd-patch.ts';
 import { zstdPatcher } from '#lib/releases/zstd-patch.ts';
 import { tufSigner } from '#local/tuf-keys.ts';
 import { promoteTo } from '#test/support/delivery.ts';
+import { runSignet } from '#test/support/cli.ts';
 import { createTestLicense } from '#test/support/licensing.ts';
 import type { TufClient } from '#test/support/tuf-client.ts';
 import { getObject, publishWithCli, putObject, setTargetsOf, stackRepositoryDeps, tufClient } from '#test/support/tuf-client.ts';
@@ -242,5 +243,25 @@ describe.skipIf(!patcher)('the reference agent applies binary patches', () => {
       files[name] = bytes.toString();
     }
     expect(files).toEqual(setOf(7));
+  });
+
+  it('signet agent update --no-patches and --patch-max-mb: the whole file, and the patch never fetched', async () => {
+    const agent = await agentAt(product, licenseKey);
+    expect(installed(await update({ dir: agent, http: { env: {} } })).version).toBe('1.7.0');
+    const bad = await runSignet(['agent', 'update', '--dir', agent, '--patch-max-mb', '0'], { ...process.env, NO_PROXY: '*' });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--patch-max-mb must be a size in MiB from 1 to/);
+
+    // The file (about 300 kB) is over a limit of one byte: given up before the patch is fetched.
+    await publishCli(product, '1.8.0', setOf(8));
+    const capped = installed(await update({ dir: agent, http: { env: {} }, patchMaxFileBytes: 1 }));
+    expect(capped).toMatchObject({ version: '1.8.0', patchedFiles: 0, patchBytes: 0, downloadedFiles: 2 });
+    expect(capped.patchFallbacks).toEqual([expect.stringMatching(/^main\.ndb: \d+ bytes is over the patch size limit of 1 bytes/)]);
+
+    await publishCli(product, '1.9.0', setOf(9));
+    const off = await runSignet(['agent', 'update', '--dir', agent, '--json'], { ...process.env, NO_PROXY: '*', SIGNET_NO_PATCHES: '1' });
+    expect(off.stderr).toBe('');
+    expect(JSON.parse(off.stdout)).toMatchObject({ result: 'installed', version: '1.9.0', patchedFiles: 0, patchBytes: 0, patchFallbacks: [], downloadedFiles: 2 });
+    expect(await currentFiles(agent)).toEqual(setOf(9));
   });
 });

@@ -14,7 +14,8 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { baseRecordCount, versionRecords } from '../../bench/signature-db.ts';
 import type { SetManifest } from '#lib/releases/set-manifest.ts';
 import type { CliPublish, TufClient } from '#test/support/tuf-client.ts';
-import { publishWithCli, setTargetsOf, trustedTargets, tufClient } from '#test/support/tuf-client.ts';
+import { targetObjectKey } from '#lib/releases/set-manifest.ts';
+import { getObject, publishWithCli, putObject, setTargetsOf, stackRepositoryDeps, trustedTargets, tufClient } from '#test/support/tuf-client.ts';
 
 const stack = inject('stack');
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
@@ -109,6 +110,22 @@ describe.skipIf(!zstdInstalled)('signet publish makes binary patches', () => {
     expect(sha256(await applyWithCli(versions[0]?.['main.ndb'] ?? '', await c.download(fromFirst?.target ?? '')))).toBe(sha256(versions[2]?.['main.ndb'] ?? ''));
     const none = published(await publishWithCli(stack, product, '1.4.0', versions[4] ?? {}, ['--patch-from-versions', '0']));
     expect(none).toMatchObject({ patches: 0, patchesDropped: 0 });
+  });
+
+  it('a base damaged in the bucket makes no patch: the file is published whole, nothing else changes', async () => {
+    const other = `${product}-bad-base`;
+    published(await publishWithCli(stack, other, '1.0.0', versions[0] ?? {}));
+    const v0 = versions[0]?.['main.ndb'] ?? '';
+    const key = targetObjectKey(`${other}/${sha256(v0)}/main.ndb`, sha256(v0));
+    const deps = await stackRepositoryDeps(stack);
+    try {
+      const good = await getObject(deps.s3, stack.bucket, key);
+      await putObject(deps.s3, stack.bucket, key, Buffer.concat([good.subarray(0, 100), Buffer.from('tampered'), good.subarray(108)]));
+      expect(published(await publishWithCli(stack, other, '1.1.0', versions[1] ?? {}))).toMatchObject({ patches: 0, patchesDropped: 2 });
+      await putObject(deps.s3, stack.bucket, key, good);
+    } finally {
+      deps.destroy();
+    }
   });
 
   it('publishes without patches, saying so in one line, when there is no zstd command', async () => {

@@ -5,11 +5,13 @@
  * time, so a test can run the use cases at any later time through `deps.now`.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { Metadata, Targets } from '@tufjs/models';
 import type { Root } from '@tufjs/models';
 import type { ObjectStore } from '#lib/aws/objects.ts';
 import type { RepositoryDeps } from '#lib/releases/repository.ts';
-import type { ReleaseStore, RepositoryState } from '#lib/releases/store.ts';
+import type { Release, ReleaseStore, RepositoryState } from '#lib/releases/store.ts';
+import { compareVersions } from '#lib/releases/versions.ts';
 import { expiresIn, newRoot, newSnapshot, signMetadata, SPEC_VERSION, toBytes } from '#lib/tuf/metadata.ts';
 import type { Signer } from '#lib/tuf/signer.ts';
 import { pemSigner } from '#lib/tuf/signer.ts';
@@ -27,18 +29,29 @@ export class MemoryRepository {
   readonly objects = new Map<string, Buffer>();
   readonly audits: unknown[] = [];
 
+  /** Committed releases, by `product version`. */
+  readonly releases = new Map<string, Release>();
+
   readonly store = {
     repositoryState: async () => this.state,
-    commit: async (input: { expected: RepositoryState | undefined; next: RepositoryState; audit?: unknown }) => {
+    commit: async (input: { expected: RepositoryState | undefined; next: RepositoryState; release?: Release; audit?: unknown }) => {
       if (this.state?.revision !== input.expected?.revision) return false;
       this.state = input.next;
+      if (input.release) this.releases.set(`${input.release.product} ${input.release.version}`, input.release);
       if (input.audit) this.audits.push(input.audit);
       return true;
     },
+    release: async (product: string, version: string) => this.releases.get(`${product} ${version}`),
+    latestRelease: async (product: string) => [...this.releases.values()].filter((r) => r.product === product).sort((a, b) => compareVersions(b.version, a.version))[0],
   } as unknown as ReleaseStore;
 
   readonly bucket: ObjectStore = {
     get: async (key) => this.objects.get(key),
+    download: async (key, file) => {
+      const bytes = this.objects.get(key);
+      if (bytes) await writeFile(file, bytes);
+      return bytes !== undefined;
+    },
     exists: async (key) => this.objects.has(key),
     put: async (key, body) => void this.objects.set(key, body),
     list: async (prefix) => new Set([...this.objects.keys()].filter((k) => k.startsWith(prefix))),
