@@ -24,6 +24,14 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
+    // The operator console's page: browser modules, loaded as they are (no build).
+    files: ['console/web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly' },
+    },
+  },
+  {
     // CloudFront Function source: a plain script whose `handler` CloudFront calls.
     files: ['lib/cdn/viewer-request.js'],
     languageOptions: { sourceType: 'script', ecmaVersion: 5 },

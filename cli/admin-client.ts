@@ -109,11 +109,11 @@ export async function adminClient(flags: ServerFlags): Promise<AdminClient> {
   };
 }
 
-/** The options every command that talks to the admin API takes. */
-export function withServerOptions(command: Command): Command {
-  return command
+/** The options every command that talks to the admin API takes; `--json` too unless its output is not data (the console's). */
+export function withServerOptions(command: Command, { json = true }: { json?: boolean } = {}): Command {
+  command
     .option('--server <url>', 'the API endpoint (env SIGNET_SERVER); default: the local stack of --data-dir or ./.signet')
     .option('--data-dir <dir>', "a local stack's data dir: use its admin credentials, keys and URL (env SIGNET_DATA_DIR)")
-    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)')
-    .option('--json', 'print JSON');
+    .option('--region <region>', 'AWS region of the API, for SigV4 (env AWS_REGION)');
+  return json ? command.option('--json', 'print JSON') : command;
 }

@@ -83,6 +83,7 @@ export function registerLocal(program: Command): void {
         console.log(`  try:  curl ${stack.baseUrl}/v1/health`);
         console.log(`  demo: license key, product, channel and trusted root in ${join(stack.dataDir, 'demo.json')}`);
         console.log(`        npx signet license show <key>   npx signet fleet --product demo-av   npx signet publish --help`);
+        console.log(`  console: npx signet console --data-dir ${stack.dataDir}   (the operator console in your browser: it prints its URL)`);
         console.log('  stop: Ctrl-C');
       }
 

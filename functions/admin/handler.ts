@@ -8,7 +8,9 @@ import { parseJsonBody, parseWith } from '#lib/http/body.ts';
 import { apiHandler } from '#lib/http/handler.ts';
 import { iamActor } from '#lib/http/iam.ts';
 import { json } from '#lib/http/response.ts';
-import { blacklistMachine, changeLicenseStatus, createLicense, revokeAgent, showLicense, unblacklistMachine, unrevokeAgent } from '#lib/licensing/admin.ts';
+import { pageQuery, pageSize } from '#lib/aws/pages.ts';
+import type { PageRequest } from '#lib/licensing/admin.ts';
+import { blacklistMachine, changeLicenseStatus, createLicense, listBlacklist, listLicenses, listSeatHolders, revokeAgent, showLicense, unblacklistMachine, unrevokeAgent } from '#lib/licensing/admin.ts';
 import { blacklistBody, createLicenseBody, machineId } from '#lib/licensing/requests.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
 import type { Logger } from '#lib/log.ts';
@@ -37,6 +39,12 @@ function optionalBody(event: APIGatewayProxyEventV2) {
   return event.body ? parseJsonBody(event, blacklistBody) : {};
 }
 
+/** `?limit=&cursor=` of a list route. */
+export function pageRequest(event: Pick<APIGatewayProxyEventV2, 'queryStringParameters'>): PageRequest {
+  const query = parseWith(pageQuery, event.queryStringParameters ?? {});
+  return { limit: pageSize(query.limit), ...(query.cursor !== undefined && { cursor: query.cursor }) };
+}
+
 export function createAdminHandler({ store, logger, now: clock }: AdminDeps) {
   return apiHandler(logger, async (event) => {
     const actor = iamActor(event);
@@ -44,6 +52,12 @@ export function createAdminHandler({ store, logger, now: clock }: AdminDeps) {
     switch (event.routeKey) {
       case 'POST /v1/admin/licenses':
         return json(201, await createLicense(store, parseJsonBody(event, createLicenseBody), actor, now));
+      case 'GET /v1/admin/licenses':
+        return json(200, await listLicenses(store, pageRequest(event)));
+      case 'GET /v1/admin/licenses/{licenseId}/agents':
+        return json(200, await listSeatHolders(store, idParam(event, 'licenseId'), pageRequest(event)));
+      case 'GET /v1/admin/blacklist':
+        return json(200, await listBlacklist(store, pageRequest(event)));
       case 'GET /v1/admin/licenses/{licenseId}':
         return json(200, await showLicense(store, idParam(event, 'licenseId')));
       case 'POST /v1/admin/licenses/{licenseId}/suspend':

@@ -1,9 +1,10 @@
 /**
  * Publishing and rollout, behind IAM (SigV4): the repository root, release commits,
- * channel promotion and halts, and the audit trail.
+ * channel promotion and halts, the products and their fleets, and the audit trail.
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { s3ObjectStore } from '#lib/aws/objects.ts';
+import { MAX_PAGE_SIZE, pageSize } from '#lib/aws/pages.ts';
 import { declaredBodyLimit } from '#lib/definitions/routes.ts';
 import { FleetStore } from '#lib/delivery/fleet.ts';
 import { NotFound } from '#lib/errors.ts';
@@ -78,9 +79,13 @@ export function createReleasesHandler(deps: ReleasesDeps) {
         const [versions, channels] = await Promise.all([fleet.versions(product), deps.store.channels(product)]);
         return json(200, { product, versions, channels });
       }
+      case 'GET /v1/admin/products':
+        return json(200, { products: await deps.store.products() });
       case 'GET /v1/admin/audit': {
         const query = parseWith(auditQuery, event.queryStringParameters ?? {});
-        return json(200, { entries: await deps.store.auditTrail(query.day ?? now.toISOString().slice(0, 10)) });
+        // 200 by default: what `signet audit` shows of a day.
+        const { items, nextCursor } = await deps.store.auditPage(query.day ?? now.toISOString().slice(0, 10), pageSize(query.limit, MAX_PAGE_SIZE), query.cursor);
+        return json(200, { entries: items, ...(nextCursor && { nextCursor }) });
       }
       default:
         throw new NotFound(`no route ${event.routeKey}`);

@@ -197,12 +197,15 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'POST', path: '/v1/mirrors/offline-timestamp', functionId: 'mirrors', authorization: 'public' },
   // Operators, SigV4-signed.
   { method: 'POST', path: '/v1/admin/licenses', functionId: 'admin', authorization: 'iam' },
+  { method: 'GET', path: '/v1/admin/licenses', functionId: 'admin', authorization: 'iam' },
   { method: 'GET', path: '/v1/admin/licenses/{licenseId}', functionId: 'admin', authorization: 'iam' },
+  { method: 'GET', path: '/v1/admin/licenses/{licenseId}/agents', functionId: 'admin', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/licenses/{licenseId}/suspend', functionId: 'admin', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/licenses/{licenseId}/resume', functionId: 'admin', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/licenses/{licenseId}/revoke', functionId: 'admin', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/agents/{agentId}/revoke', functionId: 'admin', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/agents/{agentId}/unrevoke', functionId: 'admin', authorization: 'iam' },
+  { method: 'GET', path: '/v1/admin/blacklist', functionId: 'admin', authorization: 'iam' },
   { method: 'PUT', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
   { method: 'DELETE', path: '/v1/admin/blacklist/{machineId}', functionId: 'admin', authorization: 'iam' },
   // Publishing and rollout (CI and operators), SigV4-signed.
@@ -213,6 +216,7 @@ export const routes: readonly RouteDefinition[] = [
   { method: 'POST', path: '/v1/admin/channels/{product}/{channel}/promote', functionId: 'releases', authorization: 'iam' },
   { method: 'POST', path: '/v1/admin/channels/{product}/{channel}/halt', functionId: 'releases', authorization: 'iam' },
   { method: 'GET', path: '/v1/admin/audit', functionId: 'releases', authorization: 'iam' },
+  { method: 'GET', path: '/v1/admin/products', functionId: 'releases', authorization: 'iam' },
   { method: 'GET', path: '/v1/admin/fleet/{product}', functionId: 'releases', authorization: 'iam' },
 ];
 

@@ -16,6 +16,17 @@ export interface VersionCounters {
   readonly agents: number;
   readonly ok: number;
   readonly failed: number;
+  /**
+   * When the service last recorded a report naming this version (ISO 8601): how recently
+   * agents on it were heard from, without listing them (absent on counters written
+   * before it was kept).
+   */
+  readonly lastReportAt?: string;
+}
+
+function countersOf(item: Record<string, unknown>): VersionCounters {
+  const lastReportAt = typeof item.lastReportAt === 'string' ? item.lastReportAt : undefined;
+  return { version: String(item.version), agents: Number(item.agents ?? 0), ok: Number(item.ok ?? 0), failed: Number(item.failed ?? 0), ...(lastReportAt && { lastReportAt }) };
 }
 
 export const fleetKey = (product: string, version: string) => ({ pk: `FLEET#${product}`, sk: `V#${versionSortKey(version)}` });
@@ -85,7 +96,7 @@ export class FleetStore {
           ExpressionAttributeValues: { ':version': version, ':result': result, ':now': now.toISOString(), ...(detail && { ':detail': detail }), ...(previousVersion !== undefined && { ':previous': previousVersion }) },
         },
       },
-      ...this.counterUpdates(product, previousVersion, version, result),
+      ...this.counterUpdates(product, previousVersion, version, result, now),
     ]);
   }
 
@@ -123,7 +134,7 @@ export class FleetStore {
           },
         },
       },
-      ...this.counterUpdates(product, previousVersion, version, result),
+      ...this.counterUpdates(product, previousVersion, version, result, now),
     ]);
     if (recorded) return 'recorded';
     const current = await this.relayedAgent(mirrorId, product, agentId);
@@ -137,15 +148,15 @@ export class FleetStore {
   }
 
   /** A report's counter updates: one more ok or failed on `version`; the agent moves there from `previousVersion`. */
-  private counterUpdates(product: string, previousVersion: string | undefined, version: string, result: 'ok' | 'failed'): TransactItem[] {
+  private counterUpdates(product: string, previousVersion: string | undefined, version: string, result: 'ok' | 'failed', now: Date): TransactItem[] {
     const moved = previousVersion !== version;
     return [
       {
         Update: {
           TableName: this.table,
           Key: fleetKey(product, version),
-          UpdateExpression: `SET version = :version ADD ${result === 'ok' ? 'ok' : 'failed'} :one${moved ? ', agents :one' : ''}`,
-          ExpressionAttributeValues: { ':version': version, ':one': 1 },
+          UpdateExpression: `SET version = :version, lastReportAt = :now ADD ${result === 'ok' ? 'ok' : 'failed'} :one${moved ? ', agents :one' : ''}`,
+          ExpressionAttributeValues: { ':version': version, ':one': 1, ':now': now.toISOString() },
         },
       },
       ...(moved && previousVersion !== undefined
@@ -156,14 +167,13 @@ export class FleetStore {
 
   async counters(product: string, version: string): Promise<VersionCounters | undefined> {
     const result = await this.db.send(new GetCommand({ TableName: this.table, Key: fleetKey(product, version), ConsistentRead: true }));
-    const item = result.Item;
-    return item ? { version, agents: Number(item.agents ?? 0), ok: Number(item.ok ?? 0), failed: Number(item.failed ?? 0) } : undefined;
+    return result.Item ? { ...countersOf(result.Item), version } : undefined;
   }
 
   async versions(product: string): Promise<VersionCounters[]> {
     const result = await this.db.send(
       new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `FLEET#${product}` }, ScanIndexForward: false }),
     );
-    return (result.Items ?? []).map((i) => ({ version: String(i.version), agents: Number(i.agents ?? 0), ok: Number(i.ok ?? 0), failed: Number(i.failed ?? 0) }));
+    return (result.Items ?? []).map(countersOf);
   }
 }

@@ -54,7 +54,7 @@ export async function createLicense(
   return { licenseKey, license: viewOf(license) };
 }
 
-async function requireLicense(store: LicensingStore, licenseId: string): Promise<License> {
+async function requireLicense(store: Pick<LicensingStore, 'getLicense'>, licenseId: string): Promise<License> {
   const license = await store.getLicense(licenseId);
   if (!license) throw new NotFound(`no license ${licenseId}`);
   return license;
@@ -69,6 +69,32 @@ export async function showLicense(store: LicensingStore, licenseId: string) {
     // Site mirrors hold seats too (seatsUsed counts them with the agents), the lease that ended longest ago first.
     mirrors: mirrors.map(({ mirrorId, seats, leaseExpiresAt, leasedAt }) => ({ mirrorId, seats, leaseExpiresAt, leasedAt })),
   };
+}
+
+/** How a list route is asked for a page: its size and where the last page ended. */
+export interface PageRequest {
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+/** A page of licenses, newest first, as operators see them. */
+export async function listLicenses(store: Pick<LicensingStore, 'licensePage'>, page: PageRequest) {
+  const { items, nextCursor } = await store.licensePage(page.limit, page.cursor);
+  return { licenses: items.map(viewOf), ...(nextCursor && { nextCursor }) };
+}
+
+/** A page of a license's seat holders, least recently seen first; 404 for a license that does not exist. */
+export async function listSeatHolders(store: Pick<LicensingStore, 'getLicense' | 'seatHolderPage'>, licenseId: string, page: PageRequest) {
+  await requireLicense(store, licenseId);
+  const { items, nextCursor } = await store.seatHolderPage(licenseId, page.limit, page.cursor);
+  return { agents: items.map(agentView), ...(nextCursor && { nextCursor }) };
+}
+
+/** A page of the blacklist: each computer's id, why, when and by whom (the hash stays inside). */
+export async function listBlacklist(store: Pick<LicensingStore, 'blacklistPage'>, page: PageRequest) {
+  const { items, nextCursor } = await store.blacklistPage(page.limit, page.cursor);
+  const entries = items.map(({ machineId, reason, addedAt, addedBy }) => ({ machineId, ...(reason !== undefined && { reason }), addedAt, addedBy }));
+  return { entries, ...(nextCursor && { nextCursor }) };
 }
 
 export async function changeLicenseStatus(

@@ -24,6 +24,15 @@ export const seatIndexKeys = (licenseId: string, lastSeenAt: string, agentId: st
   gsi1pk: `SEATS#${licenseId}`,
   gsi1sk: `${lastSeenAt}#${agentId}`,
 });
+/**
+ * Every license also sits in one gsi1 partition, newest first by creation time, so the
+ * operator console lists licenses a page at a time. One partition is fine: licenses are
+ * created by hand. Licenses created before these keys existed are not listed (they are
+ * still shown by id: `signet license show`).
+ */
+export const LICENSES_PARTITION = 'LICENSES';
+export const licenseIndexKeys = (createdAt: string, licenseId: string) => ({ gsi1pk: LICENSES_PARTITION, gsi1sk: `${createdAt}#${licenseId}` });
+
 export const seatIndexPartition = (licenseId: string) => `SEATS#${licenseId}`;
 
 /**

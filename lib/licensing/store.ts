@@ -12,7 +12,9 @@ import type { AuditEntry } from '#lib/audit.ts';
 import { auditPut } from '#lib/audit.ts';
 import type { Item, Key, TransactItem, TransactionOutcome } from '#lib/aws/table.ts';
 import { getMany, itemId, transact, withoutKeys } from '#lib/aws/table.ts';
-import { agentKey, BLACKLIST_PARTITION, blacklistIndexKeys, blacklistKey, licenseKey, mirrorIndexKeys, mirrorIndexPartition, mirrorKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
+import type { Page } from '#lib/aws/pages.ts';
+import { queryPage } from '#lib/aws/pages.ts';
+import { agentKey, BLACKLIST_PARTITION, blacklistIndexKeys, blacklistKey, LICENSES_PARTITION, licenseIndexKeys, licenseKey, mirrorIndexKeys, mirrorIndexPartition, mirrorKey, seatIndexKeys, seatIndexPartition } from './keys.ts';
 
 export type { AuditEntry, Key, TransactionOutcome };
 
@@ -203,6 +205,21 @@ export class LicensingStore {
     return this.firstInIndex<Agent>(seatIndexPartition(licenseId), limit);
   }
 
+  /** A page of the license's seat holders, least recently seen first (the operator console's list). */
+  async seatHolderPage(licenseId: string, limit: number, cursor?: string): Promise<Page<Agent>> {
+    return queryPage<Agent>(this.db, this.table, { index: 'gsi1', partition: seatIndexPartition(licenseId), newestFirst: false, limit, ...(cursor !== undefined && { cursor }) });
+  }
+
+  /** A page of the licenses, newest first (those created since the index keys were added: see keys.ts). */
+  async licensePage(limit: number, cursor?: string): Promise<Page<License>> {
+    return queryPage<License>(this.db, this.table, { index: 'gsi1', partition: LICENSES_PARTITION, newestFirst: true, limit, ...(cursor !== undefined && { cursor }) });
+  }
+
+  /** A page of the blacklist entries, in machine-hash order (eventually consistent, like `blacklistedMachines`). */
+  async blacklistPage(limit: number, cursor?: string): Promise<Page<BlacklistEntry>> {
+    return queryPage<BlacklistEntry>(this.db, this.table, { index: 'gsi1', partition: BLACKLIST_PARTITION, newestFirst: false, limit, ...(cursor !== undefined && { cursor }) });
+  }
+
   /** The first `limit` records of a gsi1 partition, in sort-key order. */
   private async firstInIndex<T>(partition: string, limit: number): Promise<T[]> {
     const result = await this.db.send(
@@ -326,7 +343,7 @@ export class LicensingStore {
 
   async createLicense(license: License, audit: AuditEntry, now: Date): Promise<TransactionOutcome> {
     return this.transact([
-      { Put: { TableName: this.table, Item: { ...licenseKey(license.licenseId), ...license }, ConditionExpression: 'attribute_not_exists(pk)' } },
+      { Put: { TableName: this.table, Item: { ...licenseKey(license.licenseId), ...licenseIndexKeys(license.createdAt, license.licenseId), ...license }, ConditionExpression: 'attribute_not_exists(pk)' } },
       auditPut(this.table, audit, now),
     ]);
   }

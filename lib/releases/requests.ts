@@ -1,5 +1,6 @@
 /** Request bodies of the release endpoints (zod/mini, strict). */
 import * as z from 'zod/mini';
+import { pageQuery } from '#lib/aws/pages.ts';
 import { productName } from '#lib/licensing/requests.ts';
 
 export const channelName = z.string().check(z.minLength(1), z.maxLength(63), z.regex(/^[a-z0-9][a-z0-9-]*$/));
@@ -18,4 +19,4 @@ export const promoteBody = z.strictObject({
   percent: z.number().check(z.minimum(0), z.maximum(100)),
 });
 
-export const auditQuery = z.strictObject({ day: z.optional(z.string().check(z.regex(/^\d{4}-\d{2}-\d{2}$/))) });
+export const auditQuery = z.strictObject({ day: z.optional(z.string().check(z.regex(/^\d{4}-\d{2}-\d{2}$/))), ...pageQuery.shape });

@@ -9,6 +9,8 @@ import type { AuditEntry } from '#lib/audit.ts';
 import { auditPartition, auditPut } from '#lib/audit.ts';
 import type { Item, TransactItem } from '#lib/aws/table.ts';
 import { transactOrLose, withoutKeys } from '#lib/aws/table.ts';
+import type { Page } from '#lib/aws/pages.ts';
+import { queryPage } from '#lib/aws/pages.ts';
 import { versionSortKey } from './versions.ts';
 
 export interface RepositoryState {
@@ -62,6 +64,13 @@ export interface Channel {
 export const repoStateKey = { pk: 'REPO', sk: 'STATE' };
 export const releaseKey = (product: string, version: string) => ({ pk: `RELEASE#${product}`, sk: `V#${versionSortKey(version)}` });
 export const channelKey = (product: string, channel: string) => ({ pk: `CHANNEL#${product}`, sk: `CHANNEL#${channel}` });
+/**
+ * The products ever published, one item each in one partition, put with every release
+ * (a put over the same item: idempotent), so the operator console lists them in one
+ * query. Products whose last release predates it are missing until their next release.
+ */
+export const PRODUCTS_PARTITION = 'PRODUCTS';
+export const productKey = (product: string) => ({ pk: PRODUCTS_PARTITION, sk: `P#${product}` });
 
 const strip = withoutKeys;
 
@@ -121,6 +130,7 @@ export class ReleaseStore {
     ];
     if (release) {
       items.push({ Put: { TableName: this.table, Item: { ...releaseKey(release.product, release.version), ...release }, ConditionExpression: 'attribute_not_exists(pk)' } });
+      items.push({ Put: { TableName: this.table, Item: { ...productKey(release.product), product: release.product } } });
     }
     if (audit) items.push(auditPut(this.table, audit, now));
     return transactOrLose(this.db, items);
@@ -148,10 +158,22 @@ export class ReleaseStore {
     ]);
   }
 
-  async auditTrail(day: string, limit = 200): Promise<Array<Record<string, unknown>>> {
-    const result = await this.db.send(
-      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': auditPartition(day) }, ScanIndexForward: false, Limit: limit }),
-    );
-    return (result.Items ?? []).map((item) => strip<Item>(item) as Item);
+  /** Every product published since the product list was kept (see PRODUCTS_PARTITION), by name. */
+  async products(): Promise<string[]> {
+    const names: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.db.send(
+        new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': PRODUCTS_PARTITION }, ...(start && { ExclusiveStartKey: start }) }),
+      );
+      for (const item of result.Items ?? []) names.push(String(item.product));
+      start = result.LastEvaluatedKey;
+    } while (start);
+    return names;
+  }
+
+  /** A page of one UTC day's audit trail, newest first. */
+  async auditPage(day: string, limit: number, cursor?: string): Promise<Page<Item>> {
+    return queryPage<Item>(this.db, this.table, { partition: auditPartition(day), newestFirst: true, limit, ...(cursor !== undefined && { cursor }) });
   }
 }

@@ -186,8 +186,8 @@ describe('POST /v1/reports and the fleet', () => {
 
     const fleet = await (await admin()).call<{ versions: Array<{ version: string; agents: number; ok: number; failed: number }> }>('GET', `/v1/admin/fleet/${product}`);
     expect(fleet.versions).toEqual([
-      { version: '1.1.0', agents: 1, ok: 0, failed: 1 },
-      { version: '1.0.0', agents: 1, ok: 2, failed: 0 },
+      { version: '1.1.0', agents: 1, ok: 0, failed: 1, lastReportAt: expect.any(String) },
+      { version: '1.0.0', agents: 1, ok: 2, failed: 0, lastReportAt: expect.any(String) },
     ]);
   });
 

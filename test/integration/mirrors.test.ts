@@ -204,8 +204,8 @@ describe('POST /v1/mirrors/reports', () => {
     const again = await relay({ licenseKey, mirrorId, reports });
     expect(again).toEqual({ status: 202, body: { accepted: 0, skipped: 5 } });
     expect((await fleetOf(product)).versions).toEqual([
-      { version: '1.1.0', agents: 1, ok: 0, failed: 1 },
-      { version: '1.0.0', agents: 1, ok: 2, failed: 0 },
+      { version: '1.1.0', agents: 1, ok: 0, failed: 1, lastReportAt: expect.any(String) },
+      { version: '1.0.0', agents: 1, ok: 2, failed: 0, lastReportAt: expect.any(String) },
     ]);
   });
 
@@ -244,7 +244,7 @@ describe('POST /v1/mirrors/reports', () => {
     expect(await relay({ licenseKey, mirrorId, reports })).toEqual({ status: 202, body: { accepted: 20, skipped: 0 } });
     const fleet = await fleetOf(product);
     expect(fleet.channels.find((c) => c.channel === 'stable')).toMatchObject({ status: 'halted', updatedBy: 'signet:auto-halt' });
-    expect(fleet.versions.find((v) => v.version === '2.0.0')).toEqual({ version: '2.0.0', agents: 20, ok: 15, failed: 5 });
+    expect(fleet.versions.find((v) => v.version === '2.0.0')).toEqual({ version: '2.0.0', agents: 20, ok: 15, failed: 5, lastReportAt: expect.any(String) });
     expect((await onlineTimestamp()).signed.snapshotMeta.version).toBeGreaterThan(before);
   });
 });

@@ -49,6 +49,11 @@ export function startSignetMirror(args: string[], env: NodeJS.ProcessEnv = proce
   return startSignetServer(['mirror', 'serve'], args, env, timeoutMs, bin);
 }
 
+/** Starts `signet console ...` and resolves once it prints its ready line (`baseUrl` is the URL with the token). */
+export function startSignetConsole(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<RunningSignet> {
+  return startSignetServer(['console'], args, env, timeoutMs, signetBin);
+}
+
 /** A long-running `signet` command that prints `signet <name> ready: <url>` and a stop hint once it serves. */
 function startSignetServer(command: readonly string[], args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, bin: string): Promise<RunningSignet> {
   const ready = `signet ${command[0]} ready: `;
