@@ -71,11 +71,11 @@ export function createAdminHandler({ store, logger, now: clock }: AdminDeps) {
       case 'POST /v1/admin/agents/{agentId}/unrevoke':
         return json(200, { agent: await unrevokeAgent(store, idParam(event, 'agentId'), actor, now) });
       case 'PUT /v1/admin/blacklist/{machineId}': {
-        const machine = parseWith(machineId, event.pathParameters?.machineId);
+        const machine = parseWith(machineId, event.pathParameters?.machineId, 'machineId');
         return json(200, await blacklistMachine(store, machine, optionalBody(event).reason, actor, now));
       }
       case 'DELETE /v1/admin/blacklist/{machineId}':
-        return json(200, await unblacklistMachine(store, parseWith(machineId, event.pathParameters?.machineId), actor, now));
+        return json(200, await unblacklistMachine(store, parseWith(machineId, event.pathParameters?.machineId, 'machineId'), actor, now));
       default:
         throw new NotFound(`no admin route ${event.routeKey}`);
     }

@@ -50,7 +50,7 @@ export async function releasesDependencies(services: Services): Promise<Releases
 }
 
 function channelParams(event: APIGatewayProxyEventV2) {
-  return { product: parseWith(productName, event.pathParameters?.product), channel: parseWith(channelName, event.pathParameters?.channel) };
+  return { product: parseWith(productName, event.pathParameters?.product, 'product'), channel: parseWith(channelName, event.pathParameters?.channel, 'channel') };
 }
 
 export function createReleasesHandler(deps: ReleasesDeps) {
@@ -75,7 +75,7 @@ export function createReleasesHandler(deps: ReleasesDeps) {
       case 'POST /v1/admin/channels/{product}/{channel}/halt':
         return json(200, { channel: await haltRollout(deps, channelParams(event), actor) });
       case 'GET /v1/admin/fleet/{product}': {
-        const product = parseWith(productName, event.pathParameters?.product);
+        const product = parseWith(productName, event.pathParameters?.product, 'product');
         const [versions, channels] = await Promise.all([fleet.versions(product), deps.store.channels(product)]);
         return json(200, { product, versions, channels });
       }

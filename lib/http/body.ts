@@ -50,12 +50,13 @@ export function describeIssue(issue: Issue, input: unknown): { field: string; pr
   }
 }
 
-export function parseWith<T>(schema: z.ZodMiniType<T>, value: unknown): T {
+/** `name`: what the error calls the value itself (a path parameter, say) when the problem is not in one of its fields. */
+export function parseWith<T>(schema: z.ZodMiniType<T>, value: unknown, name = 'body'): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const first = result.error.issues[0];
-  const { field, problem } = first ? describeIssue(first, value) : { field: 'body', problem: 'is not valid' };
-  throw new InvalidRequest(field, problem);
+  const { field, problem } = first ? describeIssue(first, value) : { field: name, problem: 'is not valid' };
+  throw new InvalidRequest(field === '' || field === 'body' ? name : field, problem);
 }
 
 /**

@@ -2,7 +2,7 @@ import { errorStatus } from '#lib/http/errors.ts';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
-import { parseJsonBody, unsupportedMediaType } from '#lib/http/body.ts';
+import { parseJsonBody, parseWith, unsupportedMediaType } from '#lib/http/body.ts';
 
 const schema = z.strictObject({ name: z.string() });
 const event = (headers: Record<string, string>, body = '{"name":"x"}') => ({ headers, body, isBase64Encoded: false }) as unknown as APIGatewayProxyEventV2;
@@ -47,5 +47,19 @@ describe('parseJsonBody names the field and says what it must be', () => {
     ['{"items":[],"inner":{}}', 'count: is required'],
   ])('%s: %s', (body, message) => {
     expect(() => parseJsonBody(event({ 'content-type': 'application/json' }, body), typed)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', message }));
+  });
+});
+
+describe('parseWith names a value that is not a body (a path parameter) by the name it is given', () => {
+  const product = z.string().check(z.regex(/^[a-z-]+$/));
+
+  it('says which path parameter is wrong, or missing', () => {
+    expect(() => parseWith(product, 'bad\0name', 'product')).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', message: 'product: has characters or a form that is not allowed' }));
+    expect(() => parseWith(product, undefined, 'product')).toThrow(expect.objectContaining({ message: 'product: is required' }));
+  });
+
+  it('keeps a field of an object as the field, and a body as "body"', () => {
+    expect(() => parseWith(schema, { name: 1 }, 'query')).toThrow(expect.objectContaining({ message: 'name: must be a string' }));
+    expect(() => parseWith(product, 'Bad')).toThrow(expect.objectContaining({ message: 'body: has characters or a form that is not allowed' }));
   });
 });
