@@ -18,8 +18,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { RuntimeKey, RuntimeSettings, VariableKey } from '#lib/config.ts';
 import { variables } from '#lib/config.ts';
-import { metadataSpace, pathSpaces, replicaViewPrefix, stagingPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
-import { SERVED_TIMESTAMP_KEY } from '#lib/releases/replication.ts';
+import { metadataSpace, pathSpaces, replicaViewPrefix, stagingPrefix, targetsSpace, timestampKey } from '#lib/definitions/bucket.ts';
 import type { Access } from '#lib/definitions/routes.ts';
 import type { TableDefinition } from '#lib/definitions/tables.ts';
 import type { OnlineRole } from '#lib/tuf/online-signers.ts';
@@ -202,7 +201,7 @@ export class SignetFunction extends Construct {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ReplicaReadViews', actions: ['s3:GetObject'], resources: [metadataSpace.prefix, replicaViewPrefix].map((prefix) => bucket.arnForObjects(`${prefix}*`)) }),
     );
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReplicaServeTimestamp', actions: ['s3:PutObject'], resources: [bucket.arnForObjects(SERVED_TIMESTAMP_KEY)] }));
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReplicaServeTimestamp', actions: ['s3:PutObject'], resources: [bucket.arnForObjects(timestampKey)] }));
     acknowledgeWildcardResources(
       this.defaultPolicy(),
       (_resource, statement) => statement.Sid === 'ReplicaReadViews',

@@ -25,6 +25,9 @@ export const metadataSpace: PathSpace = {
   signedUrlRequired: false,
 };
 
+/** The one object that changes in place: what every client polls. */
+export const timestampKey = `${metadataSpace.prefix}timestamp.json`;
+
 export const targetsSpace: PathSpace = {
   prefix: 'targets/',
   pathPattern: '/targets/*',
@@ -87,6 +90,6 @@ export const apiPathPattern = '/v1/*';
  * addressed (`<sha256>.<name>`), so they can be cached for a year.
  */
 export function cacheControlFor(key: string): string {
-  if (key === `${metadataSpace.prefix}timestamp.json`) return 'public, max-age=60';
+  if (key === timestampKey) return 'public, max-age=60';
   return 'public, max-age=31536000, immutable';
 }

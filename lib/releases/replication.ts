@@ -21,12 +21,11 @@
  *
  * So a replica serves either the previous complete view or the new one, never a mix.
  */
-import { metadataSpace, replicaViewPrefix, targetsSpace } from '#lib/definitions/bucket.ts';
+import { metadataSpace, replicaViewPrefix, targetsSpace, timestampKey } from '#lib/definitions/bucket.ts';
 import { parseSnapshot, parseTargets, parseTimestamp } from '#lib/tuf/metadata.ts';
 import { targetObjectKey } from './set-manifest.ts';
 
 export const REPLICA_VIEW_FORMAT = 'signet-replica-view/1';
-export const SERVED_TIMESTAMP_KEY = `${metadataSpace.prefix}timestamp.json`;
 
 export interface ReplicaView {
   /** The TUF version of `timestamp`. */
@@ -152,7 +151,7 @@ export async function missingFromReplica(view: ReplicaView, bucket: Pick<Replica
 export async function promoteReplicaView(deps: { readonly bucket: ReplicaBucket; readonly now: () => Date }): Promise<PromotionResult> {
   const { bucket } = deps;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const served = await bucket.read(SERVED_TIMESTAMP_KEY);
+    const served = await bucket.read(timestampKey);
     const servedVersion = served ? servedTimestampVersion(served.body) : undefined;
     const staged = [...(await bucket.list(replicaViewPrefix))].map(replicaViewVersion).filter((v): v is number => v !== undefined);
     const candidates = promotionCandidates(staged, servedVersion);
@@ -183,10 +182,10 @@ export async function promoteReplicaView(deps: { readonly bucket: ReplicaBucket;
     }
     const outcome = { ...(waiting && { waiting }), waitingSeconds: waitedSeconds(passed, deps.now()), ...(unreadable.length > 0 && { unreadable }) };
     if (!complete) return { servedVersion, ...outcome };
-    if (!(await bucket.putIfUnchanged(SERVED_TIMESTAMP_KEY, complete.timestamp, served?.etag))) continue;
+    if (!(await bucket.putIfUnchanged(timestampKey, complete.timestamp, served?.etag))) continue;
     return { servedVersion: complete.timestampVersion, promoted: complete.timestampVersion, ...outcome };
   }
-  throw new Error(`${SERVED_TIMESTAMP_KEY} kept changing under the promoter; the next run tries again`);
+  throw new Error(`${timestampKey} kept changing under the promoter; the next run tries again`);
 }
 
 /** The served timestamp's version; one that cannot be read counts as none, so a complete view replaces it. */

@@ -6,9 +6,8 @@
  */
 import type { Stack } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { replicaViewPrefix, replicatedPrefixes } from '#lib/definitions/bucket.ts';
+import { replicaViewPrefix, replicatedPrefixes, timestampKey } from '#lib/definitions/bucket.ts';
 import { logMetrics } from '#lib/log.ts';
-import { SERVED_TIMESTAMP_KEY } from '#lib/releases/replication.ts';
 import { replicationRuleId } from '../../cdk/constructs/bucket-replication.ts';
 import { REPLICA_VIEW_WAITING_ALARM_SECONDS } from '../../cdk/constructs/replication-alarms.ts';
 import { FAILOVER_STATUS_CODES } from '../../cdk/stacks/global-stack.ts';
@@ -88,7 +87,7 @@ describe('S3 replication from the primary bucket', () => {
 
   it('never replicates the served timestamp.json, and replicates the versioned metadata, targets and replica views', () => {
     const prefixes = rules().map((r) => r.Filter.Prefix);
-    expect(prefixes.filter((prefix) => SERVED_TIMESTAMP_KEY.startsWith(prefix))).toEqual([]);
+    expect(prefixes.filter((prefix) => timestampKey.startsWith(prefix))).toEqual([]);
     for (const key of ['metadata/1.root.json', 'metadata/12.targets.json', 'metadata/907.snapshot.json', 'targets/p/abc/abc.main.sig', `${replicaViewPrefix}42.json`]) {
       expect(prefixes.some((prefix) => key.startsWith(prefix)), key).toBe(true);
     }
@@ -222,7 +221,7 @@ describe('the replica promoter', () => {
       expect(statements).toEqual([
         { Sid: 'ReplicaListArrived', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
         { Sid: 'ReplicaReadViews', Effect: 'Allow', Action: 's3:GetObject', Resource: ['metadata/*', `${replicaViewPrefix}*`].map((p) => ({ 'Fn::Join': ['', [bucketArn, `/${p}`]] })) },
-        { Sid: 'ReplicaServeTimestamp', Effect: 'Allow', Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [bucketArn, `/${SERVED_TIMESTAMP_KEY}`]] } },
+        { Sid: 'ReplicaServeTimestamp', Effect: 'Allow', Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [bucketArn, `/${timestampKey}`]] } },
       ]);
       const env = (json.Resources[logicalId(storage, promoter.fn.function)]?.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
       expect(Object.keys(env).sort()).toEqual(['NODE_OPTIONS', 'SIGNET_BUCKET']);

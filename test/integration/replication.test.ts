@@ -14,7 +14,8 @@ import { Updater } from 'tuf-js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { s3ObjectStore, s3ReplicaBucket } from '#lib/aws/objects.ts';
 import { createLogger } from '#lib/log.ts';
-import { SERVED_TIMESTAMP_KEY, replicaViewKey } from '#lib/releases/replication.ts';
+import { timestampKey } from '#lib/definitions/bucket.ts';
+import { replicaViewKey } from '#lib/releases/replication.ts';
 import type { RepositoryDeps } from '#lib/releases/repository.ts';
 import { refreshTimestamp } from '#lib/releases/repository.ts';
 import { parseSetManifest } from '#lib/releases/set-manifest.ts';
@@ -50,7 +51,7 @@ afterAll(async () => {
 });
 
 async function served(bucket: string): Promise<Buffer> {
-  const result = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: SERVED_TIMESTAMP_KEY }));
+  const result = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: timestampKey }));
   return Buffer.from((await result.Body?.transformToByteArray()) ?? []);
 }
 
@@ -84,7 +85,7 @@ describe('a replica bucket while replication lags', () => {
   it('serves nothing until a whole view has arrived, then the primary\'s timestamp byte for byte, cached for 60 s', async () => {
     first = await commitTestRelease(deps, 'replica-av', '1.0.0', { 'main.sig': 'replica signatures one\n', 'engine.cfg': 'heuristics=on\n' });
     const all = await replicatedKeys(primary);
-    expect(all).not.toContain(SERVED_TIMESTAMP_KEY);
+    expect(all).not.toContain(timestampKey);
     await replicate(primary, replica, all.filter((key) => key !== 'metadata/2.snapshot.json'));
     expect(await promote()).toMatchObject({ servedVersion: undefined, waiting: { missing: ['metadata/2.snapshot.json'] } });
     await expect(served(replicaBucket)).rejects.toThrow();
@@ -92,7 +93,7 @@ describe('a replica bucket while replication lags', () => {
     await replicate(primary, replica, ['metadata/2.snapshot.json']);
     expect(await promote()).toMatchObject({ promoted: 2, waitingSeconds: 0 });
     expect((await served(replicaBucket)).equals(await served(primaryBucket))).toBe(true);
-    const head = await s3.send(new HeadObjectCommand({ Bucket: replicaBucket, Key: SERVED_TIMESTAMP_KEY }));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: replicaBucket, Key: timestampKey }));
     expect(head.CacheControl).toBe('public, max-age=60');
     expect(await agentInstalls(first.setPath)).toBe('1.0.0');
   });

@@ -1,10 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { ObjectStore } from '#lib/aws/objects.ts';
-import { replicaViewPrefix, replicatedPrefixes } from '#lib/definitions/bucket.ts';
+import { replicaViewPrefix, replicatedPrefixes, timestampKey } from '#lib/definitions/bucket.ts';
 import type { ReplicaBucket } from '#lib/releases/replication.ts';
 import {
-  SERVED_TIMESTAMP_KEY,
   encodeReplicaView,
   parseReplicaView,
   promoteReplicaView,
@@ -67,7 +66,7 @@ class MemoryReplica implements ReplicaBucket {
   }
 
   servedVersion(): number | undefined {
-    const served = this.objects.get(SERVED_TIMESTAMP_KEY);
+    const served = this.objects.get(timestampKey);
     return served && parseTimestamp(served.body).signed.version;
   }
 }
@@ -85,7 +84,7 @@ describe('replica views written by the primary', () => {
   it('writes every timestamp.json it publishes once more as a view of that version, with the root version, when replicaViews is on', async () => {
     const { repo, deps } = await primaryAndReplica();
     await refreshTimestamp(deps);
-    const served = repo.objects.get(SERVED_TIMESTAMP_KEY);
+    const served = repo.objects.get(timestampKey);
     const version = served && parseTimestamp(served).signed.version;
     const viewBytes = version && repo.objects.get(replicaViewKey(version));
     expect(viewBytes).toBeInstanceOf(Buffer);
@@ -100,15 +99,15 @@ describe('replica views written by the primary', () => {
     const { repo } = await publishedRepository(T0);
     await refreshTimestamp(memoryRepositoryDeps(repo, () => new Date(T0.getTime() + DAY_MS)));
     expect([...repo.objects.keys()].some((key) => key.startsWith(replicaViewPrefix))).toBe(false);
-    expect(repo.objects.has(SERVED_TIMESTAMP_KEY)).toBe(true);
+    expect(repo.objects.has(timestampKey)).toBe(true);
   });
 
   it('replicates everything but timestamp.json: targets, versioned metadata, views', async () => {
     const { repo } = await primaryAndReplica();
     const keys = [...repo.objects.keys()];
     const replicated = keys.filter((key) => replicatedPrefixes.some((prefix) => key.startsWith(prefix)));
-    expect(replicated).not.toContain(SERVED_TIMESTAMP_KEY);
-    expect(keys.filter((key) => !replicated.includes(key) && !key.startsWith('staging/'))).toEqual([SERVED_TIMESTAMP_KEY]);
+    expect(replicated).not.toContain(timestampKey);
+    expect(keys.filter((key) => !replicated.includes(key) && !key.startsWith('staging/'))).toEqual([timestampKey]);
   });
 
   it('refuses a view whose timestamp is not the version it claims, and one of another format', async () => {
@@ -144,7 +143,7 @@ describe('promoteReplicaView', () => {
 
     await replicate(repo.bucket, replica.store, [lagging]);
     expect(await promoteReplicaView({ bucket: replica, now: later })).toEqual({ servedVersion: 3, promoted: 3, waitingSeconds: 0 });
-    expect(replica.objects.get(SERVED_TIMESTAMP_KEY)?.body.equals(repo.objects.get(SERVED_TIMESTAMP_KEY) as Buffer)).toBe(true);
+    expect(replica.objects.get(timestampKey)?.body.equals(repo.objects.get(timestampKey) as Buffer)).toBe(true);
   });
 
   it('waits for the snapshot, the targets metadata and the roots a view names', async () => {
@@ -155,7 +154,7 @@ describe('promoteReplicaView', () => {
       await replicate(repo.bucket, partial.store, all.filter((key) => key !== withheld));
       const result = await promoteReplicaView({ bucket: partial, now });
       expect(result.waiting?.missing, withheld).toEqual([withheld]);
-      expect(partial.objects.has(SERVED_TIMESTAMP_KEY), withheld).toBe(false);
+      expect(partial.objects.has(timestampKey), withheld).toBe(false);
     }
     await replicate(repo.bucket, replica.store, all);
     expect((await promoteReplicaView({ bucket: replica, now })).promoted).toBe(2);
@@ -177,7 +176,7 @@ describe('promoteReplicaView', () => {
     await refreshTimestamp(deps);
     await refreshTimestamp(deps); // views 2, 3, 4
     await replicate(repo.bucket, replica.store, await replicatedKeys(repo.bucket));
-    replica.set(SERVED_TIMESTAMP_KEY, parseReplicaView(repo.objects.get(replicaViewKey(4)) as Buffer).timestamp);
+    replica.set(timestampKey, parseReplicaView(repo.objects.get(replicaViewKey(4)) as Buffer).timestamp);
     replica.objects.delete(replicaViewKey(4));
     const result = await promoteReplicaView({ bucket: replica, now });
     expect(result).toEqual({ servedVersion: 4, waitingSeconds: 0 });
@@ -189,7 +188,7 @@ describe('promoteReplicaView', () => {
     await refreshTimestamp(deps); // views 2 and 3
     await replicate(repo.bucket, replica.store, (await replicatedKeys(repo.bucket)).filter((key) => key !== replicaViewKey(3)));
     // Another writer (a second run, or a timestamp signed in this region) serves version 3 just before this run writes 2.
-    replica.beforeNextPut = () => replica.set(SERVED_TIMESTAMP_KEY, parseReplicaView(repo.objects.get(replicaViewKey(3)) as Buffer).timestamp);
+    replica.beforeNextPut = () => replica.set(timestampKey, parseReplicaView(repo.objects.get(replicaViewKey(3)) as Buffer).timestamp);
     const result = await promoteReplicaView({ bucket: replica, now });
     expect(result).toEqual({ servedVersion: 3, waitingSeconds: 0 });
     expect(replica.servedVersion()).toBe(3);
