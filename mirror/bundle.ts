@@ -20,7 +20,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { cp, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Updater, BaseFetcher } from 'tuf-js';
@@ -38,13 +38,10 @@ import { storeDir, storePath } from '../agent/file-store.ts';
 import { listedPatches, signsPatch } from '../agent/patch.ts';
 import type { HttpClient } from '../agent/http.ts';
 import { MirrorError } from './errors.ts';
-import type { RelayedReport } from './licensing.ts';
 import type { MirrorConfig, Served } from './state.ts';
 import { paths, readServed, writeJson } from './state.ts';
-import { takeQueuedReports } from './sync.ts';
 
 export const BUNDLE_KIND = 'signet-bundle/1';
-export const REPORTS_KIND = 'signet-reports/1';
 
 export interface BundleEntry {
   /** `metadata/<name>`, `store/<sha256>` or `lease.json`. */
@@ -64,13 +61,6 @@ export interface BundleManifest {
   readonly versions: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly since?: string;
   readonly entries: readonly BundleEntry[];
-}
-
-export interface ReportsBundle {
-  readonly kind: typeof REPORTS_KIND;
-  readonly from: string;
-  readonly licenseId: string;
-  readonly reports: readonly RelayedReport[];
 }
 
 const MAX_BUNDLE_JSON_BYTES = 64 * 1024 * 1024;
@@ -221,17 +211,7 @@ function parseBundleManifest(bytes: Buffer): BundleManifest {
 }
 
 /** Unpacks into `staging`, hashing each entry against bundle.json (which comes first). */
-async function unpack(file: string, staging: string): Promise<BundleManifest | ReportsBundle> {
-  const head = await open(file, 'r');
-  const peek = Buffer.alloc(1);
-  await head.read(peek, 0, 1, 0);
-  await head.close();
-  if (peek.toString() === '{') {
-    // A reports file: plain JSON.
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as ReportsBundle;
-    if (parsed.kind !== REPORTS_KIND) throw new MirrorError('not a Signet bundle');
-    return parsed;
-  }
+async function unpack(file: string, staging: string): Promise<BundleManifest> {
   let manifest: BundleManifest | undefined;
   const expected = new Map<string, BundleEntry>();
   const seen = new Set<string>();
@@ -325,9 +305,7 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
   const staging = join(dir, `import-${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { recursive: true, mode: 0o700 });
   try {
-    const unpacked = await unpack(file, staging);
-    if (unpacked.kind === REPORTS_KIND) return await importReports(dir, config, unpacked);
-    const manifest = unpacked;
+    const manifest = await unpack(file, staging);
     if (manifest.for !== config.mirrorId) throw new MirrorError(`the bundle is for mirror ${manifest.for}, not for this one (${config.mirrorId})`);
     if (config.licenseId && manifest.licenseId !== config.licenseId) throw new MirrorError('the bundle was made for another license');
 
@@ -405,26 +383,4 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-}
-
-/** Reports from an isolated segment, queued here to go upstream with this mirror's own. */
-async function importReports(dir: string, config: MirrorConfig, bundle: ReportsBundle): Promise<ImportResult> {
-  if (config.licenseId && bundle.licenseId !== config.licenseId) throw new MirrorError('the reports were made under another license');
-  if (!config.upstream) throw new MirrorError('reports go to a mirror that reaches the service');
-  const lines = bundle.reports.map((r) => `${JSON.stringify(r)}\n`).join('');
-  const handle = await open(paths(dir).reports, 'a', 0o600);
-  await handle.writeFile(lines);
-  await handle.close();
-  return { kind: 'reports', reports: bundle.reports.length };
-}
-
-/** The reports of agents in this isolated segment, as a file to carry to a mirror that reaches the service. */
-export async function exportReports(dir: string, config: MirrorConfig, out: string): Promise<number> {
-  if (!config.licenseId) throw new MirrorError('the mirror has no license: it has taken no bundle yet');
-  const reports = await takeQueuedReports(dir);
-  const bundle: ReportsBundle = { kind: REPORTS_KIND, from: config.mirrorId, licenseId: config.licenseId, reports };
-  await writeFile(`${out}.partial`, JSON.stringify(bundle));
-  await rename(`${out}.partial`, out);
-  await rm(`${paths(dir).reports}.sending`, { force: true });
-  return reports.length;
 }

@@ -25,7 +25,8 @@ import { openConfig, paths, readConfig, readLease, readServed, readSync, withDir
 import type { SyncDeps } from './sync.ts';
 import { syncOnce } from './sync.ts';
 import type { ImportResult } from './bundle.ts';
-import { exportBundle, exportReports, importBundle } from './bundle.ts';
+import { exportBundle, importBundle } from './bundle.ts';
+import { exportReports, importReports, isReportsFile, readReportsFile } from './reports.ts';
 
 export { MirrorError };
 export { mirrorRateKeys } from './server.ts';
@@ -307,8 +308,10 @@ export async function importIntoMirror(dir: string, file: string, licenseKey?: s
   if (!(await stat(file).then((s) => s.isFile(), () => false))) throw new MirrorError(`cannot read ${file}: no such file`);
   const licenseId = licenseKey === undefined ? config.licenseId : licenseIdOf(licenseKey);
   if (config.licenseId && licenseId !== config.licenseId) throw new MirrorError(`this mirror serves license ${config.licenseId}; --license is another one`);
+  const withLicense = { ...config, ...(licenseId && { licenseId }) };
+  if (await isReportsFile(file)) return withDirLock(dir, async () => importReports(dir, withLicense, await readReportsFile(file)));
   return withDirLock(dir, async () => {
-    const result = await importBundle(dir, { ...config, ...(licenseId && { licenseId }) }, file);
+    const result = await importBundle(dir, withLicense, file);
     if (result.kind === 'bundle') {
       if (!config.licenseId && result.licenseId) await writeJson(paths(dir).config, { ...config, licenseId: result.licenseId });
       const record: SyncRecord = { at: new Date().toISOString(), result: 'ok', detail: `imported ${file}`, ...(result.snapshotVersion !== undefined && { snapshotVersion: result.snapshotVersion }), lastSuccessAt: new Date().toISOString() };

@@ -18,7 +18,7 @@
  * Nothing becomes visible unless all of it verified: a failed sync leaves the mirror
  * serving what it served before.
  */
-import { readdir, rename, rm, readFile } from 'node:fs/promises';
+import { readdir, rm, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TargetFile } from 'tuf-js';
 import { writeFileAtomic } from '#lib/files.ts';
@@ -39,7 +39,8 @@ import { answerError } from '../agent/http.ts';
 import { withQuery } from '../agent/tuf-fetcher.ts';
 import type { SetFile } from '../agent/verify.ts';
 import { refreshMetadata, verifySet } from '../agent/verify.ts';
-import type { MirrorLicensing, RelayedReport, WithdrawingCode } from './licensing.ts';
+import type { MirrorLicensing, WithdrawingCode } from './licensing.ts';
+import { sendReports } from './reports.ts';
 import { WITHDRAWING_CODES } from './licensing.ts';
 import type { MirrorConfig, Served, ServedTarget, SyncRecord } from './state.ts';
 import { paths, readServed, writeJson } from './state.ts';
@@ -64,8 +65,6 @@ export interface SyncDeps {
   readonly onServed: (served: Served) => void;
   readonly onProgress?: (info: { files: number; totalFiles: number; bytes: number; totalBytes: number }) => void;
 }
-
-const REPORTS_PER_CALL = 500;
 
 export async function requestLease(http: HttpClient, upstream: string, config: MirrorConfig): Promise<LeaseAnswer> {
   if (!config.licenseKey) throw new AgentError('INVALID_REQUEST', 'the mirror has no license key: pass --license KEY');
@@ -231,32 +230,4 @@ async function removeUnserved(dir: string, served: Served): Promise<void> {
     const sha = name.replace(/\.partial$/, '');
     if (!keep.has(sha)) await rm(join(storeDir(dir), name), { force: true });
   }
-}
-
-/** Agents' reports queued here, upstream in batches; what is not sent stays queued for the next sync. */
-export async function sendReports(dir: string, http: HttpClient, upstream: string, config: MirrorConfig): Promise<number> {
-  const reports = await takeQueuedReports(dir);
-  const sending = `${paths(dir).reports}.sending`;
-  for (let sent = 0; sent < reports.length; sent += REPORTS_PER_CALL) {
-    await http.api('POST', `${upstream}/v1/mirrors/reports`, { licenseKey: config.licenseKey, mirrorId: config.mirrorId, reports: reports.slice(sent, sent + REPORTS_PER_CALL) });
-    const rest = reports.slice(sent + REPORTS_PER_CALL);
-    await writeFileAtomic(sending, rest.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  }
-  await rm(sending, { force: true });
-  return reports.length;
-}
-
-/** The queued reports, moved aside to be sent: new reports go on arriving in the queue meanwhile. */
-export async function takeQueuedReports(dir: string): Promise<RelayedReport[]> {
-  const { reports } = paths(dir);
-  const sending = `${reports}.sending`;
-  // A batch left from a sync that failed goes first; then what arrived since.
-  await rename(reports, `${sending}.new`).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
-  const read = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as RelayedReport);
-  const all = [...(await read(sending)), ...(await read(`${sending}.new`))];
-  await writeFileAtomic(sending, all.map((r) => JSON.stringify(r)).join('\n') + (all.length ? '\n' : ''));
-  await rm(`${sending}.new`, { force: true });
-  return all;
 }
