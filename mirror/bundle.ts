@@ -26,20 +26,21 @@ import { pipeline } from 'node:stream/promises';
 import { Updater, BaseFetcher } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
 import * as tar from 'tar-stream';
-import { writeFileAtomic } from '#lib/files.ts';
 import type { SignedLease } from '#lib/mirror/lease.ts';
-import { verifyLease } from '#lib/mirror/lease.ts';
+import { leaseOlderThanHeld, verifyLease } from '#lib/mirror/lease.ts';
+import type { Root, Targets } from '@tufjs/models';
 import { consistentName } from '#lib/releases/set-manifest.ts';
 import { parseSetManifest } from '#lib/releases/set-manifest.ts';
 import { versionsIn } from '#lib/releases/targets.ts';
 import { compareVersions } from '#lib/releases/versions.ts';
-import { parseRoot, parseTargets, parseTimestamp, rootChainBreak } from '#lib/tuf/metadata.ts';
+import { parseRoot, parseSnapshot, parseTargets, parseTimestamp, rootChainBreak } from '#lib/tuf/metadata.ts';
 import { storeDir, storePath } from '../agent/file-store.ts';
 import { listedPatches, signsPatch } from '../agent/patch.ts';
 import type { HttpClient } from '../agent/http.ts';
 import { MirrorError } from './errors.ts';
 import type { MirrorConfig, Served } from './state.ts';
-import { paths, readServed, writeJson } from './state.ts';
+import { heldLease, paths, readServed } from './state.ts';
+import { recoverView, switchView, writeVersionedMetadata } from './view.ts';
 
 export const BUNDLE_KIND = 'signet-bundle/1';
 
@@ -97,18 +98,21 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
   if (!config.upstream || !config.licenseKey) throw new MirrorError('export needs the upstream: run it on a mirror that reaches the service (--upstream, --license)');
   const upstream = config.upstream;
   const body = { licenseKey: config.licenseKey, mirrorId: options.forMirror, validDays: options.validDays };
-  // The receiving mirror's own lease (seats taken for it upstream), then a timestamp for the bundle.
-  const lease = (await http.api<{ lease: SignedLease }>('POST', `${upstream}/v1/mirrors/lease`, { ...body, seats: options.seats })).body.lease;
-  let timestamp = (await http.api<{ timestamp: unknown; snapshotVersion: number }>('POST', `${upstream}/v1/mirrors/offline-timestamp`, body)).body;
+  // A timestamp for the bundle, then the receiving mirror's own lease (seats taken for it
+  // upstream), issued for that timestamp: no lease can be moved into another bundle.
+  const timestampFor = async () => (await http.api<{ timestamp: unknown; snapshotVersion: number; timestampVersion: number }>('POST', `${upstream}/v1/mirrors/offline-timestamp`, body)).body;
+  let timestamp = await timestampFor();
   let served = await readServed(dir);
   if (served?.snapshotVersion !== timestamp.snapshotVersion) {
     // The service moved on since the last sync: catch up, then ask again.
     await options.sync();
     served = await readServed(dir);
-    timestamp = (await http.api<{ timestamp: unknown; snapshotVersion: number }>('POST', `${upstream}/v1/mirrors/offline-timestamp`, body)).body;
+    timestamp = await timestampFor();
     if (served?.snapshotVersion !== timestamp.snapshotVersion) throw new MirrorError('the service keeps moving on: export again in a moment');
   }
   if (!served) throw new MirrorError('the mirror holds nothing yet: let it sync first');
+  const lease = (await http.api<{ lease: SignedLease }>('POST', `${upstream}/v1/mirrors/lease`, { ...body, seats: options.seats, timestampVersion: timestamp.timestampVersion })).body.lease;
+  if (lease.signed.timestampVersion !== timestamp.timestampVersion) throw new MirrorError("the service's lease names no bundle: the service is older than this mirror, update it first");
 
   const metadataDir = paths(dir).metadata;
   const trustedTargets = parseTargets(await readFile(join(paths(dir).tuf, 'targets.json')));
@@ -263,15 +267,19 @@ async function unpack(file: string, staging: string): Promise<BundleManifest> {
 }
 
 /**
- * Metadata in the bundle the refresh did not read must still be what it claims: root
- * versions up to the one this mirror trusts (for agents that trust older ones), which
- * must chain to it. Anything else is refused.
+ * Metadata in the bundle the refresh did not read must still be what it claims: the
+ * snapshot and targets metadata this mirror trusts already (a bundle over the same
+ * snapshot: the refresh read them from the trusted copies), byte for byte; and root
+ * versions up to the one this mirror trusts (for agents that trust older ones), which must
+ * chain to it. Anything else is refused.
  */
 async function checkUnreadMetadata(dir: string, staging: string, manifest: BundleManifest, read: ReadonlySet<string>, trustedRootBytes: Buffer): Promise<void> {
   const trusted = parseRoot(trustedRootBytes).signed.version;
   const unread = manifest.entries.filter((e) => e.name.startsWith('metadata/') && !read.has(e.name.slice('metadata/'.length)));
-  if (unread.length === 0) return;
-  for (const entry of unread) {
+  const trustedCopies = await trustedVersioned(join(staging, 'tuf'));
+  const roots = unread.filter((entry) => trustedCopies.get(entry.name.slice('metadata/'.length)) !== entry.sha256);
+  if (roots.length === 0) return;
+  for (const entry of roots) {
     const version = /^metadata\/(\d+)\.root\.json$/.exec(entry.name)?.[1];
     if (version === undefined || Number(version) > trusted) throw new MirrorError(`the bundle carries ${entry.name}, which its signed metadata does not lead to`);
   }
@@ -288,6 +296,38 @@ async function checkUnreadMetadata(dir: string, staging: string, manifest: Bundl
   if (broken !== undefined) throw new MirrorError(`the bundle's ${broken}.root.json does not chain to the root this mirror trusts`);
 }
 
+/** The served names of the trusted snapshot and targets metadata in `tuf`, with the SHA-256 of their bytes. */
+async function trustedVersioned(tuf: string): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+  const snapshot = await readFile(join(tuf, 'snapshot.json')).catch(() => undefined);
+  if (snapshot) names.set(`${parseSnapshot(snapshot).signed.version}.snapshot.json`, sha(snapshot));
+  const targets = await readFile(join(tuf, 'targets.json')).catch(() => undefined);
+  if (targets) names.set(`${parseTargets(targets).signed.version}.targets.json`, sha(targets));
+  return names;
+}
+
+/**
+ * The bundle's lease, if it may replace the one held: signed by the service for this mirror
+ * and license, not expired, issued for this bundle (it names the bundle's timestamp
+ * version), and no older than the lease held (docs/mirror.md, "The lease ordering rule").
+ */
+async function bundleLease(dir: string, config: MirrorConfig, staging: string, root: Root, timestampVersion: number): Promise<SignedLease> {
+  const lease = await readFile(join(staging, 'lease.json'), 'utf8').then(
+    (text) => JSON.parse(text) as SignedLease,
+    () => undefined,
+  );
+  if (!lease || typeof lease !== 'object') throw new MirrorError("the bundle's lease.json is not JSON: export the bundle again");
+  const verdict = verifyLease(lease, root, { mirrorId: config.mirrorId, ...(config.licenseId && { licenseId: config.licenseId }), now: new Date() });
+  if (!verdict.ok) throw new MirrorError(`the bundle's lease is refused: ${verdict.reason}`);
+  if (verdict.lease.timestampVersion !== timestampVersion) {
+    throw new MirrorError(`the bundle's lease is refused: it was issued for ${verdict.lease.timestampVersion === undefined ? 'no bundle' : `the bundle of timestamp version ${verdict.lease.timestampVersion}`}, and this bundle's timestamp is version ${timestampVersion}: export the bundle again`);
+  }
+  const older = leaseOlderThanHeld(verdict.lease, await heldLease(dir));
+  if (older) throw new MirrorError(`the bundle's lease is refused: ${older}`);
+  return lease;
+}
+
 export interface ImportResult {
   readonly kind: 'bundle' | 'reports';
   /** The license the bundle was made under (a mirror's first import adopts it). */
@@ -298,89 +338,113 @@ export interface ImportResult {
   readonly leaseExpiresAt?: string;
   readonly metadataExpiresAt?: string;
   readonly snapshotVersion?: number;
+  /** The bundle held nothing this mirror did not hold already (the same bundle again): nothing changed. */
+  readonly unchanged?: boolean;
 }
 
 /** Verifies a bundle whole, then puts it in place; anything wrong and the mirror is left as it was. */
 export async function importBundle(dir: string, config: MirrorConfig, file: string): Promise<ImportResult> {
+  await recoverView(dir);
   const staging = join(dir, `import-${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { recursive: true, mode: 0o700 });
   try {
     const manifest = await unpack(file, staging);
     if (manifest.for !== config.mirrorId) throw new MirrorError(`the bundle is for mirror ${manifest.for}, not for this one (${config.mirrorId})`);
     if (config.licenseId && manifest.licenseId !== config.licenseId) throw new MirrorError('the bundle was made for another license');
-
-    // TUF, from this mirror's trusted metadata (a copy: a refusal must leave it as it was).
-    const tuf = join(staging, 'tuf');
-    await cp(paths(dir).tuf, tuf, { recursive: true });
-    const trustedRoot = await readFile(join(tuf, 'root.json'));
-    const fetcher = new BundleFetcher(join(staging, 'metadata'));
-    const updater = new Updater({ metadataDir: tuf, metadataBaseUrl: 'http://bundle.invalid/metadata', targetBaseUrl: 'http://bundle.invalid/targets', fetcher });
-    await updater.refresh().catch((error: unknown) => {
-      throw new MirrorError(`the bundle's metadata is refused: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
-    });
-    await checkUnreadMetadata(dir, staging, manifest, fetcher.read, trustedRoot);
+    const tuf = await refreshFromBundle(dir, staging, manifest);
     const root = parseRoot(await readFile(join(tuf, 'root.json'))).signed;
     const targets = parseTargets(await readFile(join(tuf, 'targets.json'))).signed;
-
-    const lease = JSON.parse(await readFile(join(staging, 'lease.json'), 'utf8')) as SignedLease;
-    const verdict = verifyLease(lease, root, { mirrorId: config.mirrorId, ...(config.licenseId && { licenseId: config.licenseId }), now: new Date() });
-    if (!verdict.ok) throw new MirrorError(`the bundle's lease is refused: ${verdict.reason}`);
-
-    // Every version it names: its set manifest and files, signed, here or in the bundle.
-    const have = async (sha: string, length: number) => {
-      for (const place of [join(staging, 'store', sha), storePath(dir, sha)]) if ((await stat(place).catch(() => undefined))?.size === length) return place;
-      return undefined;
-    };
-    const served: { targets: Record<string, { sha256: string; length: number }>; versions: Record<string, Record<string, string>> } = { targets: {}, versions: {} };
-    for (const [product, versions] of Object.entries(manifest.versions)) {
-      const signed = new Map(versionsIn(targets, product).map((v) => [v.version, v]));
-      for (const [version, setPath] of Object.entries(versions)) {
-        const info = targets.targets[setPath];
-        if (!signed.has(version) || signed.get(version)?.path !== setPath || !info) throw new MirrorError(`${product} ${version} is not in the signed targets metadata`);
-        const setSha = info.hashes.sha256 ?? '';
-        const setFile = await have(setSha, info.length);
-        if (!setFile) throw new MirrorError(`the set manifest of ${product} ${version} is neither in the bundle nor here`);
-        served.targets[consistentName(setPath, setSha)] = { sha256: setSha, length: info.length };
-        for (const f of parseSetManifest(await readFile(setFile)).files) {
-          const fileInfo = targets.targets[f.target];
-          if (!fileInfo || fileInfo.hashes.sha256 !== f.sha256 || fileInfo.length !== f.length) throw new MirrorError(`${product} ${version}: ${f.path} is not signed as the set says`);
-          if (!(await have(f.sha256, f.length))) throw new MirrorError(`${product} ${version}: ${f.path} is neither in the bundle nor here (export without --since, or with an older one)`);
-          served.targets[consistentName(f.target, f.sha256)] = { sha256: f.sha256, length: f.length };
-          // Its patches when signed as listed and at hand; without them agents here fetch the whole file.
-          for (const patch of listedPatches(f)) {
-            if (signsPatch(targets.targets[patch.target], product, patch) && (await have(patch.sha256, patch.length))) served.targets[consistentName(patch.target, patch.sha256)] = { sha256: patch.sha256, length: patch.length };
-          }
-        }
-        (served.versions[product] ??= {})[version] = setPath;
-      }
-    }
-    // A file of the bundle no signed target names has no business here.
-    for (const entry of manifest.entries.filter((e) => e.name.startsWith('store/'))) {
-      if (!Object.values(served.targets).some((t) => t.sha256 === entry.sha256)) throw new MirrorError(`the bundle carries ${entry.name}, which no version it names uses`);
-    }
-
-    // Into place: content, metadata, trusted TUF state, lease, then the index and timestamp.json.
-    await mkdir(storeDir(dir), { recursive: true });
-    for (const name of await readdir(join(staging, 'store')).catch(() => [] as string[])) await rename(join(staging, 'store', name), storePath(dir, name));
-    for (const name of await readdir(join(staging, 'metadata'))) if (name !== 'timestamp.json') await rename(join(staging, 'metadata', name), join(paths(dir).metadata, name));
-    await rm(paths(dir).tuf, { recursive: true, force: true });
-    await rename(tuf, paths(dir).tuf);
-    await writeJson(paths(dir).lease, lease);
-    const timestampBytes = await readFile(join(staging, 'metadata', 'timestamp.json'));
-    const timestamp = parseTimestamp(timestampBytes).signed;
-    const next: Served = { ...served, snapshotVersion: timestamp.snapshotMeta.version, at: new Date().toISOString() };
-    await writeJson(paths(dir).served, next);
-    await writeFileAtomic(join(paths(dir).metadata, 'timestamp.json'), timestampBytes, 0o644);
-    return {
+    const timestampBytes = await readFile(join(staging, 'metadata', 'timestamp.json')).catch(() => {
+      throw new MirrorError('the bundle carries no metadata/timestamp.json: export it again');
+    });
+    const timestamp = parseTimestamp(timestampBytes);
+    const lease = await bundleLease(dir, config, staging, root, timestamp.signed.version);
+    const served = await servedOf(dir, staging, manifest, targets);
+    const result: ImportResult = {
       kind: 'bundle',
       licenseId: manifest.licenseId,
-      snapshotVersion: next.snapshotVersion,
+      snapshotVersion: timestamp.signed.snapshotMeta.version,
       versions: Object.fromEntries(Object.entries(served.versions).map(([p, v]) => [p, Object.keys(v)])),
       files: manifest.entries.filter((e) => e.name.startsWith('store/')).length,
       leaseExpiresAt: lease.signed.expiresAt,
-      metadataExpiresAt: timestamp.expires,
+      metadataExpiresAt: timestamp.signed.expires,
     };
+    if (await alreadyHeld(dir, timestampBytes, lease)) return { ...result, unchanged: true };
+
+    // Into place: content and versioned metadata (immutable names), then the view's switch.
+    await mkdir(storeDir(dir), { recursive: true });
+    for (const name of await readdir(join(staging, 'store')).catch(() => [] as string[])) await rename(join(staging, 'store', name), storePath(dir, name));
+    for (const name of await readdir(join(staging, 'metadata'))) if (name !== 'timestamp.json') await rename(join(staging, 'metadata', name), join(paths(dir).metadata, name));
+    await writeVersionedMetadata(dir, tuf);
+    const next: Served = { ...served, snapshotVersion: timestamp.signed.snapshotMeta.version, at: new Date().toISOString() };
+    await switchView(dir, { tuf, served: next, lease, timestamp: timestampBytes });
+    return result;
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** TUF, from this mirror's trusted metadata (a copy: a refusal must leave it as it was); returns the copy, refreshed. */
+async function refreshFromBundle(dir: string, staging: string, manifest: BundleManifest): Promise<string> {
+  const tuf = join(staging, 'tuf');
+  await cp(paths(dir).tuf, tuf, { recursive: true });
+  const trustedRoot = await readFile(join(tuf, 'root.json'));
+  const fetcher = new BundleFetcher(join(staging, 'metadata'));
+  const updater = new Updater({ metadataDir: tuf, metadataBaseUrl: 'http://bundle.invalid/metadata', targetBaseUrl: 'http://bundle.invalid/targets', fetcher });
+  await updater.refresh().catch((error: unknown) => {
+    throw new MirrorError(`the bundle's metadata is refused: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  });
+  await checkUnreadMetadata(dir, staging, manifest, fetcher.read, trustedRoot);
+  return tuf;
+}
+
+/** The same timestamp and lease as held: the bundle was imported already. */
+async function alreadyHeld(dir: string, timestampBytes: Buffer, lease: SignedLease): Promise<boolean> {
+  const heldTimestamp = await readFile(join(paths(dir).metadata, 'timestamp.json')).catch(() => undefined);
+  const held = await readFile(paths(dir).lease, 'utf8').catch(() => undefined);
+  return heldTimestamp !== undefined && heldTimestamp.equals(timestampBytes) && held !== undefined && canonicalLease(held) === JSON.stringify(lease);
+}
+
+function canonicalLease(text: string): string | undefined {
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every version the bundle names: its set manifest and files, signed, here or in the bundle; the index of what is then served. */
+async function servedOf(dir: string, staging: string, manifest: BundleManifest, targets: Targets): Promise<Pick<Served, 'targets' | 'versions'>> {
+  const have = async (sha: string, length: number) => {
+    for (const place of [join(staging, 'store', sha), storePath(dir, sha)]) if ((await stat(place).catch(() => undefined))?.size === length) return place;
+    return undefined;
+  };
+  const served: { targets: Record<string, { sha256: string; length: number }>; versions: Record<string, Record<string, string>> } = { targets: {}, versions: {} };
+  for (const [product, versions] of Object.entries(manifest.versions)) {
+    const signed = new Map(versionsIn(targets, product).map((v) => [v.version, v]));
+    for (const [version, setPath] of Object.entries(versions)) {
+      const info = targets.targets[setPath];
+      if (!signed.has(version) || signed.get(version)?.path !== setPath || !info) throw new MirrorError(`${product} ${version} is not in the signed targets metadata`);
+      const setSha = info.hashes.sha256 ?? '';
+      const setFile = await have(setSha, info.length);
+      if (!setFile) throw new MirrorError(`the set manifest of ${product} ${version} is neither in the bundle nor here`);
+      served.targets[consistentName(setPath, setSha)] = { sha256: setSha, length: info.length };
+      for (const f of parseSetManifest(await readFile(setFile)).files) {
+        const fileInfo = targets.targets[f.target];
+        if (!fileInfo || fileInfo.hashes.sha256 !== f.sha256 || fileInfo.length !== f.length) throw new MirrorError(`${product} ${version}: ${f.path} is not signed as the set says`);
+        if (!(await have(f.sha256, f.length))) throw new MirrorError(`${product} ${version}: ${f.path} is neither in the bundle nor here (export without --since, or with an older one)`);
+        served.targets[consistentName(f.target, f.sha256)] = { sha256: f.sha256, length: f.length };
+        // Its patches when signed as listed and at hand; without them agents here fetch the whole file.
+        for (const patch of listedPatches(f)) {
+          if (signsPatch(targets.targets[patch.target], product, patch) && (await have(patch.sha256, patch.length))) served.targets[consistentName(patch.target, patch.sha256)] = { sha256: patch.sha256, length: patch.length };
+        }
+      }
+      (served.versions[product] ??= {})[version] = setPath;
+    }
+  }
+  // A file of the bundle no signed target names has no business here.
+  for (const entry of manifest.entries.filter((e) => e.name.startsWith('store/'))) {
+    if (!Object.values(served.targets).some((t) => t.sha256 === entry.sha256)) throw new MirrorError(`the bundle carries ${entry.name}, which no version it names uses`);
+  }
+  return served;
 }

@@ -16,7 +16,8 @@ import { licenseIdOf } from '#lib/licensing/secrets.ts';
 import { parseRoot } from '#lib/tuf/metadata.ts';
 import { AGENT_VERSION, loadProxy } from '../agent/client.ts';
 import { HttpClient } from '../agent/http.ts';
-import { MirrorError } from './errors.ts';
+import { failureLine, MirrorError } from './errors.ts';
+import { recoverView } from './view.ts';
 import { MirrorLicensing } from './licensing.ts';
 import { createMirrorHandler } from './server.ts';
 import type { MirrorRateLimits } from './server.ts';
@@ -133,6 +134,9 @@ export async function mirrorHttp(config: MirrorConfig, env: NodeJS.ProcessEnv = 
 export async function startMirror(options: MirrorOptions): Promise<RunningMirror> {
   const log = options.log ?? (() => undefined);
   const { dir } = options;
+  // What a process killed halfway left: a switch finished or undone, staging removed, and
+  // a lost tuf/ rebuilt from the served view (so --root is not needed again).
+  if (await exists(paths(dir).config)) await withDirLock(dir, () => recoverView(dir));
   const trustRoot = await rootToTrust(dir, options.root);
   const config = await openConfig(dir, {
     ...(options.upstream !== undefined && { upstream: options.upstream.replace(/\/+$/, '') }),
@@ -196,7 +200,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
           return synced;
         });
       } catch (error) {
-        const detail = error instanceof Error ? error.message : String(error);
+        const detail = failureLine(error);
         log(`sync failed: ${detail}`);
         record = { at: new Date().toISOString(), result: 'failed', detail, ...(previous?.lastSuccessAt && { lastSuccessAt: previous.lastSuccessAt }), ...(served && { snapshotVersion: served.snapshotVersion }) };
       }

@@ -87,6 +87,15 @@ export const writeJson = (file: string, value: unknown, mode = 0o600) => writeFi
 
 export const readConfig = (dir: string) => readJson<MirrorConfig>(paths(dir).config);
 export const readLease = (dir: string) => readJson<SignedLease>(paths(dir).lease);
+/** The lease held, as issued; undefined when there is none or it cannot be read (the next lease or import replaces it). */
+export async function heldLease(dir: string): Promise<SignedLease['signed'] | undefined> {
+  try {
+    const lease = await readLease(dir);
+    return typeof lease?.signed?.issuedAt === 'string' ? lease.signed : undefined;
+  } catch {
+    return undefined;
+  }
+}
 export const readServed = (dir: string) => readJson<Served>(paths(dir).served);
 export const readSync = (dir: string) => readJson<SyncRecord>(paths(dir).sync);
 

@@ -5,6 +5,7 @@ import type { Agent } from '#lib/licensing/model.ts';
 import { storeDir } from '../agent/file-store.ts';
 import type { SyncRecord } from './state.ts';
 import { paths, readConfig, readLease, readServed, readSync } from './state.ts';
+import { viewProblem } from './view.ts';
 
 export interface MirrorStatus {
   readonly mirrorId?: string;
@@ -18,6 +19,8 @@ export interface MirrorStatus {
   readonly lease?: { licenseId: string; seats: number; seatsUsed: number; expiresAt: string; expired: boolean; products: readonly string[] };
   readonly agents: { total: number; active: number };
   readonly pendingReports: number;
+  /** Why the served view cannot be served (then `sync` never says ok). */
+  readonly problem?: string;
 }
 
 async function lines(file: string): Promise<number> {
@@ -35,10 +38,14 @@ export async function mirrorStatus(dir: string): Promise<MirrorStatus> {
     storeBytes += (await stat(join(storeDir(dir), name))).size;
   }
   const active = agents.filter((a) => a.status === 'active');
+  const problem = await viewProblem(dir, served);
+  // A sync that said ok does not make a view servable: what is on disk now decides.
+  const shown: SyncRecord | undefined = sync && problem ? { ...sync, result: 'failed', detail: `the served view is broken: ${problem}; the next sync repairs it` } : sync;
   return {
     ...(config?.mirrorId && { mirrorId: config.mirrorId }),
     ...(config?.upstream && { upstream: config.upstream }),
-    ...(sync && { sync }),
+    ...(shown && { sync: shown }),
+    ...(problem && { problem }),
     ...(served && { snapshotVersion: served.snapshotVersion }),
     versions: Object.fromEntries(Object.entries(served?.versions ?? {}).map(([p, v]) => [p, Object.keys(v)])),
     storeFiles,

@@ -18,16 +18,18 @@
  * Nothing becomes visible unless all of it verified: a failed sync leaves the mirror
  * serving what it served before.
  */
-import { readdir, rm, readFile } from 'node:fs/promises';
+import { cp, readdir, rm, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TargetFile } from 'tuf-js';
 import { writeFileAtomic } from '#lib/files.ts';
 import type { Grant } from '#lib/delivery/grant.ts';
 import type { SignedLease } from '#lib/mirror/lease.ts';
-import { verifyLease } from '#lib/mirror/lease.ts';
+import type { LeasePayload } from '#lib/mirror/lease.ts';
+import { leaseOlderThanHeld, verifyLease } from '#lib/mirror/lease.ts';
 import { consistentName } from '#lib/releases/set-manifest.ts';
 import { versionsIn } from '#lib/releases/targets.ts';
-import { parseRoot, parseTargets, rootChainBreak } from '#lib/tuf/metadata.ts';
+import { parseRoot, parseTargets, parseTimestamp, rootChainBreak } from '#lib/tuf/metadata.ts';
+import type { Root, Targets } from '@tufjs/models';
 import type { DownloadStats, TargetSource } from '../agent/download.ts';
 import { downloadMissing, downloadToStore } from '../agent/download.ts';
 import { AgentError } from '../agent/errors.ts';
@@ -43,7 +45,9 @@ import type { MirrorLicensing, WithdrawingCode } from './licensing.ts';
 import { sendReports } from './reports.ts';
 import { WITHDRAWING_CODES } from './licensing.ts';
 import type { MirrorConfig, Served, ServedTarget, SyncRecord } from './state.ts';
-import { paths, readServed, writeJson } from './state.ts';
+import { heldLease, paths, readServed } from './state.ts';
+import { MirrorError } from './errors.ts';
+import { SYNC_STAGING, recoverView, switchView, viewProblem, writeVersionedMetadata } from './view.ts';
 
 /** What the upstream answers a mirror's lease request with. */
 export interface LeaseAnswer {
@@ -94,57 +98,49 @@ export function versionsToHold(lease: SignedLease['signed'], all: ReadonlyArray<
   return all.filter((v) => wanted.has(v.version));
 }
 
+/** How far apart the clocks of the service's regions may be when a sync compares leases. */
+const LEASE_CLOCK_TOLERANCE_MS = 5 * 60_000;
+
 export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
   const { dir, config, http } = deps;
   const upstream = config.upstream;
-  if (!upstream) throw new AgentError('INVALID_REQUEST', 'the mirror has no upstream: it serves what is imported');
+  if (!upstream) throw new MirrorError('the mirror has no upstream: it serves what is imported');
+  await recoverView(dir);
   const answer = await requestLease(http, upstream, config).catch(async (error: unknown) => {
     if (error instanceof AgentError && (WITHDRAWING_CODES as readonly string[]).includes(error.code)) await deps.licensing.withdraw(error.code as WithdrawingCode, new Date());
     throw error;
   });
 
-  // TUF: the agent's refresh over the mirror's own trusted metadata, every file recorded.
-  const recorded = new Map<string, Buffer>();
-  const targetInfo = await refreshMetadata(dir, http, answer, { targetsUrl: answer.targetsUrl, query: async () => '' }, recorded);
-  const root = parseRoot(await readFile(join(paths(dir).tuf, 'root.json'))).signed;
-  await fillEarlierRoots(dir, http, answer.metadataUrl);
-  const verdict = verifyLease(answer.lease, root, { mirrorId: config.mirrorId, ...(config.licenseId && { licenseId: config.licenseId }), now: new Date() });
-  if (!verdict.ok) throw new AgentError('VERIFICATION_FAILED', `the upstream's lease is refused: ${verdict.reason}`);
-  const lease = verdict.lease;
+  // TUF: the agent's refresh, into a copy of the trusted metadata: it becomes the mirror's
+  // only with the switch, once every file it names is here (docs/mirror.md, "Crashes").
+  const staging = join(dir, SYNC_STAGING);
+  const tuf = join(staging, 'tuf');
+  await rm(staging, { recursive: true, force: true });
+  await cp(paths(dir).tuf, tuf, { recursive: true });
+  const targetInfo = await refreshMetadata(staging, http, answer, { targetsUrl: answer.targetsUrl, query: async () => '' });
+  const root = parseRoot(await readFile(join(tuf, 'root.json'))).signed;
+  const lease = await acceptedLease(dir, config, answer.lease, root);
 
-  const trusted = parseTargets(await readFile(join(paths(dir).tuf, 'targets.json'))).signed;
-  const targets: Record<string, ServedTarget> = {};
-  const versions: Record<string, Record<string, string>> = {};
+  const trusted = parseTargets(await readFile(join(tuf, 'targets.json'))).signed;
   const stats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
-  for (const product of lease.products) {
-    const source = productSource(answer, product, () => requestLease(http, upstream, config));
-    for (const { version, path } of versionsToHold(lease, versionsIn(trusted, product), product, deps.keep)) {
-      const set = await verifySet(dir, http, source, { product, version, setManifest: path }, targetInfo);
-      const setInfo: TargetFile = await targetInfo(path);
-      targets[consistentName(path, set.sha256)] = { sha256: set.sha256, length: setInfo.length };
-      for (const file of set.files) targets[consistentName(file.target, file.sha256)] = { sha256: file.sha256, length: file.length };
-      await downloadMissing(dir, http, source, set.targets, stats, deps.onProgress);
-      await holdPatches({ dir, http, source, product, targetInfo }, set.files, stats, targets);
-      (versions[product] ??= {})[version] = path;
-    }
-  }
+  const held = await holdVersions(deps, answer, lease, trusted, targetInfo, stats);
 
-  // The switch: metadata files (versioned ones are immutable), the index, timestamp.json last.
+  // The switch: versioned metadata (immutable names) first, then tuf/, the index, the lease
+  // and timestamp.json as one step that a crash cannot leave half done.
+  await writeVersionedMetadata(dir, tuf);
+  await fillEarlierRoots(dir, http, answer.metadataUrl, tuf);
   const previous = await readServed(dir);
-  const served: Served = { targets, versions, snapshotVersion: trustedSnapshotVersion(recorded) ?? previous?.snapshotVersion ?? 0, at: new Date().toISOString() };
-  let timestamp: Buffer | undefined;
-  for (const [url, bytes] of recorded) {
-    const name = url.slice(url.lastIndexOf('/') + 1);
-    if (name === 'timestamp.json') timestamp = bytes;
-    else await writeFileAtomic(join(paths(dir).metadata, name), bytes, 0o644);
-  }
-  await writeJson(paths(dir).served, served);
-  if (timestamp) await writeFileAtomic(join(paths(dir).metadata, 'timestamp.json'), timestamp, 0o644);
-  await writeJson(paths(dir).lease, answer.lease);
+  const timestamp = await readFile(join(tuf, 'timestamp.json'));
+  const served: Served = { ...held, snapshotVersion: parseTimestamp(timestamp).signed.snapshotMeta.version, at: new Date().toISOString() };
+  await switchView(dir, { tuf, served, lease: answer.lease, timestamp }, () => {
+    deps.licensing.apply(lease, served);
+    deps.onServed(served);
+  });
+  await rm(staging, { recursive: true, force: true });
   await deps.licensing.reinstate();
-  deps.licensing.apply(lease, served);
-  deps.onServed(served);
   await removeUnserved(dir, served);
+  const problem = await viewProblem(dir, served);
+  if (problem) throw new MirrorError(`the view this sync switched to cannot be served: ${problem}`);
   // Reports that cannot go now wait for the next sync; the content is what counts here.
   const reportsError = await sendReports(dir, http, upstream, config).then(
     () => undefined,
@@ -159,6 +155,35 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
     lastSuccessAt: new Date().toISOString(),
     ...(reportsError && { detail: `reports not sent yet: ${reportsError}` }),
   };
+}
+
+/** The upstream's lease, if the refreshed root vouches for it and it is no older than the one held. */
+async function acceptedLease(dir: string, config: MirrorConfig, lease: SignedLease, root: Root): Promise<LeasePayload> {
+  const verdict = verifyLease(lease, root, { mirrorId: config.mirrorId, ...(config.licenseId && { licenseId: config.licenseId }), now: new Date() });
+  if (!verdict.ok) throw new AgentError('VERIFICATION_FAILED', `the upstream's lease is refused: ${verdict.reason}`);
+  const older = leaseOlderThanHeld(verdict.lease, await heldLease(dir), LEASE_CLOCK_TOLERANCE_MS);
+  if (older) throw new AgentError('VERIFICATION_FAILED', `the upstream's lease is refused: ${older}`);
+  return verdict.lease;
+}
+
+/** For each entitled product, the versions to hold, verified and downloaded into the store. */
+async function holdVersions(deps: SyncDeps, answer: LeaseAnswer, lease: LeasePayload, trusted: Targets, targetInfo: (path: string) => Promise<TargetFile>, stats: DownloadStats): Promise<Pick<Served, 'targets' | 'versions'>> {
+  const { dir, http, config } = deps;
+  const targets: Record<string, ServedTarget> = {};
+  const versions: Record<string, Record<string, string>> = {};
+  for (const product of lease.products) {
+    const source = productSource(answer, product, () => requestLease(http, config.upstream ?? '', config));
+    for (const { version, path } of versionsToHold(lease, versionsIn(trusted, product), product, deps.keep)) {
+      const set = await verifySet(dir, http, source, { product, version, setManifest: path }, targetInfo);
+      const setInfo: TargetFile = await targetInfo(path);
+      targets[consistentName(path, set.sha256)] = { sha256: set.sha256, length: setInfo.length };
+      for (const file of set.files) targets[consistentName(file.target, file.sha256)] = { sha256: file.sha256, length: file.length };
+      await downloadMissing(dir, http, source, set.targets, stats, deps.onProgress);
+      await holdPatches({ dir, http, source, product, targetInfo }, set.files, stats, targets);
+      (versions[product] ??= {})[version] = path;
+    }
+  }
+  return { targets, versions };
 }
 
 /**
@@ -189,8 +214,8 @@ async function holdPatches({ dir, http, source, product, targetInfo }: PatchSour
  * once, and kept only if they chain, signature by signature, to the trusted root: version
  * N+1 signed by the root keys of N and by its own.
  */
-async function fillEarlierRoots(dir: string, http: HttpClient, metadataUrl: string): Promise<void> {
-  const trustedBytes = await readFile(join(paths(dir).tuf, 'root.json'));
+async function fillEarlierRoots(dir: string, http: HttpClient, metadataUrl: string, tuf: string): Promise<void> {
+  const trustedBytes = await readFile(join(tuf, 'root.json'));
   const trusted = parseRoot(trustedBytes);
   // Root versions are immutable once signed: each is fetched once.
   const top = trusted.signed.version;
@@ -212,15 +237,6 @@ async function fetchBytes(http: HttpClient, url: string): Promise<Buffer> {
   const response = await http.send(url);
   if (!response.ok) throw answerError(response, await response.text(), url);
   return Buffer.from(await response.arrayBuffer());
-}
-
-function trustedSnapshotVersion(recorded: ReadonlyMap<string, Buffer>): number | undefined {
-  for (const [url, bytes] of recorded) {
-    if (!url.endsWith('/timestamp.json')) continue;
-    const meta = (JSON.parse(bytes.toString('utf8')) as { signed?: { meta?: Record<string, { version?: number }> } }).signed?.meta?.['snapshot.json'];
-    return meta?.version;
-  }
-  return undefined;
 }
 
 /** Store files that no served target names (older versions that fell out), and stale partial downloads. */

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { exportFromMirror, exportMirrorReports, importIntoMirror, MirrorError, mirrorRateKeys, startMirror } from '../../mirror/index.ts';
+import { fileSystemFailure } from '../../mirror/errors.ts';
 import { mirrorStatus } from '../../mirror/status.ts';
 import { openAccessLog } from '../access-log.ts';
 import { runtimeSettingsFromEnv } from '#lib/config.ts';
@@ -33,7 +34,8 @@ interface ServeFlags {
 }
 
 function rethrowAsCliError(error: unknown): never {
-  throw error instanceof MirrorError || error instanceof AgentError ? new CliError(error.message) : error;
+  const failure = fileSystemFailure(error) ?? error;
+  throw failure instanceof MirrorError || failure instanceof AgentError ? new CliError(failure.message) : failure;
 }
 
 /** The mirror's and the agent's refusals are the operator's to read: one line, no stack. */
@@ -167,6 +169,10 @@ export function registerMirror(program: Command): void {
           return;
         }
         const versions = Object.entries(result.versions ?? {}).map(([p, v]) => `${p} ${v.join(', ')}`).join('; ');
+        if (result.unchanged) {
+          console.log(`${file} was imported already: nothing changed (metadata valid until ${result.metadataExpiresAt}, lease until ${result.leaseExpiresAt})`);
+          return;
+        }
         console.log(`imported ${file}: ${versions}; ${result.files} new files`);
         console.log(`  metadata valid until ${result.metadataExpiresAt}, lease until ${result.leaseExpiresAt}: import a newer bundle before then`);
       });

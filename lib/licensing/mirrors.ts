@@ -32,6 +32,8 @@ export interface LeaseRequest {
   readonly mirrorId: string;
   readonly seats: number;
   readonly validDays?: number;
+  /** A lease for a bundle names the bundle's timestamp version (lib/mirror/lease.ts). */
+  readonly timestampVersion?: number;
 }
 
 /** The grants, URLs and poll interval come as the manifest's do. */
@@ -116,12 +118,12 @@ export async function leaseMirror(deps: LeaseDeps, request: LeaseRequest, now: (
     // Refused or in conflict: something changed between the read and the write (another
     // lease or registration, a suspension, a racing lease of this mirror id). Read again
     // and decide there.
-    if (outcome.ok) return issueLease(deps, license, next, at);
+    if (outcome.ok) return issueLease(deps, license, next, at, request.timestampVersion);
   }
   throw new Unavailable('the license is busy with other seat changes, retry later', 2);
 }
 
-async function issueLease(deps: LeaseDeps, license: License, mirror: MirrorRecord, at: Date): Promise<IssuedLease> {
+async function issueLease(deps: LeaseDeps, license: License, mirror: MirrorRecord, at: Date, timestampVersion?: number): Promise<IssuedLease> {
   const [blacklist, channels, grants] = await Promise.all([
     deps.store.blacklistedMachines(),
     // Who changed a channel (an operator's or CI's ARN) stays at the service: a site needs the rollout, not who set it.
@@ -143,6 +145,7 @@ async function issueLease(deps: LeaseDeps, license: License, mirror: MirrorRecor
     expiresAt: mirror.leaseExpiresAt,
     blacklist,
     channels,
+    ...(timestampVersion !== undefined && { timestampVersion }),
   };
   return {
     lease: await signLease(payload, deps.signer),

@@ -48,6 +48,8 @@ export const leaseBody = z.strictObject({
   mirrorId,
   seats: z.int().check(z.minimum(0), z.maximum(100_000)),
   validDays: z.optional(leaseDays),
+  /** For a bundle: the version of the timestamp the service signed for it (POST /v1/mirrors/offline-timestamp), which the lease then names. */
+  timestampVersion: z.optional(z.int().check(z.minimum(1))),
 });
 
 /** POST /v1/mirrors/offline-timestamp. */

@@ -40,6 +40,12 @@ export interface LeasePayload {
   readonly blacklist: readonly string[];
   /** The channels of the entitled products, as the service holds them. */
   readonly channels: readonly Channel[];
+  /**
+   * A lease for a bundle names the version of the timestamp the service signed for that
+   * bundle: an import takes the lease only with that timestamp, so no lease can be moved
+   * from one bundle into another.
+   */
+  readonly timestampVersion?: number;
 }
 
 export interface SignedLease {
@@ -89,3 +95,17 @@ export function verifyLease(lease: SignedLease, root: Root, expect: { mirrorId: 
 /** How long a lease lasts by default, and at most: long enough to ride out an upstream outage, short enough that a revocation still lands. */
 export const DEFAULT_LEASE_DAYS = 7;
 export const MAX_LEASE_DAYS = 30;
+
+/**
+ * The lease ordering rule: a mirror never goes back to a lease issued before the one it
+ * holds, which could carry more seats, an older blacklist and older channels. `toleranceMs`
+ * allows for clocks of the service's regions a little apart (a sync); an import has none.
+ * Returns why `next` is refused, or undefined.
+ */
+export function leaseOlderThanHeld(next: LeasePayload, held: LeasePayload | undefined, toleranceMs = 0): string | undefined {
+  if (!held) return undefined;
+  const issued = Date.parse(next.issuedAt);
+  const heldIssued = Date.parse(held.issuedAt);
+  if (Number.isNaN(issued) || issued + toleranceMs < heldIssued) return `issued at ${next.issuedAt}, before the lease this mirror holds (${held.issuedAt}): a mirror never goes back to an older lease`;
+  return undefined;
+}
