@@ -54,35 +54,77 @@ export interface MirrorServerOptions {
 export const mirrorRateKeys = ['registrationPerMinute', 'registrationBurst', 'manifestPerMinute', 'manifestBurst', 'reportsPerMinute', 'reportsBurst'] as const satisfies readonly RuntimeKey[];
 export type MirrorRateLimits = Pick<RuntimeSettings, (typeof mirrorRateKeys)[number]>;
 
-/** The URL an agent reached this mirror by: the manifest's URLs point back at it. */
-function baseUrlOf(event: APIGatewayProxyEventV2, https: boolean): string {
-  return `${https ? 'https' : 'http'}://${event.headers.host ?? 'localhost'}`;
+/** Host names (and IP addresses, IPv6 bracketed) with an optional port; no wildcard, no path. */
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?$/;
+
+/**
+ * The host an agent reached this mirror by, as the origin's signed-URL check sees it
+ * (`new URL` of the Host header: lower case, no default port); undefined for a Host
+ * header that is not a host, so a `*` in it never reaches a grant's resource.
+ */
+function hostOf(event: APIGatewayProxyEventV2): string | undefined {
+  const raw = event.headers.host ?? 'localhost';
+  if (!HOST.test(raw)) return undefined;
+  try {
+    return new URL(`http://${raw}`).host;
+  } catch {
+    return undefined;
+  }
 }
 
-/** One handler per host agents reach the mirror by (a few names at most; bounded all the same). */
-function perHost(make: (baseUrl: string) => LambdaHandler, https: boolean): LambdaHandler {
-  const byHost = new Map<string, LambdaHandler>();
-  return (event, context) => {
-    const base = baseUrlOf(event as APIGatewayProxyEventV2, https);
-    let handler = byHost.get(base);
-    if (!handler) {
-      if (byHost.size >= 32) byHost.clear();
-      handler = make(base);
-      byHost.set(base, handler);
+/**
+ * The origin a grant for `host` names. The origin's check (lib/edge/origin.ts) rebuilds
+ * the viewer's URL as `http://<Host>/<path>?<query>` whatever the transport, so this is
+ * `http` on a TLS mirror too: the resource must name what the verifier compares. The
+ * host and path are what anchor it (one mirror listens on one scheme).
+ */
+function grantOrigin(host: string): string {
+  return `http://${host}`;
+}
+
+/** Bounded per-host caches: a few names at most; a client choosing Host headers only empties them. */
+const maxHosts = 32;
+
+function boundedPerHost<T>(make: (host: string) => T): (host: string) => T {
+  const byHost = new Map<string, T>();
+  return (host) => {
+    let value = byHost.get(host);
+    if (value === undefined) {
+      if (byHost.size >= maxHosts) byHost.clear();
+      value = make(host);
+      byHost.set(host, value);
     }
-    return handler(event, context);
+    return value;
+  };
+}
+
+/**
+ * One handler per host agents reach the mirror by, with that host's URLs and grants: a
+ * grant names the host it was issued for (as CloudFront's name its domain), so one
+ * issued for host A is refused on host B.
+ */
+function perHost(make: (baseUrl: string, grants: GrantIssuer) => LambdaHandler, https: boolean, grantsFor: (host: string) => GrantIssuer): LambdaHandler {
+  const handlerFor = boundedPerHost((host) => make(`${https ? 'https' : 'http'}://${host}`, grantsFor(host)));
+  return async (event, context) => {
+    const host = hostOf(event as APIGatewayProxyEventV2);
+    if (host === undefined) return json(400, { error: { code: 'INVALID_REQUEST', message: 'the Host header is not a host name' } });
+    return handlerFor(host)(event, context);
   };
 }
 
 export async function createMirrorHandler(options: MirrorServerOptions): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
   const { dir, licensing, logger } = options;
   const key = await readLocalCdnKey(dir);
-  // A wildcard over the host: agents may reach the mirror by any of its names.
-  const grants = new GrantIssuer(pemPolicySigner(key.keyPairId, key.privateKeyPem), {
-    baseUrl: '*',
-    lifetimeSeconds: options.grantLifetimeSeconds,
-    renewBeforeSeconds: Math.floor(options.grantLifetimeSeconds / 4),
-  });
+  // Agents may reach the mirror by any of its names: a grant per name, each anchored to it.
+  const signer = pemPolicySigner(key.keyPairId, key.privateKeyPem);
+  const grantsFor = boundedPerHost(
+    (host) =>
+      new GrantIssuer(signer, {
+        baseUrl: grantOrigin(host),
+        lifetimeSeconds: options.grantLifetimeSeconds,
+        renewBeforeSeconds: Math.floor(options.grantLifetimeSeconds / 4),
+      }),
+  );
   const now = () => new Date();
   const limits: MirrorRateLimits = { ...defaultRuntimeSettings(), ...options.rateLimits };
   const registrations = new RateLimiter({ perSecond: limits.registrationPerMinute / 60, burst: limits.registrationBurst });
@@ -102,7 +144,7 @@ export async function createMirrorHandler(options: MirrorServerOptions): Promise
     }) as LambdaHandler,
     agents: createAgentsHandler({ store: licensing.store, pollSeconds: options.pollSeconds, registrations, logger, now }) as LambdaHandler,
     manifest: perHost(
-      (cdnBaseUrl) =>
+      (cdnBaseUrl, grants) =>
         createManifestHandler({
           access: licensing.store,
           releases: { release },
@@ -114,6 +156,7 @@ export async function createMirrorHandler(options: MirrorServerOptions): Promise
           now,
         }) as LambdaHandler,
       options.https,
+      grantsFor,
     ),
     // The service decides halts, from the reports the mirror sends on.
     reports: createReportsHandler({
@@ -126,7 +169,7 @@ export async function createMirrorHandler(options: MirrorServerOptions): Promise
       logger,
       now,
     }) as LambdaHandler,
-    mirrors: perHost((base) => relayHandler(options, grants, base), options.https),
+    mirrors: perHost((base, grants) => relayHandler(options, grants, base), options.https, grantsFor),
   };
 
   const served = routes.filter((r) => r.authorization === 'public' && handlers[r.functionId]);

@@ -30,3 +30,18 @@ export function matchesResource(pattern: string, text: string): boolean {
   while (pattern[p] === '*') p++;
   return p === pattern.length;
 }
+
+/**
+ * Whether a policy's `Resource` names its scheme and host literally: `http://` or
+ * `https://`, a host (and port) without `*` or `?`, then the path's `/`. Only such a
+ * pattern is anchored. The text it is matched against is `scheme://host/path?query`, so
+ * a wildcard before the path (a leading `*`, or one in the host) can swallow another
+ * product's path and find the granted one in the query string:
+ * `http://h/targets/other-av/x?y=/targets/demo-av/` against a leading `*` followed by
+ * `/targets/demo-av/` and `*`. After the anchor, a literal prefix like
+ * `/targets/demo-av/` can only be the path's own start: the path comes before the query,
+ * and a canonical path holds no `?`.
+ */
+export function isAnchoredResource(pattern: string): boolean {
+  return /^https?:\/\/[^/*?]+\//.test(pattern);
+}

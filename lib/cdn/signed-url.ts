@@ -3,7 +3,10 @@
  * CloudFront in front of `/targets/*`. It follows the CloudFront Developer Guide
  * ("Create a signed URL using a canned policy" / "... using a custom policy"), so a URL
  * made by any AWS signer for the cloud distribution verifies here too, and one the
- * cloud would refuse is refused here.
+ * cloud would refuse is refused here. It is stricter in two ways, both for URLs no Signet
+ * signer makes: a custom policy's Resource must name its scheme and host literally (no
+ * absent Resource, no wildcard before the path), and the path must be canonical (no
+ * encoded dot, slash, backslash, percent or NUL). See docs/delivery.md, "The download grant".
  *
  * Pure: the caller passes the key group, the clock and the viewer's address. Hostile
  * input never throws; it yields `{ ok: false, reason }`, the reason being short and
@@ -14,7 +17,7 @@ import { verify } from 'node:crypto';
 import type { CdnKeyType } from './cdn-key.ts';
 import { cdnKeyType } from './cdn-key.ts';
 import { decodeCloudFrontBase64 } from './cloudfront-base64.ts';
-import { matchesResource } from './resource-match.ts';
+import { isAnchoredResource, matchesResource } from './resource-match.ts';
 import type { Cidr } from './source-ip.ts';
 import { cidrContains, parseCidr } from './source-ip.ts';
 
@@ -46,6 +49,8 @@ const signingParamSet: ReadonlySet<string> = new Set(signingParams);
 const maxUrlLength = 8192;
 // Generous for a Key-Pair-Id (CloudFront's are 14 characters) or a local file name.
 const maxKeyPairIdLength = 256;
+// The encodings the path guard refuses (viewer-request.js ENCODED_SEPARATOR).
+const nonCanonicalPath = /%(2e|2f|5c|25|00)/i;
 
 interface Policy {
   readonly resource: string | undefined;
@@ -68,6 +73,12 @@ export function verifySignedUrl(input: VerifySignedUrlInput): SignedUrlVerdict {
 
 function verifyUnguarded({ url, keyGroup, now, sourceIp }: VerifySignedUrlInput): SignedUrlVerdict {
   if (url.href.length > maxUrlLength) return refuse('url too long');
+  // The resource is matched against the path as given, so it must be the path the object
+  // is then read at: an encoded dot, slash, backslash, percent or NUL that something
+  // downstream decodes later would let `/targets/demo-av/..%2Fother-av/x` match a
+  // demo-av grant. `new URL` has already resolved `.`, `..` and `%2e%2e` segments; the
+  // path guard (viewer-request.js) refuses all of these before any signature check.
+  if (nonCanonicalPath.test(url.pathname)) return refuse('non-canonical path');
   const nowMs = now.getTime();
   if (!Number.isFinite(nowMs)) return refuse('invalid clock');
 
@@ -127,11 +138,14 @@ function verifyUnguarded({ url, keyGroup, now, sourceIp }: VerifySignedUrlInput)
   if (policy.sourceIp !== undefined) {
     if (sourceIp === undefined || !cidrContains(policy.sourceIp, sourceIp)) return refuse('source ip not allowed');
   }
-  // An absent Resource grants every URL the key group protects: the guide says so for
-  // web distributions, and following it keeps local and cloud verdicts the same.
-  if (policy.resource !== undefined && !matchesResource(policy.resource, resourceUrl)) {
-    return refuse('resource mismatch');
-  }
+  // Stricter than CloudFront, on purpose: an absent Resource (every URL, the guide says)
+  // or one with a wildcard before the path (`*/targets/demo-av/*`) is refused. CloudFront
+  // matches the pattern against the whole URL, query string included, so such a grant for
+  // one product opens another's targets with the granted path in the query. No Signet
+  // signer makes such a policy (GrantIssuer refuses to); refusing it here too retires any
+  // still-valid grant an older mirror issued with `baseUrl: '*'`.
+  if (policy.resource === undefined || !isAnchoredResource(policy.resource)) return refuse('unanchored resource');
+  if (!matchesResource(policy.resource, resourceUrl)) return refuse('resource mismatch');
   return { ok: true };
 }
 

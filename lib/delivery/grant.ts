@@ -10,6 +10,8 @@ import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
 import { KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { encodeCloudFrontBase64 } from '#lib/cdn/cloudfront-base64.ts';
 import { regionOfArn } from '#lib/aws/arn.ts';
+import { isAnchoredResource } from '#lib/cdn/resource-match.ts';
+import { productName } from '#lib/licensing/requests.ts';
 
 /** Signs a CloudFront custom policy and returns the query (`Policy=...&Signature=...&Key-Pair-Id=...&Hash-Algorithm=SHA256`). */
 export interface PolicySigner {
@@ -52,13 +54,21 @@ export interface Grant {
 }
 
 export interface GrantOptions {
-  /** `https://cdn.example.com` (no trailing slash): the origin of the target URLs the grant covers. */
+  /**
+   * `https://cdn.example.com` (no trailing slash): the origin of the target URLs the grant
+   * covers, scheme and host literally. No wildcard: CloudFront matches the resource
+   * against the whole URL, query string included, so `*` here would let a grant for one
+   * product open another's targets (`/targets/other/x?y=/targets/this/`).
+   */
   readonly baseUrl: string;
   /** How long a grant is valid. */
   readonly lifetimeSeconds: number;
   /** A cached grant is re-signed when less than this is left, so no agent gets one about to expire. */
   readonly renewBeforeSeconds: number;
 }
+
+/** `http(s)://` and a host name, IPv4 or bracketed IPv6 address, with an optional port. */
+const originPattern = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?$/;
 
 export class GrantIssuer {
   private readonly cache = new Map<string, { grant: Grant; expiresMs: number }>();
@@ -69,9 +79,15 @@ export class GrantIssuer {
   constructor(
     private readonly signer: PolicySigner,
     private readonly options: GrantOptions,
-  ) {}
+  ) {
+    if (!originPattern.test(options.baseUrl)) {
+      throw new Error(`a grant's baseUrl is a scheme and a host, literally (http(s)://host[:port], no wildcard, no path): got ${JSON.stringify(options.baseUrl)}`);
+    }
+  }
 
   async grant(product: string, now: Date): Promise<Grant> {
+    // Requests are validated before they get here; this keeps a `*` or a `/` out of the path.
+    if (!productName.safeParse(product).success) throw new Error(`not a product name: ${JSON.stringify(product)}`);
     const cached = this.cache.get(product);
     if (cached && cached.expiresMs - now.getTime() > this.options.renewBeforeSeconds * 1000) return cached.grant;
     // Concurrent requests for the same product share one signature.
@@ -84,8 +100,10 @@ export class GrantIssuer {
 
   private async sign(product: string, now: Date): Promise<Grant> {
     const expiresEpoch = Math.floor(now.getTime() / 1000) + this.options.lifetimeSeconds;
+    const resource = `${this.options.baseUrl}/targets/${product}/*`;
+    if (!isAnchoredResource(resource)) throw new Error(`unanchored grant resource ${resource}`);
     const policy = JSON.stringify({
-      Statement: [{ Resource: `${this.options.baseUrl}/targets/${product}/*`, Condition: { DateLessThan: { 'AWS:EpochTime': expiresEpoch } } }],
+      Statement: [{ Resource: resource, Condition: { DateLessThan: { 'AWS:EpochTime': expiresEpoch } } }],
     });
     const query = await this.signer.signPolicy(policy);
     this.signatures++;
