@@ -40,6 +40,7 @@ import type { HttpClient } from '../agent/http.ts';
 import { MirrorError } from './errors.ts';
 import type { MirrorConfig, Served } from './state.ts';
 import { heldLease, paths, readServed } from './state.ts';
+import { crashPoint } from './crash.ts';
 import { recoverView, switchView, writeVersionedMetadata } from './view.ts';
 
 export const BUNDLE_KIND = 'signet-bundle/1';
@@ -98,9 +99,13 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
   if (!config.upstream || !config.licenseKey) throw new MirrorError('export needs the upstream: run it on a mirror that reaches the service (--upstream, --license)');
   const upstream = config.upstream;
   const body = { licenseKey: config.licenseKey, mirrorId: options.forMirror, validDays: options.validDays };
-  // A timestamp for the bundle, then the receiving mirror's own lease (seats taken for it
-  // upstream), issued for that timestamp: no lease can be moved into another bundle.
+  const leaseFor = async (timestampVersion?: number) =>
+    (await http.api<{ lease: SignedLease }>('POST', `${upstream}/v1/mirrors/lease`, { ...body, seats: options.seats, ...(timestampVersion !== undefined && { timestampVersion }) })).body.lease;
   const timestampFor = async () => (await http.api<{ timestamp: unknown; snapshotVersion: number; timestampVersion: number }>('POST', `${upstream}/v1/mirrors/offline-timestamp`, body)).body;
+  // The receiving mirror's seats first (a timestamp is signed only for a leased mirror), then
+  // a timestamp for the bundle, then its lease again (the same seats: none move), issued for
+  // that timestamp, so no lease can be moved into another bundle.
+  await leaseFor();
   let timestamp = await timestampFor();
   let served = await readServed(dir);
   if (served?.snapshotVersion !== timestamp.snapshotVersion) {
@@ -111,7 +116,7 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
     if (served?.snapshotVersion !== timestamp.snapshotVersion) throw new MirrorError('the service keeps moving on: export again in a moment');
   }
   if (!served) throw new MirrorError('the mirror holds nothing yet: let it sync first');
-  const lease = (await http.api<{ lease: SignedLease }>('POST', `${upstream}/v1/mirrors/lease`, { ...body, seats: options.seats, timestampVersion: timestamp.timestampVersion })).body.lease;
+  const lease = await leaseFor(timestamp.timestampVersion);
   if (lease.signed.timestampVersion !== timestamp.timestampVersion) throw new MirrorError("the service's lease names no bundle: the service is older than this mirror, update it first");
 
   const metadataDir = paths(dir).metadata;
@@ -349,6 +354,7 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
   await mkdir(staging, { recursive: true, mode: 0o700 });
   try {
     const manifest = await unpack(file, staging);
+    crashPoint('import:unpacked');
     if (manifest.for !== config.mirrorId) throw new MirrorError(`the bundle is for mirror ${manifest.for}, not for this one (${config.mirrorId})`);
     if (config.licenseId && manifest.licenseId !== config.licenseId) throw new MirrorError('the bundle was made for another license');
     const tuf = await refreshFromBundle(dir, staging, manifest);
@@ -374,6 +380,7 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
     // Into place: content and versioned metadata (immutable names), then the view's switch.
     await mkdir(storeDir(dir), { recursive: true });
     for (const name of await readdir(join(staging, 'store')).catch(() => [] as string[])) await rename(join(staging, 'store', name), storePath(dir, name));
+    crashPoint('import:store-moved');
     for (const name of await readdir(join(staging, 'metadata'))) if (name !== 'timestamp.json') await rename(join(staging, 'metadata', name), join(paths(dir).metadata, name));
     await writeVersionedMetadata(dir, tuf);
     const next: Served = { ...served, snapshotVersion: timestamp.signed.snapshotMeta.version, at: new Date().toISOString() };

@@ -46,6 +46,7 @@ import { sendReports } from './reports.ts';
 import { WITHDRAWING_CODES } from './licensing.ts';
 import type { MirrorConfig, Served, ServedTarget, SyncRecord } from './state.ts';
 import { heldLease, paths, readServed } from './state.ts';
+import { crashPoint } from './crash.ts';
 import { MirrorError } from './errors.ts';
 import { SYNC_STAGING, recoverView, switchView, viewProblem, writeVersionedMetadata } from './view.ts';
 
@@ -118,12 +119,14 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
   await rm(staging, { recursive: true, force: true });
   await cp(paths(dir).tuf, tuf, { recursive: true });
   const targetInfo = await refreshMetadata(staging, http, answer, { targetsUrl: answer.targetsUrl, query: async () => '' });
+  crashPoint('sync:refreshed');
   const root = parseRoot(await readFile(join(tuf, 'root.json'))).signed;
   const lease = await acceptedLease(dir, config, answer.lease, root);
 
   const trusted = parseTargets(await readFile(join(tuf, 'targets.json'))).signed;
   const stats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
   const held = await holdVersions(deps, answer, lease, trusted, targetInfo, stats);
+  crashPoint('sync:downloaded');
 
   // The switch: versioned metadata (immutable names) first, then tuf/, the index, the lease
   // and timestamp.json as one step that a crash cannot leave half done.
@@ -132,12 +135,13 @@ export async function syncOnce(deps: SyncDeps): Promise<SyncRecord> {
   const previous = await readServed(dir);
   const timestamp = await readFile(join(tuf, 'timestamp.json'));
   const served: Served = { ...held, snapshotVersion: parseTimestamp(timestamp).signed.snapshotMeta.version, at: new Date().toISOString() };
+  // The lease was granted: the license serves again (applied with the switch).
+  await deps.licensing.reinstate();
   await switchView(dir, { tuf, served, lease: answer.lease, timestamp }, () => {
     deps.licensing.apply(lease, served);
     deps.onServed(served);
   });
   await rm(staging, { recursive: true, force: true });
-  await deps.licensing.reinstate();
   await removeUnserved(dir, served);
   const problem = await viewProblem(dir, served);
   if (problem) throw new MirrorError(`the view this sync switched to cannot be served: ${problem}`);

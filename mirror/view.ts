@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '#lib/files.ts';
 import type { SignedLease } from '#lib/mirror/lease.ts';
 import { parseRoot, parseSnapshot, parseTargets, parseTimestamp } from '#lib/tuf/metadata.ts';
+import { crashPoint } from './crash.ts';
 import type { Served } from './state.ts';
 import { paths, writeJson } from './state.ts';
 
@@ -73,8 +74,10 @@ export async function switchView(dir: string, next: NextView, beforeTimestamp?: 
     await writeFileAtomic(`${v.file.timestamp}.next`, next.timestamp, 0o644);
     parts.push('timestamp');
   }
+  crashPoint('switch:prepared');
   // The commit point: from here on, a crash is finished by recoverView.
   await writeJson(v.journal, { parts });
+  crashPoint('switch:committed');
   await applySwitch(dir, parts, beforeTimestamp);
 }
 
@@ -86,11 +89,13 @@ async function applySwitch(dir: string, parts: readonly Part[], beforeTimestamp?
     // tuf/ is missing only between these two renames, which recovery finishes.
     await rm(v.tufOld, { recursive: true, force: true });
     await moveIfThere(paths(dir).tuf, v.tufOld);
+    crashPoint('switch:tuf-aside');
     await rename(v.tufNext, paths(dir).tuf);
   }
   await rm(v.tufOld, { recursive: true, force: true });
   for (const part of ['served', 'lease'] as const) if (parts.includes(part)) await moveIfThere(`${v.file[part]}.next`, v.file[part]);
   beforeTimestamp?.();
+  crashPoint('switch:before-timestamp');
   if (parts.includes('timestamp')) await moveIfThere(`${v.file.timestamp}.next`, v.file.timestamp);
   await rm(v.journal, { force: true });
 }
