@@ -17,14 +17,15 @@ const FILE_SYSTEM_ADVICE: Readonly<Record<string, string>> = {
  * A file system failure as one line naming the file and what to do (Node's own message
  * for ENOSPC names no path), or undefined for any other error.
  */
-export function fileSystemFailure(error: unknown): MirrorError | undefined {
+export function fileSystemFailure(error: unknown, dir?: string): MirrorError | undefined {
   const errno = error as NodeJS.ErrnoException | undefined;
   const advice = typeof errno?.code === 'string' ? FILE_SYSTEM_ADVICE[errno.code] : undefined;
   if (!advice) return undefined;
-  return new MirrorError(`${errno?.path ? `cannot write ${errno.path}` : 'a write to the data dir failed'}: ${advice}`);
+  const where = errno?.path ?? dir;
+  return new MirrorError(`${where ? `cannot write ${where}` : 'a write to the data dir failed'}: ${advice}`);
 }
 
-/** The one line a failure is recorded and printed as. */
-export function failureLine(error: unknown): string {
-  return fileSystemFailure(error)?.message ?? (error instanceof Error ? error.message : String(error));
+/** The one line a failure is recorded and printed as; `dir` is named when the error names no file (a write's ENOSPC). */
+export function failureLine(error: unknown, dir?: string): string {
+  return fileSystemFailure(error, dir)?.message ?? (error instanceof Error ? error.message : String(error));
 }

@@ -5,7 +5,7 @@
  * alone: no Java, no DynamoDB, no AWS account.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ensureLocalCdnKey } from '#lib/cdn/key-files.ts';
 import { writeFileAtomic } from '#lib/files.ts';
 import { createEdgeServer } from '#lib/edge/server.ts';
@@ -200,7 +200,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
           return synced;
         });
       } catch (error) {
-        const detail = failureLine(error);
+        const detail = failureLine(error, resolve(dir));
         log(`sync failed: ${detail}`);
         record = { at: new Date().toISOString(), result: 'failed', detail, ...(previous?.lastSuccessAt && { lastSuccessAt: previous.lastSuccessAt }), ...(served && { snapshotVersion: served.snapshotVersion }) };
       }
