@@ -192,8 +192,8 @@ describe('a sync on a full disk', () => {
     expect(shown.problem).toBeUndefined();
     expect(await verifiedSnapshot(full.baseUrl)).toBe(before);
     await full.stop();
-    // No partial download left taking the room.
-    expect((await readdir(join(dir, 'store'))).filter((n) => n.endsWith('.partial'))).toEqual([]);
+    // The partial download stays for the sync to resume once there is room (it is removed
+    // when no held version needs it): the disk it fills is the mirror's own data dir.
 
     execFileSync('mount', ['-o', 'remount,size=32m', disk]);
     const roomy = await serve(dir, online());
