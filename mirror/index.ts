@@ -54,6 +54,8 @@ export interface MirrorOptions {
   readonly log?: (line: string) => void;
   readonly accessLog?: (line: string) => void;
   readonly objectIdleTimeoutMs?: number;
+  /** Connections served at once; beyond them a request is answered 503 (lib/edge/server.ts DEFAULT_MAX_CONNECTIONS when absent). */
+  readonly maxConnections?: number;
   /** Download progress of a sync (a terminal's progress line). */
   readonly onProgress?: SyncDeps['onProgress'];
   /**
@@ -170,7 +172,7 @@ export async function startMirror(options: MirrorOptions): Promise<RunningMirror
     ...(options.accessLog && { accessLog: options.accessLog }),
     ...(options.rateLimits && { rateLimits: options.rateLimits }),
   });
-  const server = createEdgeServer(handler, options.tls ? { tls: options.tls } : {});
+  const server = createEdgeServer(handler, { ...(options.tls && { tls: options.tls }), ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }) });
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(error.code === 'EADDRINUSE' ? new MirrorError(`port ${options.port} on ${options.host} is already in use: pass --port N`) : error),

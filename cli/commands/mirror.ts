@@ -7,6 +7,7 @@ import { mirrorStatus } from '../../mirror/status.ts';
 import { openAccessLog } from '../access-log.ts';
 import { runtimeSettingsFromEnv } from '#lib/config.ts';
 import { MAX_LEASE_DAYS } from '#lib/mirror/lease.ts';
+import { DEFAULT_MAX_CONNECTIONS } from '#lib/edge/server.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { CliError } from '../errors.ts';
 import { terminalProgress } from '../progress.ts';
@@ -30,6 +31,7 @@ interface ServeFlags {
   pollSeconds: string;
   keep: string;
   accessLog?: string;
+  maxConnections: string;
   quiet?: boolean;
 }
 
@@ -84,6 +86,7 @@ export function registerMirror(program: Command): void {
     .addOption(envOption('--poll-seconds <n>', 'how often to ask the upstream for something new', 'SIGNET_MIRROR_POLL_SECONDS', '300'))
     .addOption(envOption('--keep <n>', 'versions to hold per product besides the channels\' (agents that far behind still fetch only what changed)', 'SIGNET_MIRROR_KEEP', '5'))
     .addOption(envOption('--access-log <file>', 'append one line per request: ISO time, method, path (no query), status, body bytes, ms', 'SIGNET_MIRROR_ACCESS_LOG'))
+    .addOption(envOption('--max-connections <n>', 'connections served at once; beyond them a request is answered 503 with Retry-After (memory grows with this: docs/mirror.md, "Memory bound")', 'SIGNET_MIRROR_MAX_CONNECTIONS', String(DEFAULT_MAX_CONNECTIONS)))
     .option('--quiet', 'no event lines on stdout')
     .action(async (flags: ServeFlags) => {
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
@@ -103,6 +106,7 @@ export function registerMirror(program: Command): void {
         ...(flags.proxyConf !== undefined && { proxyConf: flags.proxyConf }),
         pollSeconds: parseWholeNumber(flags.pollSeconds, '--poll-seconds', 'a whole number of seconds', 5, 86_400),
         keep: parseWholeNumber(flags.keep, '--keep', 'a whole number', 1, 100),
+        maxConnections: parseWholeNumber(flags.maxConnections, '--max-connections', 'a whole number', 1, 100_000),
         ...(!flags.quiet && { log: (line: string) => console.log(`  ${new Date().toISOString()} ${line}`) }),
         ...(accessLog && { accessLog: accessLog.write }),
         ...(syncing && { onProgress: syncing }),

@@ -7,6 +7,7 @@
 import { STATUS_CODES, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '#lib/http/errors.ts';
 import { errorStatus } from '#lib/http/errors.ts';
@@ -55,15 +56,60 @@ function isHostOnly(host: string): boolean {
   }
 }
 
+/**
+ * Connections served at once by default. Each costs memory however little its client reads
+ * (docs/mirror.md, "Memory bound"): the cap is what keeps the process's memory bounded.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/** A connection beyond the cap gets this long to send its request and take its 503. */
+const REFUSED_TIMEOUT_MS = 5_000;
+
+/** What a refused connection is told to wait before it tries again, seconds. */
+const REFUSED_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Connections beyond the cap that are still answered 503 (each waiting for its request);
+ * beyond these too, Node drops the connection unanswered (`server.maxConnections`), so a
+ * flood of connections that send nothing costs no more than this many refusals.
+ */
+function refusalHeadroom(maxConnections: number): number {
+  return Math.max(64, Math.ceil(maxConnections / 4));
+}
+
 export interface EdgeServerOptions {
   /** HTTPS with this certificate (PEM, the chain after the leaf) and key; plain HTTP without. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /**
+   * Connections served at once (DEFAULT_MAX_CONNECTIONS when absent). A request on a
+   * connection beyond them is answered 503 UNAVAILABLE with Retry-After and the connection
+   * closed; past a headroom of such refusals, new connections are closed unanswered.
+   */
+  readonly maxConnections?: number;
 }
 
 export function createEdgeServer(handle: (req: IncomingMessage, res: ServerResponse) => void, options: EdgeServerOptions = {}): Server {
   // Host is checked below, so its refusal carries a body like every other.
   const serverOptions = { requireHostHeader: false, maxHeaderSize: MAX_HEADER_BYTES };
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  // The connections HTTP is spoken on (for HTTPS, once the handshake is done), counted as
+  // they come: the first maxConnections open at a time are served, the rest refused.
+  const refused = new WeakSet<Socket>();
+  let served = 0;
+  const admit = (socket: Socket) => {
+    if (served >= maxConnections) {
+      refused.add(socket);
+      socket.setTimeout(REFUSED_TIMEOUT_MS, () => socket.destroy());
+      return;
+    }
+    served++;
+    socket.once('close', () => served--);
+  };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    if (refused.has(req.socket)) {
+      res.setHeader('connection', 'close');
+      return sendError(res, 'UNAVAILABLE', `the server is serving its limit of ${maxConnections} connections, retry later`, { 'retry-after': String(REFUSED_RETRY_AFTER_SECONDS) });
+    }
     const { host } = req.headers;
     if (host === undefined ? req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 : !isHostOnly(host)) {
       res.setHeader('connection', 'close');
@@ -74,6 +120,9 @@ export function createEdgeServer(handle: (req: IncomingMessage, res: ServerRespo
   // An https.Server is an http.Server on a TLS socket: the same events, timeouts and handler.
   const server = options.tls ? (createHttpsServer({ ...serverOptions, ...options.tls }, listener) as unknown as Server) : createServer(serverOptions, listener);
   server.keepAliveTimeout = 65_000; // longer than clients' idle timeouts, as CloudFront's is
+  server.on(options.tls ? 'secureConnection' : 'connection', admit);
+  // Counts every TCP connection, TLS handshakes included: the backstop behind the refusals.
+  server.maxConnections = maxConnections + refusalHeadroom(maxConnections);
   server.on('clientError', answerClientError);
   return server;
 }

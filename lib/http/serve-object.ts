@@ -5,6 +5,8 @@
  * the answer with lib/http/object-response.ts and streams the body with back-pressure.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ReadStream, read as readCallback } from 'node:fs';
+import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ErrorCode } from './errors.ts';
@@ -49,6 +51,11 @@ export function isClientGone(error: unknown, res?: ServerResponse): boolean {
   return typeof code === 'string' && CLIENT_GONE.has(code);
 }
 
+/** The byte range of a whole object. */
+function whole(meta: ObjectMeta): { start: number; end: number } {
+  return { start: 0, end: meta.size - 1 };
+}
+
 function objectHeaders(plan: ObjectPlan, meta: StoredObject): Record<string, string> {
   const headers = planHeaders(plan, meta);
   if (meta.cacheControl) headers['cache-control'] = meta.cacheControl;
@@ -76,7 +83,168 @@ export interface ServeOptions {
   readonly idleTimeoutMs: number;
 }
 
-async function stream(res: ServerResponse, body: Readable, options: ServeOptions): Promise<'served' | 'client-gone'> {
+/** Reads for a reader not (yet) known to keep up: what one that stalls holds in this process. */
+export const SLOW_READ_BYTES = 64 * 1024;
+
+/** Shared by all responses: the large reads of readers that keep up (see BufferPool). */
+export const FAST_POOL_BYTES = 64 * 1024 * 1024;
+
+/** A read the socket took within this long was taken quickly. */
+const QUICK_MS = 50;
+
+/**
+ * Reads stay slow-sized until the socket has taken this much quickly, more than the kernel
+ * buffers of a reader that never reads absorb (one with a small receive buffer, as
+ * test/support/held-connections.py opens them), so such readers do not take the pool's
+ * buffers; from there each quick read doubles the next.
+ */
+const PROVEN_BYTES = 256 * 1024;
+
+/**
+ * The large read buffers of all responses together: at most `bytes / size` exist, each lent
+ * to one read and given back once the socket has taken its bytes (the write's callback),
+ * then reused. Memory for large reads is this pool's and no more, however many readers
+ * there are, and it stays allocated (no churn of megabyte blocks for malloc to fragment).
+ * A buffer whose response closed before its write completed is not reused (the socket may
+ * still hold it); it is left to the garbage collector and the pool makes another.
+ */
+class BufferPool {
+  private readonly free: Buffer[] = [];
+  private made = 0;
+
+  constructor(
+    readonly size: number,
+    private readonly count: number,
+  ) {}
+
+  take(): Buffer | undefined {
+    const buffer = this.free.pop();
+    if (buffer) return buffer;
+    if (this.made >= this.count) return undefined;
+    this.made++;
+    return Buffer.allocUnsafeSlow(this.size);
+  }
+
+  give(buffer: Buffer): void {
+    this.free.push(buffer);
+  }
+
+  forget(): void {
+    this.made--;
+  }
+}
+
+const read = promisify(readCallback);
+
+const pools = new Map<number, BufferPool>();
+/** The pool of buffers of `size` (a source's read size: the mirror's is 1 MiB). */
+function poolOf(size: number): BufferPool {
+  let pool = pools.get(size);
+  if (!pool) {
+    pool = new BufferPool(size, Math.max(1, Math.floor(FAST_POOL_BYTES / size)));
+    pools.set(size, pool);
+  }
+  return pool;
+}
+
+/** The descriptor of a file stream, once it is open. */
+function descriptorOf(body: ReadStream): Promise<number> {
+  const fd = (body as ReadStream & { fd?: unknown }).fd;
+  if (!body.pending && typeof fd === 'number') return Promise.resolve(fd);
+  return new Promise((resolve, reject) => {
+    body.once('open', resolve);
+    body.once('error', reject);
+  });
+}
+
+/**
+ * A file's bytes `start`..`end` (inclusive) to `res`, read from the file stream's
+ * descriptor at sizes fitted to what the socket takes; the stream itself is never
+ * consumed (its read-ahead would hold a second large chunk per response) and is closed at
+ * the end. Reads are SLOW_READ_BYTES until the socket has taken PROVEN_BYTES, each within
+ * QUICK_MS; then each quick one doubles the next, up to the stream's own highWaterMark
+ * (the source's chosen read size), in buffers from the shared pool; a slow one starts
+ * over. The next read waits until the socket has taken the last. So a reader that never reads holds one slow read, and readers that keep
+ * up read as large as the source asks while the pool lasts (then slow-sized).
+ */
+async function streamFile(res: ServerResponse, body: ReadStream, start: number, end: number, options: ServeOptions): Promise<'served' | 'client-gone'> {
+  const stalled = setTimeout(() => res.destroy(), options.idleTimeoutMs);
+  const large = Math.max(SLOW_READ_BYTES, body.readableHighWaterMark);
+  const pool = poolOf(large);
+  /** Pooled buffers lent to writes not yet complete. */
+  const lent = new Set<Buffer>();
+  let closed = false;
+  const gone = new Promise<void>((resolve) => res.once('close', resolve));
+  /** This response's slow-read buffer, once the socket has taken its bytes. */
+  let spare: Buffer | undefined;
+  res.once('close', () => {
+    closed = true;
+    for (let i = 0; i < lent.size; i++) pool.forget();
+    lent.clear();
+  });
+  try {
+    const fd = await descriptorOf(body);
+    let size = SLOW_READ_BYTES;
+    /** Bytes the socket has taken quickly, read after read, since it last did not. */
+    let quickly = 0;
+    let position = start;
+    while (position <= end && !res.destroyed) {
+      const wanted = Math.min(size, end - position + 1);
+      const pooled = wanted > SLOW_READ_BYTES ? pool.take() : undefined;
+      const buffer = pooled ?? spare ?? Buffer.allocUnsafeSlow(SLOW_READ_BYTES);
+      if (buffer === spare) spare = undefined;
+      const { bytesRead } = await read(fd, buffer, 0, Math.min(wanted, buffer.length), position);
+      if (bytesRead === 0) {
+        if (pooled) pool.give(pooled);
+        throw new Error(`the file ended at byte ${position} of ${end + 1}`);
+      }
+      if (res.destroyed) {
+        if (pooled) pool.give(pooled);
+        break;
+      }
+      position += bytesRead;
+      const written = Date.now();
+      let taken = false;
+      if (pooled) lent.add(pooled);
+      // The next read waits for the socket to have taken this one: what the response holds
+      // in this process is one read, whatever the client does.
+      const took = new Promise<void>((resolve) => {
+        res.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead), (error) => {
+          taken = !error && Date.now() - written <= QUICK_MS;
+          if (pooled && lent.delete(pooled)) pool.give(pooled);
+          // The socket is done with it: the next slow read goes into the same memory.
+          else if (!pooled && !error) spare = buffer;
+          resolve();
+        });
+      });
+      await Promise.race([took, gone]);
+      // The socket took the read (so the client took data): the download is alive.
+      stalled.refresh();
+      if (taken) {
+        quickly += bytesRead;
+        if (quickly >= PROVEN_BYTES) size = Math.min(large, size * 2);
+      } else {
+        quickly = 0;
+        size = SLOW_READ_BYTES;
+      }
+    }
+    if (closed || res.destroyed) return 'client-gone';
+    await new Promise<void>((resolve, reject) => {
+      res.once('close', resolve);
+      res.end((error?: Error | null) => (error ? reject(error) : resolve()));
+    });
+    return res.writableFinished ? 'served' : 'client-gone';
+  } catch (error) {
+    if (isClientGone(error, res)) return 'client-gone';
+    throw error;
+  } finally {
+    clearTimeout(stalled);
+    body.destroy();
+  }
+}
+
+async function stream(res: ServerResponse, body: Readable, options: ServeOptions, range: { readonly start: number; readonly end: number }): Promise<'served' | 'client-gone'> {
+  if (body instanceof ReadStream) return streamFile(res, body, range.start, range.end, options);
   // The body flows only as fast as the response drains (back-pressure), so a chunk
   // leaving the body means the client took the one before it.
   const stalled = setTimeout(() => res.destroy(), options.idleTimeoutMs);
@@ -119,7 +287,7 @@ export async function serveObject(req: IncomingMessage, res: ServerResponse, key
       return 'served';
     }
     res.writeHead(200, objectHeaders(plan, opened.meta));
-    return stream(res, opened.body, options);
+    return stream(res, opened.body, options, whole(opened.meta));
   }
 
   const meta = await source.stat(key);
@@ -135,11 +303,11 @@ export async function serveObject(req: IncomingMessage, res: ServerResponse, key
   if (opened === 'changed') {
     // Replaced between the look and the read (only timestamp.json ever is): the range was
     // for the old bytes, so send the new object whole, which a Range request allows.
-    const whole = await source.read(key);
-    if (whole === undefined || whole === 'changed') return notFound();
-    res.writeHead(200, objectHeaders({ status: 200 }, whole.meta));
-    return stream(res, whole.body, options);
+    const again = await source.read(key);
+    if (again === undefined || again === 'changed') return notFound();
+    res.writeHead(200, objectHeaders({ status: 200 }, again.meta));
+    return stream(res, again.body, options, whole(again.meta));
   }
   res.writeHead(plan.status, objectHeaders(plan, meta));
-  return stream(res, opened.body, options);
+  return stream(res, opened.body, options, range ?? whole(meta));
 }

@@ -15,15 +15,11 @@ import json
 import socket
 import sys
 
+from slow_clients import open_requests
+
 host, port, path, host_header, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 
-sockets = []
-for _ in range(count):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect((host, port))
-    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\n\r\n".encode())
-    sockets.append(s)
+sockets = open_requests(host, port, path, host_header, count)
 for s in sockets:
     s.settimeout(60)
     s.recv(1, socket.MSG_PEEK)
