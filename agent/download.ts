@@ -12,7 +12,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import type { TargetFile } from 'tuf-js';
 import type { AgentOptions } from './client.ts';
-import { AgentError } from './errors.ts';
+import { AgentError, diskFailureOf, withPath } from './errors.ts';
 import { inStore, moveIntoStore, sizeOf, storeDir, storePath } from './file-store.ts';
 import type { DownloadResponse, HttpClient } from './http.ts';
 import { answerError, transportError } from './http.ts';
@@ -56,25 +56,34 @@ export async function downloadMissing(dir: string, http: HttpClient, source: Tar
   const downloadStarted = performance.now();
   const stored: Array<Promise<void>> = [];
   let next = 0;
-  const downloaded = Promise.all(
+  let failure: unknown;
+  // After the first failure no slot starts another file, and every slot ends before this
+  // returns: no download may still be writing a .partial when the caller cleans up
+  // (after a full disk, switch.ts removePartials) or the process exits.
+  await Promise.all(
     Array.from({ length: Math.min(4, missing.length) }, async () => {
-      while (next < missing.length) {
+      while (next < missing.length && failure === undefined) {
         const info = missing[next++] as TargetFile;
-        const fetched = await fetchVerified(dir, http, source, info, stats, (n) => {
-          doneBytes += n;
-          progress();
-        });
-        stored.push(fetched.stored);
+        try {
+          const fetched = await fetchVerified(dir, http, source, info, stats, (n) => {
+            doneBytes += n;
+            progress();
+          });
+          stored.push(fetched.stored);
+        } catch (error) {
+          failure ??= error ?? new Error('download failed');
+          return;
+        }
         doneFiles++;
         progress();
       }
     }),
   );
-  const failure = await downloaded.then(() => undefined, (error: unknown) => error ?? new Error('download failed'));
   // Even when a download failed: no move into the store may still be running when this returns.
   const settled = await Promise.allSettled(stored);
   if (failure) throw failure;
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed && diskFailureOf(failed.reason)) throw failed.reason; // the disk's failure, said as such by the caller
   if (failed) throw new AgentError('INSTALL_FAILED', `cannot store a verified download: ${failed.reason instanceof Error ? failed.reason.message : String(failed.reason)}`);
   return { missing: missing.length, downloadMs: performance.now() - downloadStarted };
 }
@@ -217,11 +226,16 @@ class FileDownload {
       // What arrived before the failure stays in the .partial, for the Range resume.
       file.end();
       await written.catch(() => undefined);
-      if (error instanceof AgentError || file.errored) throw error;
+      if (error instanceof AgentError) throw error;
+      if (file.errored) throw withPath(error, partial);
       throw transportError(error, url, undefined, this.http.signal);
     }
     file.end();
-    await written; // a disk error (ENOSPC, EIO) is not the network's: it is thrown as it is, not retried
+    // A disk error (ENOSPC, EIO) is not the network's: it is thrown as it is, not retried,
+    // naming the .partial (a write stream's error names no path).
+    await written.catch((error: unknown) => {
+      throw withPath(error, partial);
+    });
     if (have < info.length) throw new AgentError('NETWORK', `${info.path}: the download ended after ${have} of ${info.length} bytes`, undefined, true);
     return { at: 'verify', kept, received: { sha256: hash.digest('hex'), length: have } };
   }

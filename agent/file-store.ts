@@ -6,7 +6,7 @@
  */
 import { chmod, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AgentError } from './errors.ts';
+import { AgentError, withPath } from './errors.ts';
 
 export function storeDir(dir: string): string {
   return join(dir, 'store');
@@ -50,6 +50,8 @@ export function moveIntoStore(partial: string, dest: string): Promise<void> {
     const handle = await open(partial, 'r');
     try {
       await handle.sync();
+    } catch (error) {
+      throw withPath(error, partial); // a delayed write's ENOSPC or EIO surfaces here, naming no path
     } finally {
       await handle.close();
     }

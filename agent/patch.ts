@@ -21,7 +21,7 @@ import type { TargetFile } from 'tuf-js';
 import { PATCH_FORMAT } from '#lib/releases/set-manifest.ts';
 import type { DownloadStats, TargetSource } from './download.ts';
 import { downloadToStore } from './download.ts';
-import { AgentError } from './errors.ts';
+import { AgentError, diskFailureOf, withPath } from './errors.ts';
 import { inStore, moveIntoStore, storeDir, storePath } from './file-store.ts';
 import type { HttpClient } from './http.ts';
 import type { SetFile } from './verify.ts';
@@ -185,6 +185,8 @@ export async function patchMissing(from: PatchSource, files: readonly SetFile[],
       stats.applied++;
     } catch (error) {
       if (error instanceof AgentError && error.code === 'ABORTED') throw error;
+      // A full or failing disk would fail the whole-file download too: the update ends here (agent/errors.ts).
+      if (diskFailureOf(error)) throw error;
       stats.fallbacks.push(`${file.path}: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       // The patch is of no use once applied or given up; it never names a file of a set.
@@ -209,7 +211,9 @@ async function rebuild({ dir, http, source, product, targetInfo }: PatchSource, 
   const sha256 = createHash('sha256').update(result).digest('hex');
   if (result.length !== file.length || sha256 !== file.sha256) throw new Error(`the patched file does not match the signed file (${result.length} bytes, sha256 ${sha256})`);
   const partial = `${storePath(dir, file.sha256)}.partial`;
-  await writeFile(partial, result, { mode: 0o600 });
+  await writeFile(partial, result, { mode: 0o600 }).catch((error: unknown) => {
+    throw withPath(error, partial);
+  });
   await moveIntoStore(partial, storePath(dir, file.sha256));
 }
 

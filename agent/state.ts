@@ -7,6 +7,7 @@
 import { syncDir, writeFileAtomic } from '#lib/files.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { diskFailureOf } from './errors.ts';
 
 export const STATE_FILE = 'agent-state.json';
 
@@ -40,6 +41,12 @@ export interface AgentState {
     readonly setManifest: string;
     readonly installedAt: string;
   };
+  /**
+   * An install whose `ok` report has not reached the server yet: written with `installed`,
+   * cleared once the report is sent, so a crash or a network failure in between sends it
+   * on the next update (agent/reconcile.ts).
+   */
+  readonly pendingReport?: { readonly version: string };
   /** The snapshot version of the last successful update: while timestamp.json names it, nothing is new. */
   readonly lastSnapshotVersion?: number;
   readonly metadataUrl?: string;
@@ -71,7 +78,11 @@ export async function readState(dir: string): Promise<AgentState | undefined> {
 }
 
 export async function writeState(dir: string, state: AgentState): Promise<void> {
-  await writeFileAtomic(statePath(dir), `${JSON.stringify(state, null, 2)}\n`, 0o600);
+  await writeFileAtomic(statePath(dir), `${JSON.stringify(state, null, 2)}\n`, 0o600).catch((error: unknown) => {
+    // A full disk names the state file, not the temporary one beside it (already removed).
+    if (diskFailureOf(error)) (error as NodeJS.ErrnoException).path = statePath(dir);
+    throw error;
+  });
 }
 
 /** Reads, changes and writes the state; `undefined` fields in `change` are removed. */

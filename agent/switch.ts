@@ -90,3 +90,22 @@ export async function collectGarbage(dir: string, keepSet: string, keepHashes: R
     if (entry.startsWith(`.${CURRENT}-`)) await rm(join(dir, entry), { force: true });
   }
 }
+
+/**
+ * After the disk refused a write (a full one, say: NO_SPACE, agent/errors.ts): removes what
+ * an update writes before its set is installed and what is of no use unless it goes on:
+ * downloads and patched files under way (`store/*.partial`; resuming them is worth less
+ * than the space they fill), a set being assembled (`sets/.staging-*`), a `current` link
+ * not yet renamed (`.current-*`). Verified store entries stay: the next run uses them.
+ * Best effort: a file that cannot be removed is left to the next success's cleanup.
+ */
+export async function removePartials(dir: string): Promise<void> {
+  const remove = async (parent: string, matches: (name: string) => boolean) => {
+    for (const name of await readdir(parent).catch(() => [] as string[])) {
+      if (matches(name)) await rm(join(parent, name), { recursive: true, force: true }).catch(() => undefined);
+    }
+  };
+  await remove(storeDir(dir), (name) => name.endsWith('.partial'));
+  await remove(join(dir, 'sets'), (name) => name.startsWith('.staging-'));
+  await remove(dir, (name) => name.startsWith(`.${CURRENT}-`));
+}

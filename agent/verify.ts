@@ -7,10 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TargetFile } from 'tuf-js';
 import { Updater } from 'tuf-js';
+import { PersistError } from 'tuf-js/dist/error.js';
 import { trimSlash } from './client.ts';
 import type { DownloadStats, TargetSource } from './download.ts';
 import { downloadToStore } from './download.ts';
-import { AgentError } from './errors.ts';
+import { AgentError, diskFailureOf } from './errors.ts';
 import { inStore, storePath } from './file-store.ts';
 import type { HttpClient } from './http.ts';
 import { TUF_DIR } from './register.ts';
@@ -37,8 +38,24 @@ export interface VerifiedSet {
   readonly targets: ReadonlyMap<string, TargetFile>;
 }
 
-function tufFailure(error: unknown): AgentError {
+/**
+ * tuf-js wraps a metadata write that failed into a PersistError whose message alone keeps
+ * the errno (`Failed to persist metadata timestamp error: Error: ENOSPC: ...`): the error
+ * it was, with the file it named, so that a full disk is said as such (agent/errors.ts).
+ */
+function persistFailure(error: unknown, dir: string): Error | undefined {
+  const found = error instanceof PersistError ? /metadata (\S+) error: .*?\b(E[A-Z]+):/.exec(error.message) : null;
+  if (!found) return undefined;
+  const unwrapped = Object.assign(new Error((error as Error).message), { code: found[2], path: join(dir, TUF_DIR, `${found[1]}.json`) });
+  return diskFailureOf(unwrapped) ? unwrapped : undefined;
+}
+
+function tufFailure(error: unknown, dir: string): Error {
   if (error instanceof AgentError) return error;
+  // A disk that cannot take the metadata is the disk's failure, not a refusal of the metadata.
+  if (diskFailureOf(error)) return error as Error;
+  const persisted = persistFailure(error, dir);
+  if (persisted) return persisted;
   return new AgentError('VERIFICATION_FAILED', `TUF metadata refused: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
 }
 
@@ -58,11 +75,11 @@ export async function refreshMetadata(
     fetcher: new AgentFetcher(http, grant, record),
   });
   await updater.refresh().catch((error: unknown) => {
-    throw tufFailure(error);
+    throw tufFailure(error, dir);
   });
   return async (path: string): Promise<TargetFile> => {
     const info = await updater.getTargetInfo(path).catch((error: unknown) => {
-      throw tufFailure(error);
+      throw tufFailure(error, dir);
     });
     if (!info) throw new AgentError('VERIFICATION_FAILED', `${path} is not in the signed targets metadata`);
     return info;
@@ -71,15 +88,30 @@ export async function refreshMetadata(
 
 /** Fetches the set manifest (into the store) and checks it and every file it lists against the signed targets. */
 export async function verifySet(dir: string, http: HttpClient, source: TargetSource, manifest: Pick<Manifest, 'product' | 'version' | 'setManifest'>, targetInfo: (path: string) => Promise<TargetFile>): Promise<VerifiedSet> {
-  // The set manifest: a target whose custom fields say it is this product's set of this version.
+  const setInfo = await signedSetInfo(manifest, targetInfo);
+  const setStats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
+  if (!(await inStore(dir, setInfo.hashes.sha256 ?? '', setInfo.length))) await downloadToStore(dir, http, source, setInfo, setStats);
+  return { ...(await storedSet(dir, manifest, setInfo, targetInfo)), downloadedBytes: setStats.bytes };
+}
+
+/** The set manifest's signed info: a target whose custom fields say it is this product's set of this version. */
+export async function signedSetInfo(manifest: Pick<Manifest, 'product' | 'version' | 'setManifest'>, targetInfo: (path: string) => Promise<TargetFile>): Promise<TargetFile> {
   const setInfo = await targetInfo(manifest.setManifest);
   const custom = setInfo.custom as { product?: unknown; kind?: unknown; version?: unknown };
   if (custom.product !== manifest.product || custom.kind !== 'set' || custom.version !== manifest.version) {
     throw new AgentError('VERIFICATION_FAILED', `${manifest.setManifest} is not the set manifest of ${manifest.product} ${manifest.version} (its signed custom fields say ${JSON.stringify(custom)})`);
   }
+  return setInfo;
+}
+
+/**
+ * The set manifest the store holds for `setInfo` (verified when it was stored), checked to
+ * describe this product and version, and every file it lists against the signed targets.
+ * Also what agent/reconcile.ts uses after a crash, with the targets the agent trusted then.
+ */
+export async function storedSet(dir: string, manifest: Pick<Manifest, 'product' | 'version' | 'setManifest'>, setInfo: TargetFile, targetInfo: (path: string) => Promise<TargetFile>): Promise<Omit<VerifiedSet, 'downloadedBytes'>> {
   const setHash = setInfo.hashes.sha256 ?? '';
-  const setStats: DownloadStats = { files: 0, bytes: 0, resumed: 0 };
-  if (!(await inStore(dir, setHash, setInfo.length))) await downloadToStore(dir, http, source, setInfo, setStats);
+  if (!(await inStore(dir, setHash, setInfo.length))) throw new AgentError('VERIFICATION_FAILED', `the store does not hold the set manifest ${manifest.setManifest}`);
   const set = JSON.parse(await readFile(storePath(dir, setHash), 'utf8')) as { product?: unknown; version?: unknown; files?: SetFile[] };
   if (set.product !== manifest.product || set.version !== manifest.version || !Array.isArray(set.files)) {
     throw new AgentError('VERIFICATION_FAILED', `${manifest.setManifest} does not describe ${manifest.product} ${manifest.version}`);
@@ -96,5 +128,5 @@ export async function verifySet(dir: string, http: HttpClient, source: TargetSou
     }
     targets.set(file.sha256, info);
   }
-  return { sha256: setHash, downloadedBytes: setStats.bytes, files, targets };
+  return { sha256: setHash, files, targets };
 }
