@@ -2,7 +2,8 @@
  * The site mirrors' endpoints, authenticated by the license key (as registration is) and
  * rate limited per client address:
  *   POST /v1/mirrors/lease              seats under the license and a signed lease (200)
- *   POST /v1/mirrors/reports            reports the mirror's agents made, relayed (202)
+ *   POST /v1/mirrors/reports            reports the mirror's agents made (or an isolated
+ *                                       mirror's, `origin`), relayed (202 { accepted, skipped, reasons })
  *   POST /v1/mirrors/offline-timestamp  a long-lived timestamp for an isolated segment (200)
  * A relayed report that halts a rollout is logged with the message the monitoring
  * stack counts, and this function moves the snapshot itself (it holds the snapshot key).
@@ -98,8 +99,9 @@ export function createMirrorsHandler(deps: MirrorsDeps) {
       case 'POST /v1/mirrors/reports': {
         const body = parseJsonBody(event, relayedReportsBody, MAX_RELAY_BODY_BYTES);
         const outcome = await relayMirrorReports({ ...deps.relay, mirrors: deps.mirrors }, body, deps.now());
-        for (const halted of outcome.halted) deps.logger.warn(logMessages.autoHalt, { ...halted, mirrorId: body.mirrorId });
-        return json(202, { accepted: outcome.accepted, skipped: outcome.skipped });
+        for (const halted of outcome.halted) deps.logger.warn(logMessages.autoHalt, { ...halted, mirrorId: body.mirrorId, ...(outcome.origin !== body.mirrorId && { origin: outcome.origin }) });
+        // Why reports were left out, by reason: what the mirror logs, so an operator sees (say) more agents than seats.
+        return json(202, { accepted: outcome.accepted, skipped: outcome.skipped, ...(outcome.skipped > 0 && { reasons: outcome.reasons }) });
       }
       case 'POST /v1/mirrors/offline-timestamp': {
         const result = await mirrorOfflineTimestamp({ mirrors: deps.mirrors, repository: deps.repository }, parseJsonBody(event, offlineTimestampBody), deps.now());

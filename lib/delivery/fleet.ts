@@ -5,9 +5,10 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { Item } from '#lib/aws/table.ts';
 import type { TransactItem } from '#lib/aws/table.ts';
 import { transactOrLose, withoutKeys } from '#lib/aws/table.ts';
-import { agentKey, relayedAgentKey } from '#lib/licensing/keys.ts';
+import { agentKey, relayedAgentKey, relayedSlotIndexKeys, relayedSlotIndexPartition, relayedSlotsKey } from '#lib/licensing/keys.ts';
 import { versionSortKey } from '#lib/releases/versions.ts';
 
 export interface VersionCounters {
@@ -28,6 +29,9 @@ function countersOf(item: Record<string, unknown>): VersionCounters {
   const lastReportAt = typeof item.lastReportAt === 'string' ? item.lastReportAt : undefined;
   return { version: String(item.version), agents: Number(item.agents ?? 0), ok: Number(item.ok ?? 0), failed: Number(item.failed ?? 0), ...(lastReportAt && { lastReportAt }) };
 }
+
+/** Silent holders looked at per reclaim: the index may still list a few whose slot was just freed. */
+const RECLAIM_CANDIDATES = 5;
 
 export const fleetKey = (product: string, version: string) => ({ pk: `FLEET#${product}`, sk: `V#${versionSortKey(version)}` });
 
@@ -54,23 +58,38 @@ export interface RelayedAgent {
   readonly lastDetail?: string;
   /** When the agent reported, by the mirror's account (ISO 8601, UTC, milliseconds: compared as text). */
   readonly lastReportAt: string;
-  /** When the service recorded it. */
+  /** When the service last recorded one of its reports: how long it has been silent, by the service's clock. */
   readonly relayedAt: string;
+  /** Whether it holds one of its mirror's slots (its reports count); not, before its first report, or once a silent agent's slot was reclaimed. */
+  readonly holdsSlot: boolean;
 }
 
 export interface RelayedRecord {
+  /** The mirror whose agent it is (the origin of the reports, whoever relayed them). */
   readonly mirrorId: string;
   readonly licenseId: string;
   readonly agentId: string;
   readonly product: string;
   /** The version the caller read in the agent's item (undefined: no item yet). */
   readonly previousVersion: string | undefined;
+  /** Whether the agent held a slot when the caller read its item: if not, the report takes one, or is refused as `full`. */
+  readonly holdsSlot: boolean;
+  /** The mirror's seats: at most this many of its agents hold a slot per product. */
+  readonly seats: number;
   readonly version: string;
   readonly result: 'ok' | 'failed';
   readonly detail?: string;
   /** The report's own time, `Date#toISOString()` form. */
   readonly at: string;
   readonly now: Date;
+}
+
+/** `recorded`; `stale` (the agent's item holds a report at or after this one); `full` (the agent holds no slot and the mirror's are all taken); `lost` (a racing write moved first: read again and retry). */
+export type RelayedOutcome = 'recorded' | 'stale' | 'full' | 'lost';
+
+function relayedAgentOf(item: Item | undefined): RelayedAgent | undefined {
+  const rest = withoutKeys<Omit<RelayedAgent, 'holdsSlot'>>(item);
+  return rest && { ...rest, holdsSlot: typeof item?.gsi1pk === 'string' };
 }
 
 export class FleetStore {
@@ -105,21 +124,31 @@ export class FleetStore {
    * agent's last report in its own item under the mirror (the agent has no record
    * upstream), written only over the version the caller read and only if the report is
    * newer than the one kept there, so the same report relayed twice counts once.
-   * `recorded`; `stale` (the item already holds a report at or after `at`); or `lost` (a
-   * racing relay of the same agent moved it first: read again and retry).
+   *
+   * Only `seats` of a mirror's agents count per product: an agent's first counted report
+   * takes a slot (the mirror's slot count moves in the same transaction, only while below
+   * `seats`), and its later ones count as long as it holds it. Holders sit in a sparse gsi1
+   * partition by when they were last relayed, so a silent one's slot can be reclaimed
+   * (`reclaimRelayedSlot`). Reports of more agents than that are `full`: a mirror, or a
+   * file carried out of an isolated segment, weighs as the agents its seats allow, and no more.
    */
-  async recordRelayed(input: RelayedRecord): Promise<'recorded' | 'stale' | 'lost'> {
-    const { mirrorId, licenseId, agentId, product, previousVersion, version, result, detail, at, now } = input;
+  async recordRelayed(input: RelayedRecord): Promise<RelayedOutcome> {
+    const { mirrorId, licenseId, agentId, product, previousVersion, holdsSlot, seats, version, result, detail, at, now } = input;
     const key = relayedAgentKey(mirrorId, product, agentId);
+    const index = relayedSlotIndexKeys(mirrorId, product, now.toISOString(), agentId);
+    const condition =
+      previousVersion === undefined
+        ? 'attribute_not_exists(pk)'
+        : `installedVersion = :previous AND lastReportAt < :at AND ${holdsSlot ? 'gsi1pk = :gsi1pk' : 'attribute_not_exists(gsi1pk)'}`;
     const recorded = await transactOrLose(this.db, [
       {
         Update: {
           TableName: this.table,
           Key: key,
           UpdateExpression:
-            'SET mirrorId = :mirror, licenseId = :license, agentId = :agent, product = :product, installedVersion = :version, lastResult = :result, lastReportAt = :at, relayedAt = :now' +
+            'SET mirrorId = :mirror, licenseId = :license, agentId = :agent, product = :product, installedVersion = :version, lastResult = :result, lastReportAt = :at, relayedAt = :now, gsi1pk = :gsi1pk, gsi1sk = :gsi1sk' +
             (detail ? ', lastDetail = :detail' : ' REMOVE lastDetail'),
-          ConditionExpression: previousVersion === undefined ? 'attribute_not_exists(pk)' : 'installedVersion = :previous AND lastReportAt < :at',
+          ConditionExpression: condition,
           ExpressionAttributeValues: {
             ':mirror': mirrorId,
             ':license': licenseId,
@@ -129,22 +158,90 @@ export class FleetStore {
             ':result': result,
             ':at': at,
             ':now': now.toISOString(),
+            ':gsi1pk': index.gsi1pk,
+            ':gsi1sk': index.gsi1sk,
             ...(detail && { ':detail': detail }),
             ...(previousVersion !== undefined && { ':previous': previousVersion }),
           },
         },
       },
+      ...(holdsSlot
+        ? []
+        : [
+            {
+              Update: {
+                TableName: this.table,
+                Key: relayedSlotsKey(mirrorId, product),
+                UpdateExpression: 'SET mirrorId = :mirror, product = :product ADD holders :one',
+                ConditionExpression: 'attribute_not_exists(holders) OR holders < :seats',
+                ExpressionAttributeValues: { ':mirror': mirrorId, ':product': product, ':one': 1, ':seats': seats },
+              },
+            },
+          ]),
       ...this.counterUpdates(product, previousVersion, version, result, now),
     ]);
     if (recorded) return 'recorded';
     const current = await this.relayedAgent(mirrorId, product, agentId);
-    return current && current.lastReportAt >= at ? 'stale' : 'lost';
+    if (current && current.lastReportAt >= at) return 'stale';
+    if (!holdsSlot && !current?.holdsSlot && (await this.relayedSlotsTaken(mirrorId, product)) >= seats) return 'full';
+    return 'lost';
   }
 
   /** The last report relayed for a mirror's agent and product, strongly consistent. */
   async relayedAgent(mirrorId: string, product: string, agentId: string): Promise<RelayedAgent | undefined> {
     const result = await this.db.send(new GetCommand({ TableName: this.table, Key: relayedAgentKey(mirrorId, product, agentId), ConsistentRead: true }));
-    return withoutKeys<RelayedAgent>(result.Item);
+    return relayedAgentOf(result.Item);
+  }
+
+  /** How many of a mirror's relayed agents of `product` hold a slot, strongly consistent. */
+  async relayedSlotsTaken(mirrorId: string, product: string): Promise<number> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: relayedSlotsKey(mirrorId, product), ConsistentRead: true }));
+    return Number(result.Item?.holders ?? 0);
+  }
+
+  /**
+   * Frees the slot of the mirror's least recently relayed agent of `product`, if nothing
+   * was relayed for it since `silentBefore` (as a silent agent's seat is reclaimed at the
+   * mirror). The agent's item stays, so a report of it relayed again still counts once;
+   * a later report of it takes a slot again. True if a slot was freed.
+   */
+  async reclaimRelayedSlot(mirrorId: string, product: string, silentBefore: string, now: Date): Promise<boolean> {
+    const result = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': relayedSlotIndexPartition(mirrorId, product) },
+        ScanIndexForward: true,
+        Limit: RECLAIM_CANDIDATES,
+      }),
+    );
+    for (const item of result.Items ?? []) {
+      // The index may lag the table: the transaction's condition is checked on the item itself.
+      if (typeof item.gsi1sk !== 'string' || typeof item.agentId !== 'string' || !(item.gsi1sk < silentBefore)) return false;
+      const freed = await transactOrLose(this.db, [
+        {
+          Update: {
+            TableName: this.table,
+            Key: relayedAgentKey(mirrorId, product, item.agentId),
+            UpdateExpression: 'SET slotReclaimedAt = :now REMOVE gsi1pk, gsi1sk',
+            ConditionExpression: 'gsi1sk = :sk',
+            ExpressionAttributeValues: { ':sk': item.gsi1sk, ':now': now.toISOString() },
+          },
+        },
+        {
+          Update: {
+            TableName: this.table,
+            Key: relayedSlotsKey(mirrorId, product),
+            UpdateExpression: 'ADD holders :minus',
+            ConditionExpression: 'holders > :zero',
+            ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+          },
+        },
+      ]);
+      if (freed) return true;
+    }
+    return false;
   }
 
   /** A report's counter updates: one more ok or failed on `version`; the agent moves there from `previousVersion`. */

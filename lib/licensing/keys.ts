@@ -51,6 +51,24 @@ export const mirrorKey = (mirrorId: string) => ({ pk: `MIRROR#${mirrorId}`, sk: 
 export const relayedAgentKey = (mirrorId: string, product: string, agentId: string) => ({ pk: `MIRROR#${mirrorId}`, sk: `AGENT#${product}#${agentId}` });
 
 /**
+ * How many of a mirror's relayed agents of one product count now: at most the mirror's
+ * seats, so a mirror's reports weigh as those of the agents it can register and no more
+ * (docs/data-model.md, "Relayed reports"). Moved in the transaction that gives an agent
+ * its slot, or frees a silent one's.
+ */
+export const relayedSlotsKey = (mirrorId: string, product: string) => ({ pk: `MIRROR#${mirrorId}`, sk: `SLOTS#${product}` });
+
+/**
+ * The sparse index of a mirror's relayed agents that hold a slot, least recently relayed
+ * first: the slot of one silent longer than the license allows is the one reclaimed.
+ */
+export const relayedSlotIndexPartition = (mirrorId: string, product: string) => `RELAYED#${mirrorId}#${product}`;
+export const relayedSlotIndexKeys = (mirrorId: string, product: string, relayedAt: string, agentId: string) => ({
+  gsi1pk: relayedSlotIndexPartition(mirrorId, product),
+  gsi1sk: `${relayedAt}#${agentId}`,
+});
+
+/**
  * The sparse index of mirrors that hold seats: only a mirror with seats carries gsi1
  * attributes, sorted by its lease's expiry, so "the license's mirror whose lease ended
  * longest ago" is one query (a reclaim candidate, like a silent agent).

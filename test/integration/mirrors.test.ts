@@ -200,9 +200,9 @@ describe('POST /v1/mirrors/reports', () => {
       { agentId: b, product, installedVersion: '9.9.9', result: 'ok', at: at(5) },
     ];
     const first = await relay({ licenseKey, mirrorId, reports });
-    expect(first).toEqual({ status: 202, body: { accepted: 3, skipped: 2 } });
+    expect(first).toEqual({ status: 202, body: { accepted: 3, skipped: 2, reasons: { 'product not entitled': 1, 'version never released': 1 } } });
     const again = await relay({ licenseKey, mirrorId, reports });
-    expect(again).toEqual({ status: 202, body: { accepted: 0, skipped: 5 } });
+    expect(again).toEqual({ status: 202, body: { accepted: 0, skipped: 5, reasons: { 'product not entitled': 1, 'version never released': 1, "not newer than its agent's last report": 3 } } });
     expect((await fleetOf(product)).versions).toEqual([
       { version: '1.1.0', agents: 1, ok: 0, failed: 1, lastReportAt: expect.any(String) },
       { version: '1.0.0', agents: 1, ok: 2, failed: 0, lastReportAt: expect.any(String) },
@@ -235,9 +235,10 @@ describe('POST /v1/mirrors/reports', () => {
     await publishVersion(product, '2.0.0', files('h2'));
     await promoteTo(product, 'stable', '1.0.0', 100);
     await promoteTo(product, 'stable', '2.0.0', 50);
-    const { licenseKey } = await createTestLicense({ products: [product], seats: 5 });
+    // 20 agents behind the mirror: it holds 20 seats (only that many of its agents count).
+    const { licenseKey } = await createTestLicense({ products: [product], seats: 20 });
     const mirrorId = newMirrorId();
-    expect((await lease({ licenseKey, mirrorId, seats: 5 })).status).toBe(200);
+    expect((await lease({ licenseKey, mirrorId, seats: 20 })).status).toBe(200);
     const before = (await onlineTimestamp()).signed.snapshotMeta.version;
     // 20 reports of the rolling version, 5 failed: 25% >= the default 20% of at least 20 reports.
     const reports = Array.from({ length: 20 }, (_, i) => ({ agentId: agentId(i), product, installedVersion: '2.0.0', result: i < 5 ? 'failed' : 'ok', at: new Date().toISOString() }));

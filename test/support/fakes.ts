@@ -6,7 +6,7 @@
  * integration tests run the same use cases against DynamoDB Local. The licensing one is
  * the store a site mirror runs on.
  */
-import type { RelayedAgent, RelayedRecord, VersionCounters } from '#lib/delivery/fleet.ts';
+import type { RelayedAgent, RelayedOutcome, RelayedRecord, VersionCounters } from '#lib/delivery/fleet.ts';
 import { MemoryLicensingStore } from '#lib/licensing/memory-store.ts';
 import type { Channel, Release, ReleaseStore } from '#lib/releases/store.ts';
 import { channelKey, releaseKey } from '#lib/releases/store.ts';
@@ -64,13 +64,20 @@ export class FakeFleet {
 
   /** Relayed agents' last reports, by `mirrorId/product/agentId`. */
   readonly relayed = new Map<string, RelayedAgent>();
+  /** Slots taken, by `mirrorId/product`. */
+  readonly slots = new Map<string, number>();
 
-  /** As FleetStore.recordRelayed: only over the version read, only a newer report, counters moved with it. */
-  async recordRelayed(input: RelayedRecord): Promise<'recorded' | 'stale' | 'lost'> {
+  /** As FleetStore.recordRelayed: only over the version read, only a newer report, a slot taken only below the seats, counters moved with it. */
+  async recordRelayed(input: RelayedRecord): Promise<RelayedOutcome> {
     const key = `${input.mirrorId}/${input.product}/${input.agentId}`;
+    const slotsKey = `${input.mirrorId}/${input.product}`;
     const current = this.relayed.get(key);
     if (current && current.lastReportAt >= input.at) return 'stale';
-    if (current?.installedVersion !== input.previousVersion) return 'lost';
+    if (current?.installedVersion !== input.previousVersion || (current?.holdsSlot ?? false) !== input.holdsSlot) return 'lost';
+    if (!input.holdsSlot) {
+      if ((this.slots.get(slotsKey) ?? 0) >= input.seats) return 'full';
+      this.slots.set(slotsKey, (this.slots.get(slotsKey) ?? 0) + 1);
+    }
     const { previousVersion, version, product, result } = input;
     const counters = this.counters_.get(`${product}/${version}`) ?? { version, agents: 0, ok: 0, failed: 0 };
     this.counters_.set(`${product}/${version}`, { ...counters, [result]: counters[result] + 1, agents: counters.agents + (previousVersion === version ? 0 : 1) });
@@ -88,8 +95,19 @@ export class FakeFleet {
       ...(input.detail !== undefined && { lastDetail: input.detail }),
       lastReportAt: input.at,
       relayedAt: input.now.toISOString(),
+      holdsSlot: true,
     });
     return 'recorded';
+  }
+
+  /** As FleetStore.reclaimRelayedSlot: the least recently relayed holder's slot, if it was relayed before `silentBefore`. */
+  async reclaimRelayedSlot(mirrorId: string, product: string, silentBefore: string): Promise<boolean> {
+    const holders = [...this.relayed.values()].filter((a) => a.mirrorId === mirrorId && a.product === product && a.holdsSlot).sort((a, b) => a.relayedAt.localeCompare(b.relayedAt));
+    const oldest = holders[0];
+    if (!oldest || !(oldest.relayedAt < silentBefore)) return false;
+    this.relayed.set(`${mirrorId}/${product}/${oldest.agentId}`, { ...oldest, holdsSlot: false });
+    this.slots.set(`${mirrorId}/${product}`, (this.slots.get(`${mirrorId}/${product}`) ?? 1) - 1);
+    return true;
   }
 
   async relayedAgent(mirrorId: string, product: string, agentId: string) {

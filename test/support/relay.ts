@@ -4,7 +4,7 @@ import type { Channel, Release } from '#lib/releases/store.ts';
 import { FakeChannels, FakeFleet } from './fakes.ts';
 
 export const now = new Date('2026-12-01T12:00:00Z');
-export const MIRROR = { mirrorId: 'c'.repeat(32), licenseId: 'd'.repeat(32) };
+export const MIRROR = { mirrorId: 'c'.repeat(32), licenseId: 'd'.repeat(32), seats: 50 };
 export const agent = (i: number) => i.toString(16).padStart(32, '0');
 export const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000).toISOString();
 

@@ -35,12 +35,12 @@ describe('the mirrors handler', () => {
       { awsRequestId: 'r1' } as Context,
     );
 
-  it('answers 202 { accepted, skipped } and logs the message the auto-halt metric filter counts when relayed reports halt a rollout', async () => {
+  it('answers 202 { accepted, skipped, reasons } and logs the message the auto-halt metric filter counts when relayed reports halt a rollout', async () => {
     const { handler, key, logger } = handlerWith();
     const warned = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
     const result = await call(handler, 'POST /v1/mirrors/reports', { licenseKey: key, mirrorId: MIRROR.mirrorId, reports: [report({ installedVersion: '1.1.0', result: 'failed' }), report({ product: 'x-av' })] });
     expect(result).toMatchObject({ statusCode: 202 });
-    expect(JSON.parse(String((result as { body: string }).body))).toEqual({ accepted: 1, skipped: 1 });
+    expect(JSON.parse(String((result as { body: string }).body))).toEqual({ accepted: 1, skipped: 1, reasons: { 'product not entitled': 1 } });
     expect(warned).toHaveBeenCalledWith(logMessages.autoHalt, expect.objectContaining({ product: 'demo-av', version: '1.1.0', failed: 1, mirrorId: MIRROR.mirrorId }));
   });
 
