@@ -41,12 +41,13 @@ import { MirrorError } from './errors.ts';
 import type { MirrorConfig, Served } from './state.ts';
 import { heldLease, paths, readServed } from './state.ts';
 import { crashPoint } from './crash.ts';
+import { keepRelayKey, relayKeyFor } from './reports.ts';
 import { recoverView, switchView, writeVersionedMetadata } from './view.ts';
 
 export const BUNDLE_KIND = 'signet-bundle/1';
 
 export interface BundleEntry {
-  /** `metadata/<name>`, `store/<sha256>` or `lease.json`. */
+  /** `metadata/<name>`, `store/<sha256>`, `lease.json` or `relay.key`. */
   readonly name: string;
   readonly sha256: string;
   readonly length: number;
@@ -76,6 +77,9 @@ async function sha256OfFile(file: string): Promise<{ sha256: string; length: num
   }
   return { sha256: hash.digest('hex'), length };
 }
+
+/** The bundle entry that carries the receiving mirror's relay key. */
+const RELAY_KEY_ENTRY = 'relay.key';
 
 export interface ExportOptions {
   readonly dir: string;
@@ -144,6 +148,8 @@ export async function exportBundle(options: ExportOptions): Promise<BundleManife
 
   const files: Array<{ name: string; source: string | Buffer }> = [
     { name: 'lease.json', source: Buffer.from(JSON.stringify(lease)) },
+    // The key the receiving mirror signs its reports files with (see mirror/reports.ts).
+    { name: RELAY_KEY_ENTRY, source: await relayKeyFor(dir, options.forMirror) },
     { name: 'metadata/timestamp.json', source: Buffer.from(JSON.stringify(timestamp.timestamp)) },
     ...metadataNames.map((n) => ({ name: `metadata/${n}`, source: join(metadataDir, n) })),
     ...[...lacking].sort().map((sha) => ({ name: `store/${sha}`, source: storePath(dir, sha) })),
@@ -211,7 +217,7 @@ function parseBundleManifest(bytes: Buffer): BundleManifest {
   }
   if (manifest?.kind !== BUNDLE_KIND || !Array.isArray(manifest.entries) || typeof manifest.versions !== 'object' || manifest.versions === null) throw new MirrorError('not a Signet bundle');
   for (const entry of manifest.entries) {
-    if (typeof entry?.name !== 'string' || !/^(lease\.json|metadata\/[A-Za-z0-9._-]+|store\/[0-9a-f]{64})$/.test(entry.name)) throw new MirrorError(`bundle.json lists an entry it may not: ${String(entry?.name)}`);
+    if (typeof entry?.name !== 'string' || !/^(lease\.json|relay\.key|metadata\/[A-Za-z0-9._-]+|store\/[0-9a-f]{64})$/.test(entry.name)) throw new MirrorError(`bundle.json lists an entry it may not: ${String(entry?.name)}`);
     if (typeof entry.sha256 !== 'string' || !Number.isSafeInteger(entry.length) || entry.length < 0) throw new MirrorError(`bundle.json lists ${entry.name} without its hash and length`);
     // The store is content-addressed: a file is found by the name, so the name must be its hash.
     if (entry.name.startsWith('store/') && entry.name !== `store/${entry.sha256}`) throw new MirrorError(`bundle.json lists ${entry.name} with another hash`);
@@ -366,6 +372,8 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
     const timestamp = parseTimestamp(timestampBytes);
     const lease = await bundleLease(dir, config, staging, root, timestamp.signed.version);
     const served = await servedOf(dir, staging, manifest, targets);
+    // Kept even when nothing else changes: importing a bundle again hands its key over again.
+    await keepBundleRelayKey(dir, staging, manifest);
     const result: ImportResult = {
       kind: 'bundle',
       licenseId: manifest.licenseId,
@@ -389,6 +397,12 @@ export async function importBundle(dir: string, config: MirrorConfig, file: stri
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** The relay key a bundle carries, kept; a bundle of an older mirror carries none, and the one held stays. */
+async function keepBundleRelayKey(dir: string, staging: string, manifest: BundleManifest): Promise<void> {
+  if (!manifest.entries.some((entry) => entry.name === RELAY_KEY_ENTRY)) return;
+  await keepRelayKey(dir, await readFile(join(staging, RELAY_KEY_ENTRY)));
 }
 
 /** TUF, from this mirror's trusted metadata (a copy: a refusal must leave it as it was); returns the copy, refreshed. */

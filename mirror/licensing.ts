@@ -9,7 +9,9 @@ import { appendFile, readFile, rm } from 'node:fs/promises';
 import type { Item } from '#lib/aws/table.ts';
 import { itemId } from '#lib/aws/table.ts';
 import { LeaseExpired, Unavailable } from '#lib/errors.ts';
+import { relayedReport } from '#lib/delivery/requests.ts';
 import { writeFileAtomic } from '#lib/files.ts';
+import { parseWith } from '#lib/http/body.ts';
 import { MemoryLicensingStore } from '#lib/licensing/memory-store.ts';
 import type { Agent, License } from '#lib/licensing/model.ts';
 import type { LeasePayload } from '#lib/mirror/lease.ts';
@@ -161,13 +163,22 @@ export class MirrorLicensing {
     return this.writes;
   }
 
-  /** The fleet a report is recorded in here: the queue to the upstream. The mirror never halts a rollout itself: the service does, from the reports. */
+  /**
+   * The fleet a report is recorded in here: the queue to the upstream, each report checked
+   * with the schema the upstream checks a relay with (it has passed the agents' one, the
+   * same fields), so nothing queued is refused there. A full disk answers 503 (retry later),
+   * which the agent honours. The mirror never halts a rollout itself: the service does,
+   * from the reports.
+   */
   fleet() {
     const file = paths(this.dir).reports;
     return {
       async record(input: { agentId: string; product: string; version: string; result: 'ok' | 'failed'; detail?: string; now: Date }): Promise<boolean> {
-        const report: RelayedReport = { agentId: input.agentId, product: input.product, installedVersion: input.version, result: input.result, ...(input.detail && { detail: input.detail }), at: input.now.toISOString() };
-        await appendFile(file, `${JSON.stringify(report)}\n`, { mode: 0o600 });
+        const report: RelayedReport = parseWith(relayedReport, { agentId: input.agentId, product: input.product, installedVersion: input.version, result: input.result, ...(input.detail && { detail: input.detail }), at: input.now.toISOString() });
+        await appendFile(file, `${JSON.stringify(report)}\n`, { mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOSPC' || error.code === 'EDQUOT') throw new Unavailable('the mirror cannot queue reports: its disk is full', 300);
+          throw error;
+        });
         return true;
       },
       async counters() {

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { register, update } from '../../agent/index.ts';
 import { exportFromMirror, exportMirrorReports, importIntoMirror, startMirror } from '../../mirror/index.ts';
 import type { MirrorOptions, RunningMirror } from '../../mirror/index.ts';
+import { readRelayKey, relayKeyFor } from '../../mirror/reports.ts';
 import { paths, readServed, writeJson } from '../../mirror/state.ts';
 import { mirrorStatus } from '../../mirror/status.ts';
 import { signLease } from '#lib/mirror/lease.ts';
@@ -322,7 +323,9 @@ describe('an isolated segment', () => {
     const agent = await agentThrough(isolated.url, licenseKey);
     expect(await agent.update()).toMatchObject({ result: 'installed', version: '1.1.0' });
     expect(await installed(agent.dir, 'daily.sig')).toBe('daily 2\n');
-    // Its report goes out in a reports file, and in through the connected mirror.
+    // Its report goes out in a reports file, and in through the connected mirror. The file is
+    // signed with the relay key the bundle carried: the one the connected mirror derives.
+    expect(await readRelayKey(isolated.dir)).toEqual(await relayKeyFor(connected.dir, isolated.config.mirrorId));
     const reports = join(await tempDir(), 'reports.json');
     expect(await exportMirrorReports(isolated.dir, reports)).toBeGreaterThan(0);
     expect(await importIntoMirror(connected.dir, reports)).toMatchObject({ kind: 'reports' });
