@@ -72,14 +72,9 @@ function hostOf(event: APIGatewayProxyEventV2): string | undefined {
   }
 }
 
-/**
- * The origin a grant for `host` names. The origin's check (lib/edge/origin.ts) rebuilds
- * the viewer's URL as `http://<Host>/<path>?<query>` whatever the transport, so this is
- * `http` on a TLS mirror too: the resource must name what the verifier compares. The
- * host and path are what anchor it (one mirror listens on one scheme).
- */
-function grantOrigin(host: string): string {
-  return `http://${host}`;
+/** The origin a grant for `host` names: the scheme this mirror listens on and the host, as the origin's check (lib/edge/origin.ts) rebuilds the viewer's URL. */
+function grantOrigin(https: boolean, host: string): string {
+  return `${https ? 'https' : 'http'}://${host}`;
 }
 
 /** Bounded per-host caches: a few names at most; a client choosing Host headers only empties them. */
@@ -104,7 +99,7 @@ function boundedPerHost<T>(make: (host: string) => T): (host: string) => T {
  * issued for host A is refused on host B.
  */
 function perHost(make: (baseUrl: string, grants: GrantIssuer) => LambdaHandler, https: boolean, grantsFor: (host: string) => GrantIssuer): LambdaHandler {
-  const handlerFor = boundedPerHost((host) => make(`${https ? 'https' : 'http'}://${host}`, grantsFor(host)));
+  const handlerFor = boundedPerHost((host) => make(grantOrigin(https, host), grantsFor(host)));
   return async (event, context) => {
     const host = hostOf(event as APIGatewayProxyEventV2);
     if (host === undefined) return json(400, { error: { code: 'INVALID_REQUEST', message: 'the Host header is not a host name' } });
@@ -120,7 +115,7 @@ export async function createMirrorHandler(options: MirrorServerOptions): Promise
   const grantsFor = boundedPerHost(
     (host) =>
       new GrantIssuer(signer, {
-        baseUrl: grantOrigin(host),
+        baseUrl: grantOrigin(options.https, host),
         lifetimeSeconds: options.grantLifetimeSeconds,
         renewBeforeSeconds: Math.floor(options.grantLifetimeSeconds / 4),
       }),

@@ -9,6 +9,7 @@
  * lib/definitions/routes.ts: the same definitions the CDK stacks deploy.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { apiPathPattern, pathSpaces } from '#lib/definitions/bucket.ts';
@@ -27,6 +28,16 @@ import { createRouter } from './router.ts';
 
 /** API Gateway HTTP API's request payload limit. */
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/**
+ * The viewer's origin as a signed URL names it: the scheme the request came in on (a
+ * mirror may serve HTTPS) and its Host, as CloudFront compares a grant with the URL the
+ * viewer asked for.
+ */
+function viewerOrigin(req: IncomingMessage): string {
+  const scheme = (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http';
+  return `${scheme}://${req.headers.host ?? 'localhost'}`;
+}
 
 export interface OriginOptions {
   readonly routes: readonly RouteDefinition[];
@@ -194,7 +205,7 @@ export function createOrigin(options: OriginOptions) {
       const verdict = await verifySignedRequest(
         {
           method: req.method ?? 'GET',
-          url: new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`),
+          url: new URL(req.url ?? '/', viewerOrigin(req)),
           headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')])),
           body: body.toString('utf8'),
         },
@@ -257,7 +268,7 @@ export function createOrigin(options: OriginOptions) {
     const space = pathSpaces.find((s) => path.startsWith(`/${s.prefix}`));
     if (!space) return sendError(res, 'NOT_FOUND', `nothing is served at ${path}`);
     if (space.signedUrlRequired) {
-      const url = new URL(`${path}${query}`, `http://${req.headers.host ?? 'localhost'}`);
+      const url = new URL(`${path}${query}`, viewerOrigin(req));
       const signature = verifySignedUrl({ url, now: new Date(), sourceIp: clientIp(req), keyGroup: await options.keyGroup() });
       if (!signature.ok) {
         log(`403 ${path}: ${signature.reason}`);

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startMirror } from '../../mirror/index.ts';
 import type { MirrorOptions, RunningMirror } from '../../mirror/index.ts';
 import { readServed } from '../../mirror/state.ts';
+import { decodeCloudFrontBase64 } from '#lib/cdn/cloudfront-base64.ts';
 import { publishVersion } from '#test/support/delivery.ts';
 import { createTestLicense, registrationFor } from '#test/support/licensing.ts';
 import { rawRequest } from '#test/support/raw-http.ts';
@@ -176,6 +177,9 @@ describe.skipIf(!openssl)('a mirror serving HTTPS', () => {
     expect(site.url).toMatch(/^https:/);
     const { query, targetsUrl } = await grantFor(site.url, productA);
     expect(targetsUrl).toBe(`${site.url}/targets/`);
+    // The grant names the scheme the mirror listens on, as the origin checks it.
+    const policy = JSON.parse(decodeCloudFrontBase64(new URLSearchParams(query).get('Policy') ?? '')?.toString('utf8') ?? '') as { Statement: Array<{ Resource: string }> };
+    expect(policy.Statement[0]?.Resource).toBe(`${site.url}/targets/${productA}/*`);
     const targetA = await targetOf(site.dir, productA);
     const targetB = await targetOf(site.dir, productB);
     expect((await call(site.url, `${targetA}?${query}`)).status).toBe(200);
