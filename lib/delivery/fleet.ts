@@ -11,18 +11,30 @@ import { transactOrLose, withoutKeys } from '#lib/aws/table.ts';
 import { agentKey, relayedAgentKey, relayedSlotIndexKeys, relayedSlotIndexPartition, relayedSlotsKey } from '#lib/licensing/keys.ts';
 import { versionSortKey } from '#lib/releases/versions.ts';
 
+/**
+ * A version's counters count agents, not report events: an agent counts once, by its last
+ * report. So a report sent again (a retry after an answer was lost) changes nothing, and
+ * the failure rate a rollout halts on is the share of its agents that failed.
+ */
 export interface VersionCounters {
   readonly version: string;
   /** Agents whose last report says they run this version. */
   readonly agents: number;
+  /** Of those, agents whose last report was `ok`. */
   readonly ok: number;
+  /** Of those, agents whose last report was `failed`. */
   readonly failed: number;
   /**
-   * When the service last recorded a report naming this version (ISO 8601): how recently
-   * agents on it were heard from, without listing them (absent on counters written
-   * before it was kept).
+   * When the counters last changed: an agent's report moved it to this version or changed
+   * its result (ISO 8601). A report that changes nothing leaves the counters unwritten.
    */
   readonly lastReportAt?: string;
+}
+
+/** An agent's last report as its item holds it: the version it runs and how installing it went. */
+export interface LastReport {
+  readonly version: string;
+  readonly result: 'ok' | 'failed';
 }
 
 function countersOf(item: Record<string, unknown>): VersionCounters {
@@ -70,8 +82,8 @@ export interface RelayedRecord {
   readonly licenseId: string;
   readonly agentId: string;
   readonly product: string;
-  /** The version the caller read in the agent's item (undefined: no item yet). */
-  readonly previousVersion: string | undefined;
+  /** The last report the caller read in the agent's item (undefined: no item yet). */
+  readonly previous: LastReport | undefined;
   /** Whether the agent held a slot when the caller read its item: if not, the report takes one, or is refused as `full`. */
   readonly holdsSlot: boolean;
   /** The mirror's seats: at most this many of its agents hold a slot per product. */
@@ -92,6 +104,23 @@ function relayedAgentOf(item: Item | undefined): RelayedAgent | undefined {
   return rest && { ...rest, holdsSlot: typeof item?.gsi1pk === 'string' };
 }
 
+/** What one agent's move from its last report to a new one adds to each version's counters. */
+export interface CounterDelta {
+  readonly version: string;
+  readonly add: Partial<Record<'agents' | 'ok' | 'failed', number>>;
+}
+
+/** The counter changes of an agent's report over its last one: exact whatever repeats (the same report twice adds nothing). */
+export function counterDeltas(previous: LastReport | undefined, next: LastReport): CounterDelta[] {
+  if (previous?.version === next.version) {
+    return previous.result === next.result ? [] : [{ version: next.version, add: { [next.result]: 1, [previous.result]: -1 } }];
+  }
+  return [
+    { version: next.version, add: { agents: 1, [next.result]: 1 } },
+    ...(previous ? [{ version: previous.version, add: { agents: -1, [previous.result]: -1 } }] : []),
+  ];
+}
+
 export class FleetStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -99,23 +128,31 @@ export class FleetStore {
   ) {}
 
   /**
-   * Records a report: the agent's last report, and the counters, in one transaction.
-   * The agent's version moves only from the one the caller read, so a count never
-   * drifts when two reports of one agent race. False if it lost such a race.
+   * Records a report: the agent's last report, and the counters it changes, in one
+   * transaction (one plain update when it changes none: the same report again). The
+   * agent's last report moves only from the one the caller read, so a count never drifts
+   * when two reports of one agent race. False if it lost such a race, or the transaction
+   * met another on a counter.
    */
-  async record(input: { agentId: string; product: string; previousVersion: string | undefined; version: string; result: 'ok' | 'failed'; detail?: string; now: Date }): Promise<boolean> {
-    const { agentId, product, previousVersion, version, result, detail, now } = input;
+  async record(input: { agentId: string; product: string; previous: LastReport | undefined; version: string; result: 'ok' | 'failed'; detail?: string; now: Date }): Promise<boolean> {
+    const { agentId, product, previous, version, result, detail, now } = input;
     return transactOrLose(this.db, [
       {
         Update: {
           TableName: this.table,
           Key: agentKey(agentId),
           UpdateExpression: `SET installedVersion = :version, lastResult = :result, lastReportAt = :now${detail ? ', lastDetail = :detail' : ' REMOVE lastDetail'}`,
-          ConditionExpression: previousVersion === undefined ? 'attribute_exists(pk) AND attribute_not_exists(installedVersion)' : 'installedVersion = :previous',
-          ExpressionAttributeValues: { ':version': version, ':result': result, ':now': now.toISOString(), ...(detail && { ':detail': detail }), ...(previousVersion !== undefined && { ':previous': previousVersion }) },
+          ConditionExpression: previous === undefined ? 'attribute_exists(pk) AND attribute_not_exists(lastResult)' : 'installedVersion = :previous AND lastResult = :previousResult',
+          ExpressionAttributeValues: {
+            ':version': version,
+            ':result': result,
+            ':now': now.toISOString(),
+            ...(detail && { ':detail': detail }),
+            ...(previous && { ':previous': previous.version, ':previousResult': previous.result }),
+          },
         },
       },
-      ...this.counterUpdates(product, previousVersion, version, result, now),
+      ...this.counterUpdates(product, previous, { version, result }, now),
     ]);
   }
 
@@ -133,13 +170,13 @@ export class FleetStore {
    * file carried out of an isolated segment, weighs as the agents its seats allow, and no more.
    */
   async recordRelayed(input: RelayedRecord): Promise<RelayedOutcome> {
-    const { mirrorId, licenseId, agentId, product, previousVersion, holdsSlot, seats, version, result, detail, at, now } = input;
+    const { mirrorId, licenseId, agentId, product, previous, holdsSlot, seats, version, result, detail, at, now } = input;
     const key = relayedAgentKey(mirrorId, product, agentId);
     const index = relayedSlotIndexKeys(mirrorId, product, now.toISOString(), agentId);
     const condition =
-      previousVersion === undefined
+      previous === undefined
         ? 'attribute_not_exists(pk)'
-        : `installedVersion = :previous AND lastReportAt < :at AND ${holdsSlot ? 'gsi1pk = :gsi1pk' : 'attribute_not_exists(gsi1pk)'}`;
+        : `installedVersion = :previous AND lastResult = :previousResult AND lastReportAt < :at AND ${holdsSlot ? 'gsi1pk = :gsi1pk' : 'attribute_not_exists(gsi1pk)'}`;
     const recorded = await transactOrLose(this.db, [
       {
         Update: {
@@ -161,7 +198,7 @@ export class FleetStore {
             ':gsi1pk': index.gsi1pk,
             ':gsi1sk': index.gsi1sk,
             ...(detail && { ':detail': detail }),
-            ...(previousVersion !== undefined && { ':previous': previousVersion }),
+            ...(previous && { ':previous': previous.version, ':previousResult': previous.result }),
           },
         },
       },
@@ -178,7 +215,7 @@ export class FleetStore {
               },
             },
           ]),
-      ...this.counterUpdates(product, previousVersion, version, result, now),
+      ...this.counterUpdates(product, previous, { version, result }, now),
     ]);
     if (recorded) return 'recorded';
     const current = await this.relayedAgent(mirrorId, product, agentId);
@@ -244,22 +281,22 @@ export class FleetStore {
     return false;
   }
 
-  /** A report's counter updates: one more ok or failed on `version`; the agent moves there from `previousVersion`. */
-  private counterUpdates(product: string, previousVersion: string | undefined, version: string, result: 'ok' | 'failed', now: Date): TransactItem[] {
-    const moved = previousVersion !== version;
-    return [
-      {
-        Update: {
-          TableName: this.table,
-          Key: fleetKey(product, version),
-          UpdateExpression: `SET version = :version, lastReportAt = :now ADD ${result === 'ok' ? 'ok' : 'failed'} :one${moved ? ', agents :one' : ''}`,
-          ExpressionAttributeValues: { ':version': version, ':one': 1, ':now': now.toISOString() },
-        },
+  /**
+   * A report's counter updates, from the agent's last report to this one: none when both
+   * say the same (a report sent again); else the agent leaves its old version and result
+   * and joins the new ones.
+   */
+  private counterUpdates(product: string, previous: LastReport | undefined, next: LastReport, now: Date): TransactItem[] {
+    return counterDeltas(previous, next).map((delta) => ({
+      Update: {
+        TableName: this.table,
+        Key: fleetKey(product, delta.version),
+        UpdateExpression: `SET version = :version, lastReportAt = :now ADD ${Object.keys(delta.add)
+          .map((name) => `${name} :${name}`)
+          .join(', ')}`,
+        ExpressionAttributeValues: { ':version': delta.version, ':now': now.toISOString(), ...Object.fromEntries(Object.entries(delta.add).map(([name, by]) => [`:${name}`, by])) },
       },
-      ...(moved && previousVersion !== undefined
-        ? [{ Update: { TableName: this.table, Key: fleetKey(product, previousVersion), UpdateExpression: 'ADD agents :minus', ExpressionAttributeValues: { ':minus': -1 } } }]
-        : []),
-    ];
+    }));
   }
 
   async counters(product: string, version: string): Promise<VersionCounters | undefined> {

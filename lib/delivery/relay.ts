@@ -130,7 +130,7 @@ export async function relayReports(
     const first = agentReports[0];
     if (!first) return;
     // What the service holds of the agent: its version (the counters move from it), its last report's time and whether it holds a slot.
-    let agent: Pick<RelayedAgent, 'installedVersion' | 'lastReportAt' | 'holdsSlot'> | undefined = await deps.fleet.relayedAgent(origin.mirrorId, first.product, first.agentId);
+    let agent: Pick<RelayedAgent, 'installedVersion' | 'lastResult' | 'lastReportAt' | 'holdsSlot'> | undefined = await deps.fleet.relayedAgent(origin.mirrorId, first.product, first.agentId);
     for (const [position, report] of agentReports.entries()) {
       for (let attempt = 0; ; attempt++) {
         // What the agent's item already says settles it without a write.
@@ -148,7 +148,7 @@ export async function relayReports(
           licenseId: origin.licenseId,
           agentId: report.agentId,
           product: report.product,
-          previousVersion: agent?.installedVersion,
+          previous: agent && { version: agent.installedVersion, result: agent.lastResult },
           holdsSlot: agent?.holdsSlot ?? false,
           seats: origin.seats,
           version: report.installedVersion,
@@ -159,7 +159,7 @@ export async function relayReports(
         });
         if (outcome === 'recorded') {
           accepted++;
-          agent = { installedVersion: report.installedVersion, lastReportAt: report.at, holdsSlot: true };
+          agent = { installedVersion: report.installedVersion, lastResult: report.result, lastReportAt: report.at, holdsSlot: true };
           touched.add(`${report.product}\n${report.installedVersion}`);
           break;
         }

@@ -8,10 +8,12 @@ import type { AccessStore } from '#lib/licensing/authenticate.ts';
 import { authenticateAgent } from '#lib/licensing/authenticate.ts';
 import type { LicensingStore } from '#lib/licensing/store.ts';
 import type { ChannelStore } from '#lib/releases/channels.ts';
-import { halt } from '#lib/releases/channels.ts';
+import { haltRollout } from '#lib/releases/channels.ts';
 import type { Channel } from '#lib/releases/store.ts';
 import { channelRecord, releaseRecord } from '#lib/releases/store.ts';
-import type { FleetStore, HaltPolicy } from './fleet.ts';
+import type { Agent } from '#lib/licensing/model.ts';
+import { backoffPause } from '#lib/concurrency.ts';
+import type { FleetStore, HaltPolicy, LastReport } from './fleet.ts';
 import { shouldHalt } from './fleet.ts';
 import { DEFAULT_CHANNEL } from './manifest.ts';
 
@@ -50,13 +52,15 @@ export async function recordReport(deps: ReportDeps, token: string, report: Repo
   if (report.product !== agent.product) throw new ProductNotEntitled(`this agent is registered for ${agent.product}, not ${report.product}`);
   if (!release) throw new InvalidRequest('installedVersion', `is not a released version of ${report.product}`);
 
-  let previous = agent.installedVersion;
+  let previous = lastReportOf(agent);
   for (let attempt = 0; ; attempt++) {
-    const recorded = await deps.fleet.record({ agentId: agent.agentId, product: report.product, previousVersion: previous, version: report.installedVersion, result: report.result, ...(report.detail && { detail: report.detail }), now });
+    const recorded = await deps.fleet.record({ agentId: agent.agentId, product: report.product, previous, version: report.installedVersion, result: report.result, ...(report.detail && { detail: report.detail }), now });
     if (recorded) break;
-    // Another report of this agent landed first: record over what it wrote.
-    if (attempt >= 3) throw new Unavailable('reports of this agent are racing, retry later', 2);
-    previous = (await deps.access.getAgent(agent.agentId))?.installedVersion;
+    // Another report of this agent landed first, or the transaction met another on the
+    // version's counters: wait a moment, read the agent again, record over what it holds.
+    if (attempt >= MAX_ATTEMPTS) throw new Unavailable('the fleet counters are busy, retry later', 2);
+    await backoffPause(attempt + 1);
+    previous = lastReportOf(await deps.access.getAgent(agent.agentId));
   }
 
   // A report on the version a channel is rolling out may halt it.
@@ -64,6 +68,14 @@ export async function recordReport(deps: ReportDeps, token: string, report: Repo
   if (!halted) return {};
   await deps.rolloutChanged();
   return { halted };
+}
+
+/** Tries at recording one report before the agent is asked to retry later. */
+const MAX_ATTEMPTS = 5;
+
+/** The agent's last report, as its item holds it (none before its first). */
+function lastReportOf(agent: Agent | undefined): LastReport | undefined {
+  return agent?.installedVersion !== undefined && agent.lastResult !== undefined ? { version: agent.installedVersion, result: agent.lastResult } : undefined;
 }
 
 /** A rollout the service halted because its version failed too often. */
@@ -87,12 +99,14 @@ export interface HaltDeps {
  * `channel` is rolling that version out and the version's counters, this report
  * included, reach the policy's failure rate, halts the channel as `signet:auto-halt`.
  * The counters are read strongly consistent after the write, since reports arrive
- * concurrently. The caller makes the halt visible to agents (moves the snapshot).
+ * concurrently. Returns the halt only to the one caller that made it, which makes it
+ * visible to agents (moves the snapshot); the others, racing, get undefined.
  */
 export async function haltIfFailing(deps: HaltDeps, channel: Channel | undefined, version: string, now: Date): Promise<HaltedRollout | undefined> {
   if (!channel || channel.status !== 'active' || channel.version !== version) return undefined;
   const counters = await deps.fleet.counters(channel.product, version);
   if (!counters || !shouldHalt(counters, deps.policy)) return undefined;
-  await halt(deps.channels, { product: channel.product, channel: channel.channel }, AUTO_HALT_ACTOR, now);
+  // Halted here only if this call halted it: a rollout halts, and moves the snapshot, once.
+  if (!(await haltRollout(deps.channels, { product: channel.product, channel: channel.channel, version }, AUTO_HALT_ACTOR, now))) return undefined;
   return { product: channel.product, channel: channel.channel, version, ok: counters.ok, failed: counters.failed };
 }

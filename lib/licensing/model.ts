@@ -48,6 +48,8 @@ export interface Agent {
   readonly registeredAt: string;
   readonly lastSeenAt: string;
   readonly installedVersion?: string;
+  /** How installing `installedVersion` went, by the agent's last report (set with it). */
+  readonly lastResult?: 'ok' | 'failed';
 }
 
 export interface BlacklistEntry {

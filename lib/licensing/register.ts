@@ -69,7 +69,9 @@ export async function registerAgent(store: RegistrationStore, request: Registrat
       arch: request.arch,
       ...(request.hostname !== undefined && { hostname: request.hostname }),
       ...(request.agentVersion !== undefined && { agentVersion: request.agentVersion }),
+      // Its last report stays with it: the fleet counters count it by that report.
       ...(agent?.installedVersion !== undefined && { installedVersion: agent.installedVersion }),
+      ...(agent?.lastResult !== undefined && { lastResult: agent.lastResult }),
       tokenHash: secretHash,
       status: 'active',
       registeredAt: agent?.status === 'active' ? agent.registeredAt : at.toISOString(),

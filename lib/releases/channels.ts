@@ -73,6 +73,24 @@ export async function promote(
   throw new Conflict('the channel kept changing; try again');
 }
 
+/**
+ * Halts the rollout of `version` on a channel, if the channel is still rolling it out:
+ * the halted channel when this call halted it; undefined when it was halted already or
+ * has moved on to another version (a promotion since wins). So of many callers that saw
+ * one rollout fail at once (reports arrive concurrently), exactly one halts it and makes
+ * the halt visible.
+ */
+export async function haltRollout(store: ChannelStore, input: { product: string; channel: string; version: string }, actor: string, now: Date): Promise<Channel | undefined> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await store.channel(input.product, input.channel);
+    if (!current || current.status !== 'active' || current.version !== input.version) return undefined;
+    const next: Channel = { ...current, status: 'halted', revision: current.revision + 1, updatedAt: now.toISOString(), updatedBy: actor };
+    const audit = { actor, action: 'channel.halt', subject: `${input.product}/${input.channel}`, detail: { version: current.version, percent: current.percent } };
+    if (await store.putChannel(next, current.revision, audit, now)) return next;
+  }
+  throw new Conflict('the channel kept changing; try again');
+}
+
 export async function halt(store: ChannelStore, input: { product: string; channel: string }, actor: string, now: Date): Promise<Channel> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = await store.channel(input.product, input.channel);

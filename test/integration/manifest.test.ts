@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTestLicense, stackInfo } from '#test/support/licensing.ts';
 import { runSignet } from '#test/support/cli.ts';
 import { inWave } from '#lib/releases/channels.ts';
-import { agentFor, haltChannel, licensedAgent, manifest, pool, promoteTo, publishVersion, report } from '#test/support/delivery.ts';
+import { agentFor, haltChannel, licensedAgent, manifest, pool, promoteTo, publishVersion, report, reportAsAgent } from '#test/support/delivery.ts';
 
 const PRODUCT = 'manifest-av';
 const files = (tag: string) => ({ 'main.sig': `main ${tag}`, 'daily.sig': `daily ${tag}`, 'engine.cfg': 'engine' });
@@ -188,11 +188,25 @@ describe('POST /v1/reports and the fleet', () => {
     expect(await report(a.token, { product, installedVersion: '1.1.0', result: 'failed', detail: 'disk full' })).toBe(202);
 
     const fleet = await (await admin()).call<{ versions: Array<{ version: string; agents: number; ok: number; failed: number }> }>('GET', `/v1/admin/fleet/${product}`);
+    // Agents are counted by their last report: a left 1.0.0, so only b counts there.
     expect(fleet.versions).toEqual([
       { version: '1.1.0', agents: 1, ok: 0, failed: 1, lastReportAt: expect.any(String) },
-      { version: '1.0.0', agents: 1, ok: 2, failed: 0, lastReportAt: expect.any(String) },
+      { version: '1.0.0', agents: 1, ok: 1, failed: 0, lastReportAt: expect.any(String) },
     ]);
   });
+
+  it('counts each agent once when 300 report at once, every report sent twice (a retry after a lost answer)', async () => {
+    const product = 'storm-av';
+    await publishVersion(product, '1.0.0', files('s1'));
+    await promoteTo(product, 'stable', '1.0.0', 100);
+    const { licenseKey } = await createTestLicense({ products: [product], seats: 300 });
+    const agents = await pool(Array.from({ length: 300 }, (_, i) => i), 16, (i) => agentFor(licenseKey, product, `storm-${i}`));
+    const sent = agents.flatMap((a, i) => [a, a].map((agent) => ({ agent, result: i % 10 === 0 ? 'failed' : 'ok' })));
+    const statuses = await pool(sent, sent.length, ({ agent, result }) => reportAsAgent(agent.token, { product, installedVersion: '1.0.0', result }));
+    expect(new Set(statuses)).toEqual(new Set([202]));
+    const fleet = await (await admin()).call<{ versions: Array<{ version: string; agents: number; ok: number; failed: number }> }>('GET', `/v1/admin/fleet/${product}`);
+    expect(fleet.versions).toEqual([{ version: '1.0.0', agents: 300, ok: 270, failed: 30, lastReportAt: expect.any(String) }]);
+  }, 180_000);
 
   it.each(['\u0000', '\r\nforged line', '\u001b[2J', '\u007f', '\u009b31m'])('refuses a report whose detail holds the control character in %j with 400 naming detail', async (control) => {
     const { token } = await licensedAgent(PRODUCT);
@@ -246,4 +260,26 @@ describe('POST /v1/reports and the fleet', () => {
     expect(fleet.channels.find((c) => c.channel === 'stable')).toMatchObject({ status: 'halted', updatedBy: 'signet:auto-halt' });
     expect(await snapshotVersion()).toBeGreaterThan(before);
   });
+
+  it('halts a rollout once, moving the snapshot once, when 100 failing reports arrive at once', async () => {
+    const product = 'haltrush-av';
+    await publishVersion(product, '1.0.0', files('r1'));
+    await publishVersion(product, '2.0.0', files('r2'));
+    await promoteTo(product, 'stable', '1.0.0', 100);
+    await promoteTo(product, 'stable', '2.0.0', 50);
+    const { licenseKey } = await createTestLicense({ products: [product], seats: 100 });
+    const agents = await pool(Array.from({ length: 100 }, (_, i) => i), 16, (i) => agentFor(licenseKey, product, `rush-${i}`));
+    const before = await snapshotVersionNow();
+    const statuses = await pool(agents, agents.length, (a) => reportAsAgent(a.token, { product, installedVersion: '2.0.0', result: 'failed' }));
+    expect(new Set(statuses)).toEqual(new Set([202]));
+    const audit = await (await admin()).call<{ entries: Array<{ action: string; subject: string }> }>('GET', `/v1/admin/audit?limit=200`);
+    expect(audit.entries.filter((e) => e.action === 'channel.halt' && e.subject === `${product}/stable`)).toHaveLength(1);
+    expect(await snapshotVersionNow()).toBe(before + 1);
+  }, 180_000);
 });
+
+/** The snapshot version the service's timestamp names now. */
+async function snapshotVersionNow(): Promise<number> {
+  const timestamp = (await (await fetch(`${stackInfo().baseUrl}/metadata/timestamp.json`)).json()) as { signed: { meta: Record<string, { version: number }> } };
+  return timestamp.signed.meta['snapshot.json']?.version ?? 0;
+}

@@ -230,7 +230,7 @@ describe('relayed-agent slots in DynamoDB', () => {
       const then = new Date(Date.now() - 40 * 86_400_000);
       const now = new Date();
       const record = (agentId: string, at: Date, holdsSlot = false, previousVersion?: string) =>
-        fleet.recordRelayed({ mirrorId, licenseId: 'l'.repeat(32), agentId, product, previousVersion, holdsSlot, seats: 2, version: '1.0.0', result: 'ok', at: at.toISOString(), now: at });
+        fleet.recordRelayed({ mirrorId, licenseId: 'l'.repeat(32), agentId, product, previous: previousVersion === undefined ? undefined : { version: previousVersion, result: 'ok' }, holdsSlot, seats: 2, version: '1.0.0', result: 'ok', at: at.toISOString(), now: at });
       const [a, b, c] = [newAgentId(), newAgentId(), newAgentId()];
       expect(await record(a, then)).toBe('recorded');
       expect(await record(b, now)).toBe('recorded');

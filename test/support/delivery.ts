@@ -60,5 +60,20 @@ export async function report(token: string, body: Record<string, unknown>): Prom
   return response.status;
 }
 
+/** A report sent as an agent sends it: again after a 429 or 503, waiting as Retry-After says (up to 20 tries). */
+export async function reportAsAgent(token: string, body: Record<string, unknown>): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(`${stackInfo().baseUrl}/v1/reports`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    await response.arrayBuffer();
+    if ((response.status !== 429 && response.status !== 503) || attempt >= 19) return response.status;
+    const wait = Number(response.headers.get('retry-after') ?? '1');
+    await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 2) * 1000 * (0.5 + Math.random())));
+  }
+}
+
 /** Runs `work` over `items`, `limit` at a time. */
 export const pool = mapLimit;

@@ -6,7 +6,8 @@
  * integration tests run the same use cases against DynamoDB Local. The licensing one is
  * the store a site mirror runs on.
  */
-import type { RelayedAgent, RelayedOutcome, RelayedRecord, VersionCounters } from '#lib/delivery/fleet.ts';
+import type { LastReport, RelayedAgent, RelayedOutcome, RelayedRecord, VersionCounters } from '#lib/delivery/fleet.ts';
+import { counterDeltas } from '#lib/delivery/fleet.ts';
 import { MemoryLicensingStore } from '#lib/licensing/memory-store.ts';
 import type { Channel, Release, ReleaseStore } from '#lib/releases/store.ts';
 import { channelKey, releaseKey } from '#lib/releases/store.ts';
@@ -54,12 +55,22 @@ export class FakeFleet {
   readonly counters_ = new Map<string, VersionCounters>();
   readonly lastReports = new Map<string, { version: string; result: 'ok' | 'failed' }>();
 
-  async record(input: { agentId: string; product: string; previousVersion: string | undefined; version: string; result: 'ok' | 'failed' }): Promise<boolean> {
-    const key = `${input.product}/${input.version}`;
-    const counters = this.counters_.get(key) ?? { version: input.version, agents: 0, ok: 0, failed: 0 };
-    this.counters_.set(key, { ...counters, [input.result]: counters[input.result] + 1, agents: counters.agents + (input.previousVersion === input.version ? 0 : 1) });
+  /**
+   * As FleetStore.record, the counters moved by the agent's change from the last report
+   * held here (the licensing fake does not keep it in the agent's record, so the caller's
+   * `previous` is not compared).
+   */
+  async record(input: { agentId: string; product: string; previous: LastReport | undefined; version: string; result: 'ok' | 'failed' }): Promise<boolean> {
+    this.count(input.product, this.lastReports.get(input.agentId), { version: input.version, result: input.result });
     this.lastReports.set(input.agentId, { version: input.version, result: input.result });
     return true;
+  }
+
+  private count(product: string, previous: LastReport | undefined, next: LastReport): void {
+    for (const { version, add } of counterDeltas(previous, next)) {
+      const counters = this.counters_.get(`${product}/${version}`) ?? { version, agents: 0, ok: 0, failed: 0 };
+      this.counters_.set(`${product}/${version}`, { ...counters, agents: counters.agents + (add.agents ?? 0), ok: counters.ok + (add.ok ?? 0), failed: counters.failed + (add.failed ?? 0) });
+    }
   }
 
   /** Relayed agents' last reports, by `mirrorId/product/agentId`. */
@@ -73,18 +84,13 @@ export class FakeFleet {
     const slotsKey = `${input.mirrorId}/${input.product}`;
     const current = this.relayed.get(key);
     if (current && current.lastReportAt >= input.at) return 'stale';
-    if (current?.installedVersion !== input.previousVersion || (current?.holdsSlot ?? false) !== input.holdsSlot) return 'lost';
+    if (current?.installedVersion !== input.previous?.version || current?.lastResult !== input.previous?.result || (current?.holdsSlot ?? false) !== input.holdsSlot) return 'lost';
     if (!input.holdsSlot) {
       if ((this.slots.get(slotsKey) ?? 0) >= input.seats) return 'full';
       this.slots.set(slotsKey, (this.slots.get(slotsKey) ?? 0) + 1);
     }
-    const { previousVersion, version, product, result } = input;
-    const counters = this.counters_.get(`${product}/${version}`) ?? { version, agents: 0, ok: 0, failed: 0 };
-    this.counters_.set(`${product}/${version}`, { ...counters, [result]: counters[result] + 1, agents: counters.agents + (previousVersion === version ? 0 : 1) });
-    if (previousVersion !== undefined && previousVersion !== version) {
-      const before = this.counters_.get(`${product}/${previousVersion}`);
-      if (before) this.counters_.set(`${product}/${previousVersion}`, { ...before, agents: before.agents - 1 });
-    }
+    const { version, product, result } = input;
+    this.count(product, input.previous, { version, result });
     this.relayed.set(key, {
       mirrorId: input.mirrorId,
       licenseId: input.licenseId,

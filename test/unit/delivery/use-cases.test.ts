@@ -2,6 +2,9 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import { createReportsHandler } from '#functions/reports/handler.ts';
 import type { Grant } from '#lib/delivery/grant.ts';
+import * as fc from 'fast-check';
+import type { LastReport } from '#lib/delivery/fleet.ts';
+import { counterDeltas } from '#lib/delivery/fleet.ts';
 import { buildManifest } from '#lib/delivery/manifest.ts';
 import { AUTO_HALT_ACTOR, recordReport } from '#lib/delivery/reports.ts';
 import { ComputerBlacklisted, InvalidRequest, NotFound, ProductNotEntitled, RateLimited } from '#lib/errors.ts';
@@ -81,6 +84,18 @@ function reportDeps(store: FakeLicensingStore, channels = new FakeChannels(), fl
   return { access: store, fleet, channels, policy: { failureRate: 0.5, minReports: 4 }, admit: () => undefined, rolloutChanged: async () => undefined };
 }
 
+/** demo-av/stable rolling out 1.1.0, on in-memory stores; counts the snapshot moves. */
+function rollingOut() {
+  const store = new FakeLicensingStore();
+  store.putRelease({ product: 'demo-av', version: '1.1.0', setManifestPath: 'x' });
+  store.putChannel(channel());
+  const channels = new FakeChannels();
+  channels.channels.set('demo-av/stable', channel());
+  let changes = 0;
+  const deps = { ...reportDeps(store, channels), rolloutChanged: async () => void changes++ };
+  return { store, channels, deps, rolloutChanges: () => changes };
+}
+
 describe('recordReport (the use case, on in-memory stores)', () => {
   it('records a report on a released version in the fleet counters', async () => {
     const store = new FakeLicensingStore();
@@ -100,13 +115,7 @@ describe('recordReport (the use case, on in-memory stores)', () => {
   });
 
   it('halts the rollout once its version fails at the policy\'s rate over enough reports, and says so', async () => {
-    const store = new FakeLicensingStore();
-    store.putRelease({ product: 'demo-av', version: '1.1.0', setManifestPath: 'x' });
-    store.putChannel(channel());
-    const channels = new FakeChannels();
-    channels.channels.set('demo-av/stable', channel());
-    let rolloutChanges = 0;
-    const deps = { ...reportDeps(store, channels), rolloutChanged: async () => void rolloutChanges++ };
+    const { store, channels, deps, rolloutChanges } = rollingOut();
     const outcomes = [];
     for (const [i, result] of (['ok', 'failed', 'ok', 'failed'] as const).entries()) {
       const { token } = await agentIn(store, `pc-${i}`);
@@ -115,7 +124,51 @@ describe('recordReport (the use case, on in-memory stores)', () => {
     expect(outcomes.slice(0, 3)).toEqual([{}, {}, {}]); // fewer than minReports
     expect(outcomes[3]).toEqual({ halted: { product: 'demo-av', channel: 'stable', version: '1.1.0', ok: 2, failed: 2 } });
     expect(channels.channels.get('demo-av/stable')).toMatchObject({ status: 'halted', updatedBy: AUTO_HALT_ACTOR });
-    expect(rolloutChanges).toBe(1); // agents are told through the snapshot they watch
+    expect(rolloutChanges()).toBe(1); // agents are told through the snapshot they watch
+  });
+});
+
+describe('the fleet counters', () => {
+  it('count an agent once, by its last report: the same report again changes nothing', () => {
+    const ok = { version: '1.1.0', result: 'ok' } as const;
+    expect(counterDeltas(undefined, ok)).toEqual([{ version: '1.1.0', add: { agents: 1, ok: 1 } }]);
+    expect(counterDeltas(ok, ok)).toEqual([]);
+    expect(counterDeltas(ok, { version: '1.1.0', result: 'failed' })).toEqual([{ version: '1.1.0', add: { failed: 1, ok: -1 } }]);
+    expect(counterDeltas({ version: '1.0.0', result: 'failed' }, ok)).toEqual([
+      { version: '1.1.0', add: { agents: 1, ok: 1 } },
+      { version: '1.0.0', add: { agents: -1, failed: -1 } },
+    ]);
+  });
+
+  it('end exactly right for any sequence of reports, repeats included', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ agent: fc.integer({ min: 0, max: 4 }), version: fc.constantFrom('1.0.0', '1.1.0'), result: fc.constantFrom('ok' as const, 'failed' as const) }), { maxLength: 60 }), (reports) => {
+        const last = new Map<number, LastReport>();
+        const totals = new Map<string, { agents: number; ok: number; failed: number }>();
+        for (const { agent, version, result } of reports) {
+          for (const delta of counterDeltas(last.get(agent), { version, result })) {
+            const t = totals.get(delta.version) ?? { agents: 0, ok: 0, failed: 0 };
+            totals.set(delta.version, { agents: t.agents + (delta.add.agents ?? 0), ok: t.ok + (delta.add.ok ?? 0), failed: t.failed + (delta.add.failed ?? 0) });
+          }
+          last.set(agent, { version, result });
+        }
+        for (const version of ['1.0.0', '1.1.0']) {
+          const on = [...last.values()].filter((r) => r.version === version);
+          const expected = { agents: on.length, ok: on.filter((r) => r.result === 'ok').length, failed: on.filter((r) => r.result === 'failed').length };
+          expect(totals.get(version) ?? { agents: 0, ok: 0, failed: 0 }).toEqual(expected);
+        }
+      }),
+    );
+  });
+
+  it('halt a rollout once, and move the snapshot once, when many failing reports arrive at once', async () => {
+    const { store, channels, deps, rolloutChanges } = rollingOut();
+    const tokens = await Promise.all(Array.from({ length: 8 }, async (_, i) => (await agentIn(store, `pc-${i}`)).token));
+    // Each report's counters already reach the rate before any halt lands: all see it failing.
+    const outcomes = await Promise.all(tokens.map((token) => recordReport(deps, token, { product: 'demo-av', installedVersion: '1.1.0', result: 'failed' }, now)));
+    expect(outcomes.filter((o) => o.halted)).toHaveLength(1);
+    expect(rolloutChanges()).toBe(1);
+    expect(channels.channels.get('demo-av/stable')).toMatchObject({ status: 'halted', revision: channel().revision + 1 });
   });
 });
 
