@@ -8,6 +8,7 @@ import { en } from 'zod/locales';
 import type { RuntimeKey, RuntimeSettings } from '#lib/config.ts';
 import { ConfigError as VariableError, defaultRuntimeSettings, parseVariable, runtimeKeys, variables } from '#lib/config.ts';
 import { BURST_FACTOR, fleetThrottle } from './fleet.ts';
+import { quotaProblems, quotasSchema } from './quotas.ts';
 
 /** CloudFront, its certificates and the WAF web ACL it uses live in this region only. */
 export const GLOBAL_REGION = 'us-east-1';
@@ -81,6 +82,11 @@ const schema = z.strictObject({
    * (cdk/fleet.ts) unless `api` sets it.
    */
   fleetSize: z._default(z.number().check(z.int(), z.gte(1), z.lte(1_000_000_000)), 1_000_000),
+  /**
+   * Account quotas raised for this deployment (cdk/quotas.ts): the synth fails when the
+   * fleet's release day needs more than the quotas in force, naming the one to raise.
+   */
+  quotas: quotasSchema,
   api: z._default(
     z.strictObject({
       /**
@@ -220,6 +226,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   }
   const runtime = parseRuntime(parsed.runtime, problems);
   const api = stageThrottle(parsed, runtime);
+  problems.push(...quotaProblems({ fleetSize: parsed.fleetSize, pollSeconds: runtime.pollSeconds, stageRate: api.throttleRateLimit, raised: parsed.quotas, field: CONTEXT_KEY }));
   if (api.throttleBurstLimit < api.throttleRateLimit) {
     problems.push(`  ${CONTEXT_KEY}.api.throttleBurstLimit: must be at least throttleRateLimit (${api.throttleRateLimit}${parsed.api.throttleRateLimit === undefined ? ', derived from fleetSize' : ''})`);
   }
