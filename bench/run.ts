@@ -19,6 +19,7 @@ import { localOriginSuite } from './suites/local-origin.ts';
 import { mirrorSuite } from './suites/mirror.ts';
 import { pollsSuite } from './suites/polls.ts';
 import { publishSuite } from './suites/publish.ts';
+import { scaleSuite } from './suites/scale.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -32,6 +33,7 @@ const suites: Record<string, Suite> = {
   mirror: mirrorSuite,
   'delta-format': deltaFormatSuite,
   delta: deltaSuite,
+  scale: scaleSuite,
 };
 const only = process.argv[2];
 
