@@ -13,18 +13,21 @@
  * on-demand table quota, the API against API Gateway's account rate and Lambda's
  * concurrency. Not measured here: KMS signatures and SSM reads at cold starts (docs/scale.md).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ReleasesDeps } from '#functions/releases/handler.ts';
 import { mapLimit } from '#lib/concurrency.ts';
 import { s3Uploader } from '#lib/aws/upload.ts';
 import { localTableName, mainTable } from '#lib/definitions/tables.ts';
 import { toApiGatewayEvent } from '#lib/edge/api-gateway-event.ts';
 import { createLicense } from '#lib/licensing/admin.ts';
+import { agentKey } from '#lib/licensing/keys.ts';
+import { LAST_SEEN_RESOLUTION_MS } from '#lib/licensing/model.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
 import { promote } from '#lib/releases/channels.ts';
 import { publishInProcess } from '#local/demo-set.ts';
@@ -100,12 +103,23 @@ async function simulate(): Promise<{ meter: CapacityMeter; seconds: Map<string, 
     };
 
     const indexes = Array.from({ length: AGENTS }, (_, i) => i);
-    const tokens = await mapLimit(indexes, CONCURRENCY, async (i) => {
+    const registered = await mapLimit(indexes, CONCURRENCY, async (i) => {
       const registration = { licenseKey: licenseOf(i)?.licenseKey, machineId: `bench-${i}`, product: PRODUCT, os: 'linux', arch: 'x64' };
-      return String((await timed('registration', `agent-${i}`, () => call(agents, post('/v1/agents', registration), [201]))).token);
+      return timed('registration', `agent-${i}`, () => call(agents, post('/v1/agents', registration), [201]));
     });
+    const tokens = registered.map((r) => String(r.token));
     // Set-up, not metered: every agent on 1.0.0, then 1.1.0 rolled out to all.
     await mapLimit(tokens, CONCURRENCY, (token) => call(reports, post('/v1/reports', { product: PRODUCT, installedVersion: '1.0.0', result: 'ok' }, token), [202]));
+    // Polls are CDN hits and touch nothing: an agent's last API call was the previous
+    // release's, hours ago, so its manifest now touches its last-seen (older than LAST_SEEN_RESOLUTION_MS).
+    await mapLimit(
+      registered,
+      CONCURRENCY,
+      (r) =>
+        unwatched.send(
+          new UpdateCommand({ TableName: table, Key: agentKey(String(r.agentId)), UpdateExpression: 'SET lastSeenAt = :then', ExpressionAttributeValues: { ':then': new Date(Date.now() - 2 * LAST_SEEN_RESOLUTION_MS).toISOString() } }),
+        ),
+    );
     await promote(deps.store, { product: PRODUCT, channel: 'stable', version: '1.1.0', percent: 100 }, localAdminArn, new Date());
     await mapLimit(indexes, CONCURRENCY, async (i) => {
       const token = tokens[i] ?? '';
@@ -122,15 +136,41 @@ async function simulate(): Promise<{ meter: CapacityMeter; seconds: Map<string, 
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+/** Each pattern's mean units per request, rounded to hundredths. */
+function unitsPerRequest(meter: CapacityMeter): Record<string, { readUnits: number; writeUnits: number }> {
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return Object.fromEntries(
+    [...meter.requests].map(([pattern, requests]) => {
+      const usages = [...meter.usage.values()].filter((u) => u.pattern === pattern);
+      const mean = (f: (u: (typeof usages)[number]) => number) => round(usages.reduce((s, u) => s + f(u), 0) / requests);
+      return [pattern, { readUnits: mean((u) => u.readUnits), writeUnits: mean((u) => u.writeUnits) }];
+    }),
+  );
+}
+
 function printPerRequest(meter: CapacityMeter, seconds: Map<string, number>): void {
   console.log(`\n### Per request, measured (${AGENTS} agents, DynamoDB Local's ConsumedCapacity)\n`);
   console.log('| pattern | requests | RCU / request | WCU / request | handler ms / request |');
   console.log('| --- | ---: | ---: | ---: | ---: |');
-  for (const [pattern, requests] of meter.requests) {
-    const usages = [...meter.usage.values()].filter((u) => u.pattern === pattern);
-    const sum = (f: (u: (typeof usages)[number]) => number) => usages.reduce((s, u) => s + f(u), 0) / requests;
-    console.log(`| ${pattern} | ${requests} | ${fmt(sum((u) => u.readUnits), 2)} | ${fmt(sum((u) => u.writeUnits), 2)} | ${fmt((seconds.get(pattern) ?? 0) * 1000, 1)} |`);
+  for (const [pattern, units] of Object.entries(unitsPerRequest(meter))) {
+    console.log(`| ${pattern} | ${meter.requests.get(pattern)} | ${fmt(units.readUnits, 2)} | ${fmt(units.writeUnits, 2)} | ${fmt((seconds.get(pattern) ?? 0) * 1000, 1)} |`);
   }
+}
+
+/** With BENCH_SCALE_WRITE=1: the measured units become the cost model's and the synth's (lib/cost/measured.ts). */
+async function writeMeasured(meter: CapacityMeter): Promise<void> {
+  if (process.env.BENCH_SCALE_WRITE !== '1') return;
+  const file = fileURLToPath(new URL('../../lib/cost/measured.ts', import.meta.url));
+  const body = `/**
+ * DynamoDB units per request, measured by \`BENCH_SCALE_WRITE=1 npm run bench -- scale\`
+ * (bench/suites/scale.ts, ${AGENTS} agents; docs/scale.md): written by it, not by hand.
+ * The cost model (lib/cost/model.ts) and the synth's quota check (cdk/quotas.ts) price
+ * requests with these.
+ */
+export const measuredUnits = ${JSON.stringify({ measuredAt: new Date().toISOString().slice(0, 10), agents: AGENTS, perRequest: unitsPerRequest(meter) }, null, 2)} as const;
+`;
+  await writeFile(file, body);
+  console.log(`\nwrote ${file}`);
 }
 
 function printFleet(meter: CapacityMeter, seconds: Map<string, number>, fleet: FleetShape): Figure[] {
@@ -170,6 +210,7 @@ export const scaleSuite: Suite = {
   async run(): Promise<Figure[]> {
     const { meter, seconds } = await simulate();
     printPerRequest(meter, seconds);
+    await writeMeasured(meter);
     const figures = FLEETS.flatMap((fleet) => printFleet(meter, seconds, fleet));
     console.log(`\nPartition limits: ${fmt(PARTITION_LIMITS.readUnits)} RCU/s and ${fmt(PARTITION_LIMITS.writeUnits)} WCU/s per key; target at most ${TARGET_SHARE * 100}%.`);
     return figures;

@@ -7,6 +7,7 @@
  * Prices are public list prices in USD (us-east-1, CloudFront's US/Europe tier), each with
  * where and when it was read; they change, so verify them before budgeting (docs/cost.md).
  */
+import { measuredUnits } from './measured.ts';
 
 /** When the prices below were read, and what each source means (formatPrices names one per price). */
 export const PRICES_READ = {
@@ -116,10 +117,10 @@ export const assumptions = {
   metadataKbPerRelease: 20,
   /** CloudFront requests per agent and release for the downloads: three metadata files and one file (or its patch). */
   downloadRequestsPerRelease: 4,
-  /** Manifest: 1,024 MB for about 20 ms (docs/delivery.md); 4 strongly consistent read units, 1 write unit (last-seen). */
-  manifest: { memoryGb: 1, seconds: 0.02, readUnits: 4, writeUnits: 1 },
-  /** Report: 512 MB for about 20 ms; 3 read units, a transaction over agent and two counters (2 units each). */
-  report: { memoryGb: 0.5, seconds: 0.02, readUnits: 3, writeUnits: 6 },
+  /** Manifest: 1,024 MB for about 20 ms (docs/delivery.md); its DynamoDB units as measured (lib/cost/measured.ts: the reads, and the last-seen touch with its seat-index entry). */
+  manifest: { memoryGb: 1, seconds: 0.02, ...measuredUnits.perRequest.manifest },
+  /** Report: 512 MB for about 20 ms; its DynamoDB units as measured (the agent's item and the version counters, in a transaction). */
+  report: { memoryGb: 0.5, seconds: 0.02, ...measuredUnits.perRequest.report },
   /** CloudWatch Logs bytes per API call: the access-log line and the function's START, END, REPORT and one log line. */
   logBytesPerApiCall: 1_000,
   /** A CloudFront standard access-log line in S3 (gzip'd files, so an upper bound), kept logRetentionDays (90). */

@@ -165,8 +165,8 @@ describe('parseConfig', () => {
     const refusal = () => parseConfig({ fleetSize: 10_000_000 }, {});
     expect(refusal).toThrow(ConfigError);
     expect(refusal).toThrow(/signet\.quotas\.apiRequestsPerSecond: 10,000,000 agents polling every 900 s need 28,900 on release day, over API Gateway "Throttle rate" \(requests per second\) of 10,000 \(AWS's default\)/);
-    expect(refusal).toThrow(/signet\.quotas\.tableReadUnitsPerSecond: .* need 101,112 .* of 40,000/);
-    expect(refusal).toThrow(/signet\.quotas\.tableWriteUnitsPerSecond: .* need 101,112 .* of 40,000/);
+    expect(refusal).toThrow(/signet\.quotas\.tableReadUnitsPerSecond: .* need 115,556 .* of 40,000/);
+    expect(refusal).toThrow(/signet\.quotas\.tableWriteUnitsPerSecond: .* need 130,000 .* of 40,000/);
     // Lambda fits: 14,445 requests of each kind a second, 20 ms each.
     expect(refusal).not.toThrow(/lambdaConcurrentExecutions/);
     // A stage throttle set by hand past the account's rate is refused as well.
@@ -174,7 +174,7 @@ describe('parseConfig', () => {
   });
 
   it('takes quotas stated as raised, and refuses a raise still too small', () => {
-    const raised = { apiRequestsPerSecond: 30_000, tableReadUnitsPerSecond: 120_000, tableWriteUnitsPerSecond: 120_000 };
+    const raised = { apiRequestsPerSecond: 30_000, tableReadUnitsPerSecond: 120_000, tableWriteUnitsPerSecond: 140_000 };
     expect(parseConfig({ fleetSize: 10_000_000, quotas: raised }, {}).quotas).toEqual(raised);
     expect(() => parseConfig({ fleetSize: 10_000_000, quotas: { ...raised, apiRequestsPerSecond: 20_000 } }, {})).toThrow(/apiRequestsPerSecond: .* of 20,000 \(the raised quota stated\)/);
     expect(() => parseConfig({ quotas: { apiRequestsPerSecond: 0 } }, {})).toThrow(/signet\.quotas\.apiRequestsPerSecond/);

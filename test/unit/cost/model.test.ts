@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MONTHLY_BUDGET_USD } from '../../../cdk/config.ts';
 import type { CostReport } from '#lib/cost/model.ts';
+import { measuredUnits } from '#lib/cost/measured.ts';
 import { costModel, defaultInputs, formatPrices, formatReport, prices, tiered, usd } from '#lib/cost/model.ts';
 
 const line = (report: CostReport, item: string) => {
@@ -34,8 +35,10 @@ describe('costModel, the default fleet', () => {
     expect(line(report, 'CloudFront Functions (path guard)')).toBeCloseTo(336, 6);
   });
 
-  it('prices DynamoDB by the units of each call: 840 M reads at $0.125 and 840 M writes at $0.625 per million', () => {
-    expect(line(report, 'DynamoDB on-demand requests')).toBeCloseTo(105 + 525, 6);
+  it('prices DynamoDB by the units the meter measured: 120 M manifests and 120 M reports, 960 M reads at $0.125 and 1.08 B writes at $0.625 per million', () => {
+    // lib/cost/measured.ts: a manifest 3 read and 3 write units, a report 5 and 6.
+    expect(measuredUnits.perRequest).toMatchObject({ manifest: { readUnits: 3, writeUnits: 3 }, report: { readUnits: 5, writeUnits: 6 } });
+    expect(line(report, 'DynamoDB on-demand requests')).toBeCloseTo(120 + 675, 6);
   });
 
   it('sums its lines into the total before downloads', () => {
@@ -81,7 +84,7 @@ describe('costModel, other fleets', () => {
     expect(one.lines.some((l) => l.group === 'Regions')).toBe(false);
     expect(line(three, 'Route 53 health checks (HTTPS)')).toBeCloseTo(3 * 1.5, 9);
     expect(line(three, 'S3 replication with RTC')).toBeGreaterThan(0);
-    const writes = 840e6 * prices.dynamoWriteUnit;
+    const writes = 1_080e6 * prices.dynamoWriteUnit;
     expect(line(three, 'DynamoDB on-demand requests') - line(one, 'DynamoDB on-demand requests')).toBeCloseTo(2 * writes, 6);
   });
 });
