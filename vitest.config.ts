@@ -23,6 +23,8 @@ export default defineConfig({
           hookTimeout: 60_000,
           // One stack, shared: files run one after another so their data does not interleave.
           fileParallelism: false,
+          // The `signet local` stacks tests start promote and ask at once too (global-setup.ts).
+          env: { SIGNET_CHANNEL_CACHE_SECONDS: '0' },
         },
       },
     ],

@@ -43,15 +43,27 @@ export interface KeyLoad {
   readonly share: number;
 }
 
+/**
+ * What the function instances keep (lib/licensing/cached-extras.ts): the simulation runs
+ * with no cache, so a kept record's reads are what every request makes; at scale each
+ * instance reads it at most once per `ttlSeconds(key)` (undefined: never kept), and the
+ * instances are the pattern's Lambda concurrency.
+ */
+export interface InstanceCache {
+  readonly ttlSeconds: (key: string) => number | undefined;
+  /** Function instances serving each pattern at the peak. */
+  readonly instances: (pattern: string, fleet: FleetShape) => number;
+}
+
 /** Units per second on each partition key at the fleet's peak, every pattern summed. */
-export function keyLoads(meter: CapacityMeter, fleet: FleetShape): KeyLoad[] {
+export function keyLoads(meter: CapacityMeter, fleet: FleetShape, cache?: InstanceCache): KeyLoad[] {
   const rates = arrivalRates(fleet);
   const byKey = new Map<string, { index: string; key: string; patterns: Set<string>; readUnits: number; writeUnits: number }>();
   for (const usage of meter.usage.values()) {
     const rate = rates[usage.pattern];
     const requests = meter.requests.get(usage.pattern) ?? 0;
     if (rate === undefined || requests === 0) continue;
-    const perSecond = perSecondOf(usage, rate, requests, fleet);
+    const perSecond = cached(perSecondOf(usage, rate, requests, fleet), usage, fleet, cache);
     const id = `${usage.index}|${usage.key}`;
     const load = byKey.get(id) ?? { index: usage.index, key: usage.key, patterns: new Set<string>(), readUnits: 0, writeUnits: 0 };
     load.patterns.add(usage.pattern);
@@ -64,6 +76,15 @@ export function keyLoads(meter: CapacityMeter, fleet: FleetShape): KeyLoad[] {
     .sort((a, b) => b.share - a.share);
 }
 
+/** A kept record's reads: each instance's one per TTL, when that is fewer than every request's. */
+function cached(load: { readUnits: number; writeUnits: number }, usage: KeyUsage, fleet: FleetShape, cache: InstanceCache | undefined): { readUnits: number; writeUnits: number } {
+  const ttl = cache?.ttlSeconds(usage.key);
+  if (!cache || ttl === undefined || usage.touches === 0) return load;
+  const perRead = usage.readUnits / usage.touches;
+  const instanceReads = Number.isFinite(ttl) ? cache.instances(usage.pattern, fleet) / ttl : 0;
+  return { ...load, readUnits: Math.min(load.readUnits, instanceReads * perRead) };
+}
+
 function perSecondOf(usage: KeyUsage, rate: number, requests: number, fleet: FleetShape): { readUnits: number; writeUnits: number } {
   if (usage.actors.size <= 1) {
     // One actor's own key: its requests, one per poll interval.
@@ -74,7 +95,7 @@ function perSecondOf(usage: KeyUsage, rate: number, requests: number, fleet: Fle
 }
 
 /** Units per second on the whole table (its indexes included) at the peak. */
-export function tableLoad(meter: CapacityMeter, fleet: FleetShape): { readUnits: number; writeUnits: number } {
+export function tableLoad(meter: CapacityMeter, fleet: FleetShape, cache?: InstanceCache): { readUnits: number; writeUnits: number } {
   const rates = arrivalRates(fleet);
   let readUnits = 0;
   let writeUnits = 0;
@@ -82,8 +103,9 @@ export function tableLoad(meter: CapacityMeter, fleet: FleetShape): { readUnits:
     const rate = rates[usage.pattern];
     const requests = meter.requests.get(usage.pattern) ?? 0;
     if (rate === undefined || requests === 0) continue;
-    readUnits += (usage.readUnits / requests) * rate;
-    writeUnits += (usage.writeUnits / requests) * rate;
+    const load = cached({ readUnits: (usage.readUnits / requests) * rate, writeUnits: (usage.writeUnits / requests) * rate }, usage, fleet, cache);
+    readUnits += load.readUnits;
+    writeUnits += load.writeUnits;
   }
   return { readUnits, writeUnits };
 }

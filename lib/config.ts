@@ -87,6 +87,11 @@ export const variables = {
   repositoryFunction: text('SIGNET_REPOSITORY_FUNCTION', 'name of the function that moves the snapshot (timestampRefresh)'),
 
   pollSeconds: integer('SIGNET_POLL_SECONDS', 'how often agents are told to poll', { default: 900, min: 30, max: 86_400 }),
+  channelCacheSeconds: integer('SIGNET_CHANNEL_CACHE_SECONDS', 'how long a function instance keeps a channel it read: a promotion or halt reaches its manifests and reports at most this late', {
+    default: 5,
+    min: 0,
+    max: 60,
+  }),
   grantLifetimeSeconds: integer('SIGNET_GRANT_LIFETIME_SECONDS', 'how long a download grant is valid; renewed when a quarter is left', {
     default: 3_600,
     min: 4,

@@ -30,6 +30,8 @@ import { agentKey } from '#lib/licensing/keys.ts';
 import { LAST_SEEN_RESOLUTION_MS } from '#lib/licensing/model.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
 import { promote } from '#lib/releases/channels.ts';
+import { releaseRecordsPolicy } from '#lib/releases/store.ts';
+import { defaultRuntimeSettings } from '#lib/config.ts';
 import { publishInProcess } from '#local/demo-set.ts';
 import { localAdminArn } from '#local/region.ts';
 import { startLocalStack } from '#local/stack.ts';
@@ -37,7 +39,7 @@ import { tufSigner } from '#local/tuf-keys.ts';
 import { CapacityMeter } from '../capacity.ts';
 import type { Figure, Suite } from '../harness.ts';
 import { liftedRateLimits } from '../harness.ts';
-import type { FleetShape } from '../scale-model.ts';
+import type { FleetShape, InstanceCache } from '../scale-model.ts';
 import { PARTITION_LIMITS, QUOTAS, TARGET_SHARE, arrivalRates, keyLoads, keyShape, tableLoad } from '../scale-model.ts';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<{ statusCode?: number; body?: string }>;
@@ -66,7 +68,8 @@ async function call(handler: Handler, event: APIGatewayProxyEventV2, ok: readonl
 /** The simulated release day; returns the meter and each pattern's handler seconds per request. */
 async function simulate(): Promise<{ meter: CapacityMeter; seconds: Map<string, number> }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'signet-bench-scale-'));
-  const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false, runtime: liftedRateLimits });
+  // No channel kept: every request's reads are measured, and the model applies the instances' cache (scale-model.ts).
+  const stack = await startLocalStack({ port: 0, host: '127.0.0.1', dataDir, fresh: false, runtime: { ...liftedRateLimits, channelCacheSeconds: 0 } });
   try {
     const table = localTableName(mainTable);
     const unwatched = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: stack.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
@@ -173,9 +176,22 @@ export const measuredUnits = ${JSON.stringify({ measuredAt: new Date().toISOStri
   console.log(`\nwrote ${file}`);
 }
 
+/** The records function instances keep, as lib/releases/store.ts releaseRecordsPolicy keeps them at the default channelCacheSeconds; instances from the measured handler time. */
+function instanceCache(seconds: Map<string, number>): InstanceCache {
+  const policy = releaseRecordsPolicy(defaultRuntimeSettings().channelCacheSeconds * 1000);
+  return {
+    ttlSeconds: (key) => {
+      const ms = policy({ pk: key }, {});
+      return ms === undefined ? undefined : ms / 1000;
+    },
+    instances: (pattern, fleet) => (arrivalRates(fleet)[pattern] ?? 0) * (seconds.get(pattern) ?? 0),
+  };
+}
+
 function printFleet(meter: CapacityMeter, seconds: Map<string, number>, fleet: FleetShape): Figure[] {
   const rates = arrivalRates(fleet);
-  const loads = keyLoads(meter, fleet);
+  const cache = instanceCache(seconds);
+  const loads = keyLoads(meter, fleet, cache);
   const label = `${fmt(fleet.agents / 1e6)} M agents`;
   console.log(`\n### ${label}, polling every ${fleet.pollSeconds} s: the release-day peak\n`);
   console.log(`Arrivals: ${Object.entries(rates).map(([p, r]) => `${p} ${fmt(r)}/s`).join(', ')}.\n`);
@@ -189,7 +205,7 @@ function printFleet(meter: CapacityMeter, seconds: Map<string, number>, fleet: F
     const missed = load.share > TARGET_SHARE ? 'TARGET MISSED' : '';
     console.log(`| \`${keyShape(load.key)}\` | ${load.index} | ${load.patterns.join(', ')} | ${fmt(load.readUnits)} | ${fmt(load.writeUnits)} | ${fmt(load.share * 100)}% | ${missed} |`);
   }
-  const total = tableLoad(meter, fleet);
+  const total = tableLoad(meter, fleet, cache);
   const api = Object.values(rates).reduce((a, b) => a + b, 0);
   const concurrency = Object.entries(rates).reduce((sum, [pattern, rate]) => sum + rate * (seconds.get(pattern) ?? 0), 0);
   const busiest = loads[0];

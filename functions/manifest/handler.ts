@@ -15,7 +15,8 @@ import { json } from '#lib/http/response.ts';
 import { bearerToken } from '#lib/licensing/authenticate.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
 import type { Logger } from '#lib/log.ts';
-import { ReleaseStore } from '#lib/releases/store.ts';
+import { ReleaseStore, releaseRecordsPolicy } from '#lib/releases/store.ts';
+import { withCachedExtras } from '#lib/licensing/cached-extras.ts';
 import type { Services } from '#lib/services.ts';
 
 export interface ManifestDeps extends UseCaseDeps {
@@ -32,7 +33,8 @@ export async function manifestDependencies(services: Services): Promise<Manifest
   // An agent asks for a manifest when timestamp.json changed: a few times an hour at most.
   const limiter = new RateLimiter({ perSecond: config.get('manifestPerMinute') / 60, burst: config.get('manifestBurst') });
   return {
-    access: new LicensingStore(services.dynamo, table),
+    // The channel is kept for channelCacheSeconds (docs/delivery.md, "Caches and their bounds").
+    access: withCachedExtras(new LicensingStore(services.dynamo, table), releaseRecordsPolicy(config.get('channelCacheSeconds') * 1000)),
     releases: new ReleaseStore(services.dynamo, table),
     // Renewed when a quarter is left: a download started with a grant has that long at least.
     grants: new GrantIssuer(cdn.signer, { baseUrl: cdn.baseUrl, lifetimeSeconds, renewBeforeSeconds: Math.floor(lifetimeSeconds / 4) }),

@@ -16,7 +16,8 @@ import { bearerToken } from '#lib/licensing/authenticate.ts';
 import { LicensingStore } from '#lib/licensing/store.ts';
 import type { Logger } from '#lib/log.ts';
 import { logMessages } from '#lib/log.ts';
-import { ReleaseStore } from '#lib/releases/store.ts';
+import { ReleaseStore, releaseRecordsPolicy } from '#lib/releases/store.ts';
+import { withCachedExtras } from '#lib/licensing/cached-extras.ts';
 import type { Services } from '#lib/services.ts';
 import type { RepositoryEvent } from '../timestamp-refresh/handler.ts';
 
@@ -29,8 +30,11 @@ export function reportsDependencies(services: Services): ReportsDeps {
   const { config } = services;
   const table = config.get('mainTable');
   const limiter = new RateLimiter({ perSecond: config.get('reportsPerMinute') / 60, burst: config.get('reportsBurst') });
+  const licensing = new LicensingStore(services.dynamo, table);
+  // The channel kept for channelCacheSeconds and the release for good (docs/delivery.md, "Caches and their bounds").
+  const cached = withCachedExtras(licensing, releaseRecordsPolicy(config.get('channelCacheSeconds') * 1000));
   return {
-    access: new LicensingStore(services.dynamo, table),
+    access: { ...cached, getAgent: (agentId: string) => licensing.getAgent(agentId) },
     fleet: new FleetStore(services.dynamo, table),
     channels: new ReleaseStore(services.dynamo, table),
     policy: { failureRate: config.get('haltFailureRate'), minReports: config.get('haltMinReports') },

@@ -17,7 +17,7 @@ export const measuredUnits = {
       "writeUnits": 3
     },
     "report": {
-      "readUnits": 5,
+      "readUnits": 4.01,
       "writeUnits": 6
     }
   }

@@ -119,7 +119,7 @@ export const functions: readonly FunctionDefinition[] = [
     timeoutSeconds: 10,
     tables: [{ table: mainTable, access: 'write' }],
     cdnSigning: true,
-    settings: ['pollSeconds', 'grantLifetimeSeconds', 'manifestPerMinute', 'manifestBurst'],
+    settings: ['pollSeconds', 'grantLifetimeSeconds', 'manifestPerMinute', 'manifestBurst', 'channelCacheSeconds'],
   },
   {
     id: 'reports',
@@ -129,7 +129,7 @@ export const functions: readonly FunctionDefinition[] = [
     tables: [{ table: mainTable, access: 'write' }],
     // An auto-halt is a rollout change: the repository function moves the snapshot for it.
     invokesRepository: true,
-    settings: ['reportsPerMinute', 'reportsBurst', 'haltFailureRate', 'haltMinReports'],
+    settings: ['reportsPerMinute', 'reportsBurst', 'haltFailureRate', 'haltMinReports', 'channelCacheSeconds'],
   },
   {
     // Site mirrors (license-key authenticated): leases, relayed reports, offline timestamps.

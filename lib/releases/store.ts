@@ -64,6 +64,20 @@ export interface Channel {
 export const repoStateKey = { pk: 'REPO', sk: 'STATE' };
 export const releaseKey = (product: string, version: string) => ({ pk: `RELEASE#${product}`, sk: `V#${versionSortKey(version)}` });
 export const channelKey = (product: string, channel: string) => ({ pk: `CHANNEL#${product}`, sk: `CHANNEL#${channel}` });
+
+/**
+ * How long a function instance may keep the release records it reads with an agent's
+ * authentication (lib/licensing/cached-extras.ts): a channel `channelMs` (absent or not:
+ * a promotion or a halt reaches that instance at most that late); a release that exists
+ * for good, since a release never changes once published; one that does not, not at all.
+ */
+export function releaseRecordsPolicy(channelMs: number): (key: { pk: string }, item: unknown) => number | undefined {
+  return (key, item) => {
+    if (key.pk.startsWith('CHANNEL#')) return channelMs > 0 ? channelMs : undefined;
+    if (key.pk.startsWith('RELEASE#')) return item === undefined ? undefined : Infinity;
+    return undefined;
+  };
+}
 /**
  * The products ever published, one item each in one partition, put with every release
  * (a put over the same item: idempotent), so the operator console lists them in one

@@ -165,7 +165,7 @@ describe('parseConfig', () => {
     const refusal = () => parseConfig({ fleetSize: 10_000_000 }, {});
     expect(refusal).toThrow(ConfigError);
     expect(refusal).toThrow(/signet\.quotas\.apiRequestsPerSecond: 10,000,000 agents polling every 900 s need 28,900 on release day, over API Gateway "Throttle rate" \(requests per second\) of 10,000 \(AWS's default\)/);
-    expect(refusal).toThrow(/signet\.quotas\.tableReadUnitsPerSecond: .* need 115,556 .* of 40,000/);
+    expect(refusal).toThrow(/signet\.quotas\.tableReadUnitsPerSecond: .* need 101,256 .* of 40,000/);
     expect(refusal).toThrow(/signet\.quotas\.tableWriteUnitsPerSecond: .* need 130,000 .* of 40,000/);
     // Lambda fits: 14,445 requests of each kind a second, 20 ms each.
     expect(refusal).not.toThrow(/lambdaConcurrentExecutions/);

@@ -40,6 +40,9 @@ export default async function setup(project: TestProject) {
       // The same for site mirrors (the mirrors test sends many leases at once); the limit has a unit test.
       mirrorPerMinute: 1_000_000,
       mirrorBurst: 1_000_000,
+      // Tests promote and halt, then ask at once: no channel kept. The bound has its own test
+      // (test/unit/licensing/cached-extras.test.ts).
+      channelCacheSeconds: 0,
     },
     log: (line) => appendFileSync(logPath, `${new Date().toISOString()} ${line}\n`),
   });

@@ -35,10 +35,12 @@ describe('costModel, the default fleet', () => {
     expect(line(report, 'CloudFront Functions (path guard)')).toBeCloseTo(336, 6);
   });
 
-  it('prices DynamoDB by the units the meter measured: 120 M manifests and 120 M reports, 960 M reads at $0.125 and 1.08 B writes at $0.625 per million', () => {
-    // lib/cost/measured.ts: a manifest 3 read and 3 write units, a report 5 and 6.
-    expect(measuredUnits.perRequest).toMatchObject({ manifest: { readUnits: 3, writeUnits: 3 }, report: { readUnits: 5, writeUnits: 6 } });
-    expect(line(report, 'DynamoDB on-demand requests')).toBeCloseTo(120 + 675, 6);
+  it('prices DynamoDB by the units the meter measured (lib/cost/measured.ts): 120 M manifests and 120 M reports, reads at $0.125 and writes at $0.625 per million', () => {
+    const { manifest, report: reported } = measuredUnits.perRequest;
+    const usd = 120 * (manifest.readUnits + reported.readUnits) * 0.125 + 120 * (manifest.writeUnits + reported.writeUnits) * 0.625;
+    expect(line(report, 'DynamoDB on-demand requests')).toBeCloseTo(usd, 6);
+    // As measured on 2026-12-08: a manifest 3 read and 3 write units, a report 4.01 and 6.
+    expect(usd).toBeCloseTo(120 * 7.01 * 0.125 + 120 * 9 * 0.625, 6);
   });
 
   it('sums its lines into the total before downloads', () => {
